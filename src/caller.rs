@@ -1,0 +1,110 @@
+//! Who is calling: [`Caller`], injected by the layer, and [`TokenKind`].
+
+use std::fmt;
+use std::str::FromStr;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::token::{TokenHash, TokenId};
+
+/// The two kinds of token, as in Magento: customers and admins (integrations of the back office).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TokenKind {
+    /// A shop customer (Magento user type 3). Default lifetime 1 hour.
+    Customer,
+    /// A back-office administrator (Magento user type 2). Default lifetime 4 hours.
+    Admin,
+}
+
+impl TokenKind {
+    /// `"customer"` or `"admin"`, as used in store keys and JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Customer => "customer",
+            Self::Admin => "admin",
+        }
+    }
+}
+
+impl fmt::Display for TokenKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for TokenKind {
+    type Err = UnknownTokenKind;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text {
+            "customer" => Ok(Self::Customer),
+            "admin" => Ok(Self::Admin),
+            _ => Err(UnknownTokenKind),
+        }
+    }
+}
+
+/// The text was neither `"customer"` nor `"admin"`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown token kind (expected \"customer\" or \"admin\")")]
+pub struct UnknownTokenKind;
+
+/// The identity behind a valid token, put into the request's extensions by
+/// [`BearerAuthLayer`](crate::BearerAuthLayer).
+///
+/// Read it in a handler with the [`Caller`] extractor (feature `axum`), or from
+/// `request.extensions().get::<Caller>()` in any tower service. Its JSON form shows the
+/// short [`TokenId`] of the token, never the token or its full hash:
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use tower_bearer::{TokenKind, TokenRegistry};
+///
+/// let registry = TokenRegistry::memory();
+/// let issued = registry.issue(TokenKind::Customer, "ada@example.com").await.unwrap();
+/// let json = serde_json::to_value(&issued.caller).unwrap();
+/// assert_eq!(json["kind"], "customer");
+/// assert_eq!(json["subject"], "ada@example.com");
+/// assert_eq!(json["token_id"].as_str().unwrap().len(), 12);
+/// # }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Caller {
+    /// Customer or admin.
+    pub kind: TokenKind,
+    /// Who the token was issued to: the customer's email or the admin's username, as the
+    /// [directory](crate) of accounts names them.
+    pub subject: String,
+    /// When the token was issued.
+    pub issued_at: DateTime<Utc>,
+    /// When the token stops being valid (absolute, fixed at issue).
+    pub expires_at: DateTime<Utc>,
+    /// For a customer token issued by an admin on the customer's behalf (Magento's
+    /// remote shopping assistance), the admin who did it.
+    pub acting_admin: Option<String>,
+    /// SHA-256 of the token presented, e.g. to revoke that one token. Serialized as the
+    /// short `token_id` only.
+    #[serde(rename = "token_id", serialize_with = "serialize_short_id")]
+    pub token_hash: TokenHash,
+}
+
+impl Caller {
+    /// The short id of the token, safe to log.
+    pub fn token_id(&self) -> TokenId {
+        self.token_hash.id()
+    }
+
+    /// Whether the token has expired at `now`.
+    pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
+        self.expires_at <= now
+    }
+}
+
+fn serialize_short_id<S: serde::Serializer>(
+    hash: &TokenHash,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
+    hash.id().serialize(serializer)
+}

@@ -1,0 +1,104 @@
+//! Errors: [`AuthError`] (a request is refused), [`StoreError`] (the store failed),
+//! [`ConfigError`] (bad configuration, found at start-up).
+
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::caller::TokenKind;
+use crate::header::MalformedAuthorization;
+
+/// Why the layer or an extractor refused a request. Each variant owns its status and its
+/// RFC 6750 error code; see [`ErrorBody`](crate::ErrorBody) to shape the response built
+/// from it.
+///
+/// ```
+/// use http::StatusCode;
+/// use tower_bearer::AuthError;
+///
+/// assert_eq!(AuthError::InvalidToken.status(), StatusCode::UNAUTHORIZED);
+/// assert_eq!(AuthError::InvalidToken.error_code(), Some("invalid_token"));
+/// assert_eq!(AuthError::StoreUnavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum AuthError {
+    /// No bearer credentials where they are required: 401 with a bare challenge.
+    #[error("Authorization is required: send an \"Authorization: Bearer <token>\" header.")]
+    MissingCredentials,
+    /// The `Authorization` header is malformed: 400 `invalid_request`.
+    #[error("The Authorization header is malformed: {0}.")]
+    InvalidRequest(MalformedAuthorization),
+    /// The token is unknown, expired or revoked: 401 `invalid_token`.
+    #[error("The access token is invalid, expired or revoked.")]
+    InvalidToken,
+    /// A valid token of the wrong kind for this resource: 403 `insufficient_scope`.
+    #[error("This resource requires {} token.", article(*required))]
+    InsufficientScope {
+        /// The kind this resource accepts.
+        required: TokenKind,
+    },
+    /// The token store did not answer in time: 503 with `Retry-After`. Never reported as an
+    /// invalid token, never let through.
+    #[error("The token service is temporarily unavailable. Please try again later.")]
+    StoreUnavailable,
+}
+
+fn article(kind: TokenKind) -> &'static str {
+    match kind {
+        TokenKind::Customer => "a customer",
+        TokenKind::Admin => "an admin",
+    }
+}
+
+impl AuthError {
+    /// The HTTP status of this refusal.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            Self::MissingCredentials | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
+            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// The RFC 6750 §3.1 error code, if the refusal has one.
+    pub fn error_code(&self) -> Option<&'static str> {
+        match self {
+            Self::InvalidRequest(_) => Some("invalid_request"),
+            Self::InvalidToken => Some("invalid_token"),
+            Self::InsufficientScope { .. } => Some("insufficient_scope"),
+            Self::MissingCredentials | Self::StoreUnavailable => None,
+        }
+    }
+}
+
+/// The token store failed: it could not be reached, did not answer in time, or answered
+/// something unusable. The layer turns it into a 503, never into a 401.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store did not answer within its bound.
+    #[error("the token store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The store answered with an error or the connection failed.
+    #[error("the token store failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The OS random source failed while drawing a token.
+    #[error("the OS random source failed: {0}")]
+    Random(#[source] getrandom::Error),
+}
+
+/// A configuration value was refused at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// A token lifetime was zero or out of range.
+    #[error(
+        "invalid {kind} token lifetime {lifetime:?}: it must be between 1 second and 365 days \
+         (a zero lifetime would make every token expire at once)"
+    )]
+    InvalidLifetime {
+        /// Which lifetime.
+        kind: TokenKind,
+        /// The value refused.
+        lifetime: Duration,
+    },
+}

@@ -1,0 +1,245 @@
+//! [`TokenRegistry`]: issue, resolve and revoke tokens.
+
+use std::sync::Arc;
+
+use chrono::{SubsecRound, Utc};
+use tracing::{debug, warn};
+
+use crate::caller::{Caller, TokenKind};
+use crate::error::StoreError;
+use crate::lifetimes::Lifetimes;
+use crate::store::{MemoryStore, StoreFuture, TokenStore};
+use crate::token::{Token, TokenHash};
+
+/// The token registry: issues tokens, resolves them to a [`Caller`], revokes them.
+///
+/// Cheap to clone (an `Arc`); every clone shares one store. The layer, the token routes and
+/// the application all hold clones of the same registry.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::StoreError> {
+/// use tower_bearer::{TokenKind, TokenRegistry};
+///
+/// let registry = TokenRegistry::memory();
+/// let issued = registry.issue(TokenKind::Customer, "ada@example.com").await?;
+///
+/// let caller = registry.resolve(issued.token.expose()).await?.expect("live token");
+/// assert_eq!(caller.subject, "ada@example.com");
+///
+/// assert!(registry.revoke(issued.token.expose()).await?);
+/// assert_eq!(registry.resolve(issued.token.expose()).await?, None);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenRegistry {
+    store: Arc<dyn TokenStore>,
+    lifetimes: Lifetimes,
+}
+
+impl std::fmt::Debug for TokenRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenRegistry")
+            .field("lifetimes", &self.lifetimes)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A freshly issued token and the caller it stands for.
+#[derive(Debug)]
+pub struct IssuedToken {
+    /// The secret, to hand to the client once.
+    pub token: Token,
+    /// What the token resolves to.
+    pub caller: Caller,
+}
+
+/// What a resolve will be: settled at once, or waiting on the store.
+pub(crate) enum Lookup {
+    /// The text cannot be a live token; the store was not asked.
+    Invalid,
+    /// The store's answer, still to come.
+    Pending(TokenHash, StoreFuture<Option<Caller>>),
+}
+
+impl TokenRegistry {
+    /// A registry over any store, with default lifetimes.
+    pub fn new(store: impl TokenStore) -> Self {
+        Self {
+            store: Arc::new(store),
+            lifetimes: Lifetimes::default(),
+        }
+    }
+
+    /// A registry in this process's memory: the embedded default, for a single instance.
+    pub fn memory() -> Self {
+        Self::new(MemoryStore::new())
+    }
+
+    /// A registry in Redis at `url`, with default options (see
+    /// [`RedisStore`](crate::store::RedisStore)).
+    ///
+    /// # Errors
+    /// A [`StoreError`] when Redis cannot be reached in time.
+    #[cfg(feature = "redis")]
+    pub async fn redis(url: &str) -> Result<Self, StoreError> {
+        Ok(Self::new(crate::store::RedisStore::connect(url).await?))
+    }
+
+    /// Replaces the token lifetimes (defaults: customer 1 hour, admin 4 hours).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{Lifetimes, TokenRegistry};
+    ///
+    /// let lifetimes = Lifetimes::default().with_customer(Duration::from_secs(900))?;
+    /// let registry = TokenRegistry::memory().with_lifetimes(lifetimes);
+    /// # Ok::<(), tower_bearer::ConfigError>(())
+    /// ```
+    pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
+        self.lifetimes = lifetimes;
+        self
+    }
+
+    /// The token lifetimes.
+    pub fn lifetimes(&self) -> &Lifetimes {
+        &self.lifetimes
+    }
+
+    /// The store, e.g. for the lockout counters that live beside the tokens.
+    pub fn store(&self) -> &dyn TokenStore {
+        &*self.store
+    }
+
+    /// Issues a token of `kind` to `subject`, valid for that kind's lifetime.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails (nothing usable was issued then).
+    pub async fn issue(
+        &self,
+        kind: TokenKind,
+        subject: impl Into<String>,
+    ) -> Result<IssuedToken, StoreError> {
+        self.issue_inner(kind, subject.into(), None).await
+    }
+
+    /// Issues a customer token that an admin obtained on the customer's behalf (Magento's
+    /// remote shopping assistance). The token records the acting admin.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails.
+    pub async fn issue_on_behalf(
+        &self,
+        customer: impl Into<String>,
+        admin: impl Into<String>,
+    ) -> Result<IssuedToken, StoreError> {
+        self.issue_inner(TokenKind::Customer, customer.into(), Some(admin.into()))
+            .await
+    }
+
+    async fn issue_inner(
+        &self,
+        kind: TokenKind,
+        subject: String,
+        acting_admin: Option<String>,
+    ) -> Result<IssuedToken, StoreError> {
+        let token = Token::generate().map_err(StoreError::Random)?;
+        let lifetime = self.lifetimes.of(kind);
+        // Milliseconds: the precision every store keeps, so a resolved caller equals the
+        // issued one. Lifetimes are bounded by MAX_LIFETIME, so the conversion holds.
+        let issued_at = Utc::now().trunc_subsecs(3);
+        let expires_at = issued_at + chrono::Duration::from_std(lifetime).unwrap_or_default();
+        let caller = Caller {
+            kind,
+            subject,
+            issued_at,
+            expires_at,
+            acting_admin,
+            token_hash: token.hash(),
+        };
+        self.store.insert(caller.clone(), lifetime).await?;
+        debug!(token_id = %caller.token_id(), kind = %kind, "token issued");
+        Ok(IssuedToken { token, caller })
+    }
+
+    /// Resolves token text to its caller: `Ok(None)` when the token is unknown, expired or
+    /// revoked; `Err` when the store could not say.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails or times out.
+    pub async fn resolve(&self, token: &str) -> Result<Option<Caller>, StoreError> {
+        match self.lookup(token) {
+            Lookup::Invalid => Ok(None),
+            Lookup::Pending(hash, answer) => finish_resolve(hash, answer.await),
+        }
+    }
+
+    /// Starts a resolve: the part that needs the token text (shape check, hash) runs now,
+    /// the store's answer comes as a `'static` future the layer can hold.
+    pub(crate) fn lookup(&self, token: &str) -> Lookup {
+        if !Token::has_issued_shape(token) {
+            debug!(outcome = "malformed", "token refused without lookup");
+            return Lookup::Invalid;
+        }
+        let hash = TokenHash::of(token);
+        Lookup::Pending(hash, self.store.get(hash))
+    }
+
+    /// Revokes one token. Returns whether it was live.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails.
+    pub async fn revoke(&self, token: &str) -> Result<bool, StoreError> {
+        if !Token::has_issued_shape(token) {
+            return Ok(false);
+        }
+        self.revoke_hash(TokenHash::of(token)).await
+    }
+
+    /// Revokes one token by its hash (e.g. [`Caller::token_hash`]). Returns whether it was live.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails.
+    pub async fn revoke_hash(&self, hash: TokenHash) -> Result<bool, StoreError> {
+        let removed = self.store.remove(hash).await?;
+        let live = removed.is_some_and(|caller| !caller.is_expired_at(Utc::now()));
+        debug!(token_id = %hash.id(), live, "token revoked");
+        Ok(live)
+    }
+
+    /// Revokes every token of `subject` of `kind` (Magento's revoke-customer-token).
+    /// Returns how many live tokens were revoked.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails.
+    pub async fn revoke_all(&self, kind: TokenKind, subject: &str) -> Result<u64, StoreError> {
+        let count = self.store.remove_subject(kind, subject.to_owned()).await?;
+        debug!(kind = %kind, count, "all tokens of a subject revoked");
+        Ok(count)
+    }
+}
+
+/// Applies the wall-clock expiry check on top of the store's own expiry, and logs the
+/// outcome (never the token).
+pub(crate) fn finish_resolve(
+    hash: TokenHash,
+    answer: Result<Option<Caller>, StoreError>,
+) -> Result<Option<Caller>, StoreError> {
+    match answer {
+        Ok(Some(caller)) if !caller.is_expired_at(Utc::now()) => {
+            debug!(token_id = %hash.id(), kind = %caller.kind, outcome = "valid", "token resolved");
+            Ok(Some(caller))
+        }
+        Ok(Some(caller)) => {
+            debug!(token_id = %hash.id(), kind = %caller.kind, outcome = "expired", "token resolved");
+            Ok(None)
+        }
+        Ok(None) => {
+            debug!(token_id = %hash.id(), outcome = "unknown", "token resolved");
+            Ok(None)
+        }
+        Err(error) => {
+            warn!(token_id = %hash.id(), outcome = "store_error", %error, "token store failed");
+            Err(error)
+        }
+    }
+}

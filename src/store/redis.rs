@@ -1,0 +1,380 @@
+//! [`RedisStore`]: tokens in Redis, shared by every instance of the app.
+
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use serde::{Deserialize, Serialize};
+
+use super::{StoreFuture, TokenStore, bounded};
+use crate::caller::{Caller, TokenKind};
+use crate::error::StoreError;
+use crate::token::TokenHash;
+
+/// Settings of a [`RedisStore`].
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_bearer::store::RedisStoreOptions;
+///
+/// let options = RedisStoreOptions::default()
+///     .with_prefix("shop:auth:")
+///     .with_timeout(Duration::from_millis(200));
+/// assert_eq!(options.prefix(), "shop:auth:");
+/// ```
+#[derive(Clone, Debug)]
+pub struct RedisStoreOptions {
+    prefix: String,
+    timeout: Duration,
+}
+
+impl Default for RedisStoreOptions {
+    fn default() -> Self {
+        Self {
+            prefix: "bearer:".to_owned(),
+            timeout: Duration::from_millis(500),
+        }
+    }
+}
+
+impl RedisStoreOptions {
+    /// The prefix of every key (default `bearer:`), to share a Redis with other data.
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The longest any store call may take, connection included (default 500 ms). Past
+    /// it the call fails with [`StoreError::Timeout`] and the request gets a 503.
+    pub fn with_timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// The key prefix.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// The bound on each call.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+}
+
+/// The Redis token store, over redis-rs's reconnecting [`ConnectionManager`].
+///
+/// Keys (prefix `bearer:` by default):
+///
+/// | key | type | holds | expiry |
+/// |---|---|---|---|
+/// | `bearer:token:<sha256 hex>` | string | the [`Caller`] record (JSON) | the token's lifetime |
+/// | `bearer:subject:<kind>:<subject>` | set | hashes of the subject's tokens | the longest of them |
+/// | `bearer:lock:<kind>:<username>` | integer | failed sign-ins | the lockout window |
+///
+/// A resolve is one `GET`; an issue is one pipelined round trip. No command spans keys of
+/// two hash slots, so the same layout works on Redis Cluster. Every call is bounded by
+/// [`RedisStoreOptions::with_timeout`]; after an outage the connection is re-established
+/// by itself. Needs Redis 7.0 or later (`PEXPIRE … NX|GT`).
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tower_bearer::StoreError> {
+/// use tower_bearer::{TokenRegistry, store::RedisStore};
+///
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?;
+/// let registry = TokenRegistry::new(store);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: ConnectionManager,
+    options: RedisStoreOptions,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects with default options.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the URL is invalid or Redis cannot be reached in time.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, RedisStoreOptions::default()).await
+    }
+
+    /// Connects with the given options.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the URL is invalid or Redis cannot be reached in time.
+    pub async fn connect_with(url: &str, options: RedisStoreOptions) -> Result<Self, StoreError> {
+        let client =
+            redis::Client::open(url).map_err(|error| StoreError::Backend(Box::new(error)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            // Retry briefly and often: requests wait on the reconnection, and Redis coming
+            // back should be noticed within a second or so.
+            .set_number_of_retries(3)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let connection = bounded(
+            options.timeout,
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await?;
+        Ok(Self::from_connection(connection, options))
+    }
+
+    /// Wraps a connection the application already manages.
+    pub fn from_connection(connection: ConnectionManager, options: RedisStoreOptions) -> Self {
+        Self {
+            connection,
+            options,
+        }
+    }
+
+    /// The store's options.
+    pub fn options(&self) -> &RedisStoreOptions {
+        &self.options
+    }
+
+    fn token_key(&self, hash: &TokenHash) -> String {
+        let hex = hash.to_hex();
+        let mut key = String::with_capacity(self.options.prefix.len() + 6 + hex.len());
+        key.push_str(&self.options.prefix);
+        key.push_str("token:");
+        key.push_str(&hex);
+        key
+    }
+
+    fn subject_key(&self, kind: TokenKind, subject: &str) -> String {
+        format!("{}subject:{}:{}", self.options.prefix, kind, subject)
+    }
+
+    fn lock_key(&self, key: &str) -> String {
+        format!("{}lock:{}", self.options.prefix, key)
+    }
+}
+
+/// The stored form of a [`Caller`] (its hash is the key, so it is not repeated).
+#[derive(Serialize, Deserialize)]
+struct Record {
+    #[serde(rename = "k")]
+    kind: TokenKind,
+    #[serde(rename = "s")]
+    subject: String,
+    /// Unix milliseconds.
+    #[serde(rename = "i")]
+    issued_at: i64,
+    #[serde(rename = "e")]
+    expires_at: i64,
+    #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
+    acting_admin: Option<String>,
+}
+
+impl Record {
+    fn encode(caller: &Caller) -> Result<Vec<u8>, StoreError> {
+        let record = Record {
+            kind: caller.kind,
+            subject: caller.subject.clone(),
+            issued_at: caller.issued_at.timestamp_millis(),
+            expires_at: caller.expires_at.timestamp_millis(),
+            acting_admin: caller.acting_admin.clone(),
+        };
+        serde_json::to_vec(&record).map_err(|error| StoreError::Backend(Box::new(error)))
+    }
+
+    /// An unreadable record is reported as a store error: fail closed, and loudly.
+    fn decode(hash: TokenHash, bytes: &[u8]) -> Result<Caller, StoreError> {
+        let record: Record =
+            serde_json::from_slice(bytes).map_err(|error| StoreError::Backend(Box::new(error)))?;
+        let instant = |millis| {
+            DateTime::<Utc>::from_timestamp_millis(millis).ok_or_else(|| {
+                StoreError::Backend("token record has an out-of-range timestamp".into())
+            })
+        };
+        Ok(Caller {
+            kind: record.kind,
+            subject: record.subject,
+            issued_at: instant(record.issued_at)?,
+            expires_at: instant(record.expires_at)?,
+            acting_admin: record.acting_admin,
+            token_hash: hash,
+        })
+    }
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+impl TokenStore for RedisStore {
+    fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()> {
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        let token_key = self.token_key(&caller.token_hash);
+        let subject_key = self.subject_key(caller.kind, &caller.subject);
+        let member = caller.token_hash.to_hex();
+        Box::pin(async move {
+            let record = Record::encode(&caller)?;
+            let ttl = millis(ttl);
+            // Token first, index second (see TokenStore::insert). Not MULTI: the two keys may
+            // live in different cluster slots. NX then GT: create the index's expiry if it
+            // has none, else only ever extend it.
+            let mut pipe = redis::pipe();
+            pipe.cmd("SET")
+                .arg(&token_key)
+                .arg(record)
+                .arg("PX")
+                .arg(ttl)
+                .ignore()
+                .cmd("SADD")
+                .arg(&subject_key)
+                .arg(member)
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&subject_key)
+                .arg(ttl)
+                .arg("NX")
+                .ignore()
+                .cmd("PEXPIRE")
+                .arg(&subject_key)
+                .arg(ttl)
+                .arg("GT")
+                .ignore();
+            bounded(timeout, pipe.query_async::<()>(&mut connection)).await
+        })
+    }
+
+    fn get(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        let key = self.token_key(&hash);
+        Box::pin(async move {
+            let bytes: Option<Vec<u8>> = bounded(
+                timeout,
+                redis::cmd("GET").arg(key).query_async(&mut connection),
+            )
+            .await?;
+            bytes.map(|bytes| Record::decode(hash, &bytes)).transpose()
+        })
+    }
+
+    fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
+        let store = self.clone();
+        Box::pin(async move {
+            let mut connection = store.connection.clone();
+            let timeout = store.options.timeout;
+            let bytes: Option<Vec<u8>> = bounded(
+                timeout,
+                redis::cmd("GETDEL")
+                    .arg(store.token_key(&hash))
+                    .query_async(&mut connection),
+            )
+            .await?;
+            let Some(bytes) = bytes else {
+                return Ok(None);
+            };
+            let caller = Record::decode(hash, &bytes)?;
+            let _: u64 = bounded(
+                timeout,
+                redis::cmd("SREM")
+                    .arg(store.subject_key(caller.kind, &caller.subject))
+                    .arg(hash.to_hex())
+                    .query_async(&mut connection),
+            )
+            .await?;
+            Ok(Some(caller))
+        })
+    }
+
+    fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
+        let store = self.clone();
+        Box::pin(async move {
+            let mut connection = store.connection.clone();
+            let timeout = store.options.timeout;
+            let subject_key = store.subject_key(kind, &subject);
+            // Read and drop the index in one step (one key, so MULTI is cluster-safe): an
+            // issue that lands after it starts a fresh index and is not lost.
+            let (members,): (Vec<String>,) = bounded(
+                timeout,
+                redis::pipe()
+                    .atomic()
+                    .cmd("SMEMBERS")
+                    .arg(&subject_key)
+                    .cmd("DEL")
+                    .arg(&subject_key)
+                    .ignore()
+                    .query_async(&mut connection),
+            )
+            .await?;
+            let mut pipe = redis::pipe();
+            for hash in members.iter().filter_map(|hex| TokenHash::from_hex(hex)) {
+                // One key per command: tokens are spread over many cluster slots.
+                pipe.cmd("DEL").arg(store.token_key(&hash));
+            }
+            if pipe.is_empty() {
+                return Ok(0);
+            }
+            let deleted: Vec<u64> = bounded(timeout, pipe.query_async(&mut connection)).await?;
+            Ok(deleted.into_iter().sum())
+        })
+    }
+
+    fn record_failure(&self, key: String, window: Duration) -> StoreFuture<u64> {
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        let key = self.lock_key(&key);
+        Box::pin(async move {
+            let (count,): (u64,) = bounded(
+                timeout,
+                redis::pipe()
+                    .atomic()
+                    .cmd("INCR")
+                    .arg(&key)
+                    .cmd("PEXPIRE")
+                    .arg(&key)
+                    .arg(millis(window))
+                    .ignore()
+                    .query_async(&mut connection),
+            )
+            .await?;
+            Ok(count)
+        })
+    }
+
+    fn failures(&self, key: String) -> StoreFuture<u64> {
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        let key = self.lock_key(&key);
+        Box::pin(async move {
+            let count: Option<u64> = bounded(
+                timeout,
+                redis::cmd("GET").arg(key).query_async(&mut connection),
+            )
+            .await?;
+            Ok(count.unwrap_or(0))
+        })
+    }
+
+    fn clear_failures(&self, key: String) -> StoreFuture<()> {
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        let key = self.lock_key(&key);
+        Box::pin(async move {
+            bounded(
+                timeout,
+                redis::cmd("DEL").arg(key).query_async::<()>(&mut connection),
+            )
+            .await
+        })
+    }
+}

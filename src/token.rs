@@ -1,0 +1,237 @@
+//! The bearer secret ([`Token`]) and what is kept of it at rest ([`TokenHash`], [`TokenId`]).
+
+use std::fmt;
+
+use sha2::{Digest, Sha256};
+
+/// Number of characters in a token this crate issues (Magento's format).
+pub const TOKEN_LEN: usize = 32;
+
+const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+/// Largest multiple of 36 that fits in a byte: bytes at or above it are redrawn so every
+/// character is equally likely.
+const UNBIASED_LIMIT: u8 = 252;
+
+/// A bearer token: 32 characters of `[0-9a-z]` (about 165 bits) drawn from the OS CSPRNG.
+///
+/// This is the secret handed to the client. It is never stored, logged or printed:
+/// `Debug` and `Display` show `<redacted>`, and the only way to read it is
+/// [`Token::expose`], to send it to its owner once.
+///
+/// ```
+/// use tower_bearer::Token;
+///
+/// let token = Token::generate().expect("the OS random source is available");
+/// assert_eq!(token.expose().len(), 32);
+/// assert_eq!(format!("{token:?}"), "Token(<redacted>)");
+/// assert_eq!(token.to_string(), "<redacted>");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct Token(String);
+
+impl Token {
+    /// Draws a new token from the operating system's CSPRNG.
+    ///
+    /// # Errors
+    /// Fails only when the operating system cannot provide random bytes.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        let mut token = String::with_capacity(TOKEN_LEN);
+        let mut pool = [0u8; 64];
+        while token.len() < TOKEN_LEN {
+            getrandom::fill(&mut pool)?;
+            for byte in pool.into_iter().filter(|byte| *byte < UNBIASED_LIMIT) {
+                if token.len() == TOKEN_LEN {
+                    break;
+                }
+                token.push(char::from(ALPHABET[usize::from(byte % 36)]));
+            }
+        }
+        Ok(Self(token))
+    }
+
+    /// The token text, to be sent to its owner. Handle with care.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+
+    /// The SHA-256 of this token: the only form in which it is kept.
+    pub fn hash(&self) -> TokenHash {
+        TokenHash::of(&self.0)
+    }
+
+    /// Whether `text` has the shape of a token this crate issues (32 of `[0-9a-z]`).
+    ///
+    /// Anything else cannot be a live token, so it is refused without asking the store.
+    pub fn has_issued_shape(text: &str) -> bool {
+        text.len() == TOKEN_LEN
+            && text
+                .bytes()
+                .all(|b| b.is_ascii_digit() || b.is_ascii_lowercase())
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(<redacted>)")
+    }
+}
+
+impl fmt::Display for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// SHA-256 of a token: the key under which a token is stored.
+///
+/// ```
+/// use tower_bearer::TokenHash;
+///
+/// let hash = TokenHash::of("abc");
+/// assert_eq!(
+///     hash.to_hex(),
+///     "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+/// );
+/// assert_eq!(hash.id().as_str(), "ba7816bf8f01");
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenHash([u8; 32]);
+
+impl TokenHash {
+    /// Hashes token text.
+    pub fn of(token: &str) -> Self {
+        Self(Sha256::digest(token.as_bytes()).into())
+    }
+
+    /// The raw 32 bytes.
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+
+    /// Parses the 64 lower-case hex digits produced by [`TokenHash::to_hex`].
+    pub fn from_hex(hex: &str) -> Option<Self> {
+        let bytes = hex.as_bytes();
+        if bytes.len() != 64 {
+            return None;
+        }
+        let mut out = [0u8; 32];
+        for (slot, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
+            *slot = (hex_value(pair[0])? << 4) | hex_value(pair[1])?;
+        }
+        Some(Self(out))
+    }
+
+    /// 64 lower-case hex digits, as used in store keys.
+    pub fn to_hex(&self) -> String {
+        let mut out = String::with_capacity(64);
+        for byte in self.0 {
+            out.push(char::from(HEX[usize::from(byte >> 4)]));
+            out.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+        out
+    }
+
+    /// The short id of this token (first 12 hex digits of the hash), safe to log.
+    pub fn id(&self) -> TokenId {
+        let mut id = [0u8; 12];
+        for (i, byte) in self.0.iter().take(6).enumerate() {
+            id[2 * i] = HEX[usize::from(byte >> 4)];
+            id[2 * i + 1] = HEX[usize::from(byte & 0x0f)];
+        }
+        TokenId(id)
+    }
+}
+
+impl fmt::Debug for TokenHash {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenHash({}…)", self.id())
+    }
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+fn hex_value(digit: u8) -> Option<u8> {
+    match digit {
+        b'0'..=b'9' => Some(digit - b'0'),
+        b'a'..=b'f' => Some(digit - b'a' + 10),
+        _ => None,
+    }
+}
+
+/// The first 12 hex digits of a token's hash: enough to tell tokens apart in logs, useless
+/// to an attacker.
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct TokenId([u8; 12]);
+
+impl TokenId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        // Built only from HEX digits, so always ASCII.
+        std::str::from_utf8(&self.0).unwrap_or("????????????")
+    }
+}
+
+impl fmt::Display for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl fmt::Debug for TokenId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "TokenId({})", self.as_str())
+    }
+}
+
+impl serde::Serialize for TokenId {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_have_magentos_shape_and_differ() {
+        let a = Token::generate().unwrap();
+        let b = Token::generate().unwrap();
+        assert!(Token::has_issued_shape(a.expose()));
+        assert!(Token::has_issued_shape(b.expose()));
+        assert_ne!(a, b);
+    }
+
+    #[test]
+    fn generated_tokens_use_the_whole_alphabet() {
+        let mut seen = [false; 36];
+        for _ in 0..200 {
+            for byte in Token::generate().unwrap().expose().bytes() {
+                let index = ALPHABET.iter().position(|c| *c == byte).unwrap();
+                seen[index] = true;
+            }
+        }
+        assert!(seen.iter().all(|s| *s), "some characters never appear: {seen:?}");
+    }
+
+    #[test]
+    fn hash_round_trips_through_hex() {
+        let hash = TokenHash::of("some token");
+        assert_eq!(TokenHash::from_hex(&hash.to_hex()), Some(hash));
+        assert_eq!(TokenHash::from_hex("zz"), None);
+        assert_eq!(TokenHash::from_hex(&"G".repeat(64)), None);
+    }
+
+    #[test]
+    fn shape_check_refuses_other_tokens() {
+        assert!(!Token::has_issued_shape("ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"));
+        assert!(!Token::has_issued_shape("abc"));
+        assert!(!Token::has_issued_shape(&"a".repeat(33)));
+    }
+
+    #[test]
+    fn debug_of_hash_shows_only_the_short_id() {
+        let hash = TokenHash::of("abc");
+        assert_eq!(format!("{hash:?}"), "TokenHash(ba7816bf8f01…)");
+    }
+}
