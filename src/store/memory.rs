@@ -12,8 +12,8 @@ use crate::token::TokenHash;
 /// Token records are spread over this many locks so concurrent requests rarely wait.
 const SHARDS: usize = 16;
 /// A map is swept once it has seen at least this many writes, and at least as many writes
-/// as it holds entries: sweeping stays O(1) per write, and expired entries never make up
-/// more than about half of it.
+/// as it kept at its last sweep: sweeping stays O(1) per write amortized, and the map never
+/// holds more than about twice its live entries (plus this many).
 const MIN_WRITES_BETWEEN_SWEEPS: usize = 256;
 
 /// The embedded token store: in this process's memory, shared by every clone.
@@ -171,6 +171,7 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
 struct Expiring<K, V> {
     map: HashMap<K, (V, Instant)>,
     writes_since_sweep: usize,
+    kept_at_last_sweep: usize,
 }
 
 impl<K, V> Default for Expiring<K, V> {
@@ -178,6 +179,7 @@ impl<K, V> Default for Expiring<K, V> {
         Self {
             map: HashMap::new(),
             writes_since_sweep: 0,
+            kept_at_last_sweep: 0,
         }
     }
 }
@@ -204,9 +206,10 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
     fn insert(&mut self, key: K, value: V, deadline: Instant, now: Instant) {
         self.map.insert(key, (value, deadline));
         self.writes_since_sweep += 1;
-        if self.writes_since_sweep >= self.map.len().max(MIN_WRITES_BETWEEN_SWEEPS) {
+        if self.writes_since_sweep >= self.kept_at_last_sweep.max(MIN_WRITES_BETWEEN_SWEEPS) {
             self.map.retain(|_, (_, deadline)| *deadline > now);
             self.writes_since_sweep = 0;
+            self.kept_at_last_sweep = self.map.len();
         }
     }
 

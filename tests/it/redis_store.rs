@@ -1,0 +1,220 @@
+//! What is particular to Redis: the key layout, secrets at rest, and outages.
+
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::routing::get;
+use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
+use http::{Request, StatusCode};
+use redis::AsyncCommands;
+use sha2::{Digest, Sha256};
+use tower::ServiceExt;
+use tower_bearer::store::{RedisStore, RedisStoreOptions};
+use tower_bearer::{BearerAuthLayer, Caller, TokenKind, TokenRegistry};
+
+use crate::support::{RedisServer, TestRedis};
+
+fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+#[tokio::test]
+async fn token_key_is_the_sha256_of_the_token_and_its_ttl_is_the_lifetime() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let mut inspect = redis.inspector().await;
+
+    for (kind, lifetime_ms) in [(TokenKind::Customer, 3_600_000), (TokenKind::Admin, 14_400_000)] {
+        let issued = registry.issue(kind, "ada@example.com").await.unwrap();
+        let key = format!("{}token:{}", redis.prefix, sha256_hex(issued.token.expose()));
+        let ttl: i64 = inspect.pttl(&key).await.unwrap();
+        assert!(
+            (lifetime_ms - 2_000..=lifetime_ms).contains(&ttl),
+            "{kind} token TTL {ttl} ms, expected about {lifetime_ms} ms"
+        );
+        let record: String = inspect.get(&key).await.unwrap();
+        assert!(record.contains("ada@example.com"), "the record names the subject: {record}");
+
+        let index = format!("{}subject:{}:ada@example.com", redis.prefix, kind);
+        let members: Vec<String> = inspect.smembers(&index).await.unwrap();
+        assert_eq!(members, vec![sha256_hex(issued.token.expose())]);
+        let index_ttl: i64 = inspect.pttl(&index).await.unwrap();
+        assert!(
+            (lifetime_ms - 2_000..=lifetime_ms).contains(&index_ttl),
+            "the subject index lives as long as its token ({index_ttl} ms)"
+        );
+    }
+}
+
+#[tokio::test]
+async fn subject_index_expiry_only_ever_grows() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let mut inspect = redis.inspector().await;
+    let index = format!("{}subject:customer:ada", redis.prefix);
+
+    registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    // Another instance configured with a shorter lifetime issues next: the index must keep
+    // the longer expiry, or the first token would escape revoke_all.
+    let short = TokenRegistry::new(redis.store().await).with_lifetimes(
+        tower_bearer::Lifetimes::default()
+            .with_customer(Duration::from_secs(60))
+            .unwrap(),
+    );
+    short.issue(TokenKind::Customer, "ada").await.unwrap();
+    let ttl: i64 = inspect.pttl(&index).await.unwrap();
+    assert!(ttl > 3_500_000, "index TTL shrank to {ttl} ms");
+}
+
+#[tokio::test]
+async fn no_key_or_value_in_redis_contains_a_raw_token() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let mut tokens = Vec::new();
+    for i in 0..10 {
+        let kind = if i % 2 == 0 { TokenKind::Customer } else { TokenKind::Admin };
+        tokens.push(registry.issue(kind, format!("user{}", i % 3)).await.unwrap().token);
+    }
+    registry.revoke(tokens[0].expose()).await.unwrap();
+
+    let mut inspect = redis.inspector().await;
+    let keys: Vec<String> = redis::cmd("KEYS")
+        .arg(format!("{}*", redis.prefix))
+        .query_async(&mut inspect)
+        .await
+        .unwrap();
+    assert!(keys.len() >= 9 + 4, "token and index keys are there: {keys:?}");
+    for key in keys {
+        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut inspect).await.unwrap();
+        let content = match kind.as_str() {
+            "string" => inspect.get::<_, String>(&key).await.unwrap(),
+            "set" => inspect.smembers::<_, Vec<String>>(&key).await.unwrap().join(","),
+            other => panic!("unexpected key type {other} at {key}"),
+        };
+        for token in &tokens {
+            assert!(!key.contains(token.expose()), "raw token in key {key}");
+            assert!(!content.contains(token.expose()), "raw token in value of {key}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_unreadable_record_is_a_store_error_not_a_caller() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let key = format!("{}token:{}", redis.prefix, sha256_hex(issued.token.expose()));
+    let mut inspect = redis.inspector().await;
+    let _: () = inspect.set(&key, "not json").await.unwrap();
+
+    assert!(registry.resolve(issued.token.expose()).await.is_err());
+    let (status, _) = get_me(app(registry), issued.token.expose()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+}
+
+fn app(registry: TokenRegistry) -> Router {
+    Router::new()
+        .route("/me", get(|caller: Caller| async move { caller.subject }))
+        .layer(BearerAuthLayer::required(registry))
+}
+
+async fn get_me(app: Router, token: &str) -> (StatusCode, http::HeaderMap) {
+    let request = Request::get("/me")
+        .header(AUTHORIZATION, format!("Bearer {token}"))
+        .body(Body::empty())
+        .unwrap();
+    let response = app.oneshot(request).await.unwrap();
+    (response.status(), response.headers().clone())
+}
+
+const BOUND: Duration = Duration::from_millis(300);
+
+async fn own_server_registry() -> (RedisServer, TokenRegistry) {
+    let server = RedisServer::start();
+    let store = RedisStore::connect_with(
+        &server.url(),
+        RedisStoreOptions::default().with_timeout(BOUND),
+    )
+    .await
+    .unwrap();
+    (server, TokenRegistry::new(store))
+}
+
+fn assert_unavailable(status: StatusCode, headers: &http::HeaderMap, elapsed: Duration) {
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "fail closed with 503");
+    assert!(headers.contains_key(RETRY_AFTER), "503 carries Retry-After");
+    assert!(!headers.contains_key(WWW_AUTHENTICATE), "an outage is not a credential problem");
+    // Not a speed target: a generous ceiling that only a hang would cross.
+    assert!(elapsed < BOUND + Duration::from_secs(2), "answered after {elapsed:?}");
+}
+
+#[tokio::test]
+async fn stopped_redis_answers_503_within_the_bound_never_401() {
+    let (mut server, registry) = own_server_registry().await;
+    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let unknown = tower_bearer::Token::generate().unwrap();
+    server.stop();
+
+    for token in [issued.token.expose(), unknown.expose()] {
+        let started = Instant::now();
+        let (status, headers) = get_me(app(registry.clone()), token).await;
+        assert_unavailable(status, &headers, started.elapsed());
+    }
+    assert!(registry.issue(TokenKind::Customer, "ada").await.is_err());
+}
+
+#[tokio::test]
+async fn hung_redis_answers_503_within_the_bound() {
+    let (server, registry) = own_server_registry().await;
+    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    server.pause();
+
+    let started = Instant::now();
+    let (status, headers) = get_me(app(registry.clone()), issued.token.expose()).await;
+    let elapsed = started.elapsed();
+    server.resume();
+    assert_unavailable(status, &headers, elapsed);
+    assert!(elapsed >= BOUND, "it waited for the bound, not less ({elapsed:?})");
+
+    // Once Redis answers again, so does the app.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, _) = get_me(app(registry.clone()), issued.token.expose()).await;
+        if status == StatusCode::OK {
+            break;
+        }
+        assert!(Instant::now() < deadline, "still {status} 10 s after Redis resumed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn app_recovers_by_itself_when_redis_restarts() {
+    let (mut server, registry) = own_server_registry().await;
+    let before = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    server.stop();
+    let (status, _) = get_me(app(registry.clone()), before.token.expose()).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+
+    server.restart();
+    // The restarted Redis kept nothing (no persistence), so a fresh token is needed; the
+    // same registry, never rebuilt, must issue and resolve it.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let after = loop {
+        match registry.issue(TokenKind::Customer, "ada").await {
+            Ok(issued) => break issued,
+            Err(error) => {
+                assert!(Instant::now() < deadline, "no recovery 10 s after restart: {error}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    let (status, _) = get_me(app(registry.clone()), after.token.expose()).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = get_me(app(registry), before.token.expose()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "the lost token is now simply unknown");
+}
