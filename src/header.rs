@@ -99,7 +99,7 @@ fn parse_credentials(value: &[u8]) -> Result<Option<&str>, MalformedAuthorizatio
     }
     let token = match rest.first() {
         None => return Err(MalformedAuthorization::MissingToken),
-        Some(b' ') => rest.trim_ascii_start(),
+        Some(b' ') => trim_spaces(rest),
         Some(byte) if !byte.is_ascii() => return Err(MalformedAuthorization::NonAscii),
         Some(_) => return Err(MalformedAuthorization::BadSeparator),
     };
@@ -111,6 +111,12 @@ fn parse_credentials(value: &[u8]) -> Result<Option<&str>, MalformedAuthorizatio
     std::str::from_utf8(token)
         .map(Some)
         .map_err(|_| MalformedAuthorization::NonAscii)
+}
+
+/// Drops the leading spaces of `1*SP` (only spaces: a tab there is malformed).
+fn trim_spaces(bytes: &[u8]) -> &[u8] {
+    let spaces = bytes.iter().take_while(|b| **b == b' ').count();
+    &bytes[spaces..]
 }
 
 /// RFC 6750: `b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
@@ -171,7 +177,10 @@ mod tests {
         assert_eq!(parse(b"bearer abc"), Ok(Some("abc")));
         assert_eq!(parse(b"BEARER abc"), Ok(Some("abc")));
         assert_eq!(parse(b"Bearer    abc"), Ok(Some("abc")));
-        assert_eq!(parse(b"Bearer a-b.c_d~e+f/g=="), Ok(Some("a-b.c_d~e+f/g==")));
+        assert_eq!(
+            parse(b"Bearer a-b.c_d~e+f/g=="),
+            Ok(Some("a-b.c_d~e+f/g=="))
+        );
         assert_eq!(parse(b"  Bearer abc \t"), Ok(Some("abc")));
         let longest = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN));
         assert!(parse(longest.as_bytes()).unwrap().is_some());
@@ -192,6 +201,7 @@ mod tests {
         assert_eq!(parse(b"Bearer"), Err(MissingToken));
         assert_eq!(parse(b"Bearer "), Err(MissingToken));
         assert_eq!(parse(b"Bearer\tabc"), Err(BadSeparator));
+        assert_eq!(parse(b"Bearer \tabc"), Err(InvalidCharacter));
         assert_eq!(parse(b"Bearer,abc"), Err(BadSeparator));
         assert_eq!(parse(b"Bearer abc def"), Err(InvalidCharacter));
         assert_eq!(parse(b"Bearer abc\tdef"), Err(InvalidCharacter));

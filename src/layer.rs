@@ -157,8 +157,8 @@ impl BearerAuthLayer {
         self
     }
 
-    /// The `Retry-After` sent with a 503 when the store is unavailable (default 1 s,
-    /// rounded to whole seconds, at least 1).
+    /// The `Retry-After` sent with a 503 when the store is unavailable (default 1 s;
+    /// rounded up to whole seconds).
     ///
     /// ```
     /// use std::time::Duration;

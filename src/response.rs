@@ -169,14 +169,18 @@ impl Responder {
     }
 }
 
+/// Whole seconds, rounded up, at least 1.
 fn retry_after_value(delay: Duration) -> HeaderValue {
-    HeaderValue::from(delay.as_secs().max(1))
+    let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
+    HeaderValue::from(seconds.max(1))
 }
 
 #[cfg(feature = "axum")]
 impl axum::response::IntoResponse for AuthError {
     fn into_response(self) -> axum::response::Response {
-        Responder::default().respond(&self).map(axum::body::Body::from)
+        Responder::default()
+            .respond(&self)
+            .map(axum::body::Body::from)
     }
 }
 
