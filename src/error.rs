@@ -101,4 +101,15 @@ pub enum ConfigError {
         /// The value refused.
         lifetime: Duration,
     },
+    /// A lockout policy allowed no attempt, or locked for under a second.
+    #[error(
+        "invalid lockout policy ({max_failures} failures, {lock_duration:?}): at least 1 failure \
+         and a lock of at least 1 second are required"
+    )]
+    InvalidLockout {
+        /// The failures refused.
+        max_failures: u64,
+        /// The duration refused.
+        lock_duration: Duration,
+    },
 }

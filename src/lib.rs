@@ -5,6 +5,7 @@
 
 mod body;
 mod caller;
+mod directory;
 mod error;
 #[cfg(feature = "axum")]
 mod extract;
@@ -12,19 +13,34 @@ mod future;
 pub mod header;
 mod layer;
 mod lifetimes;
+mod lockout;
+pub mod password;
 mod registry;
 mod response;
+#[cfg(feature = "axum")]
+mod routes;
 pub mod store;
 mod token;
+mod token_service;
 
 pub use body::ResponseBody;
 pub use caller::{Caller, TokenKind, UnknownTokenKind};
+pub use directory::{
+    CustomerAccount, Directory, DirectoryError, DirectoryFuture, MemoryDirectory, RemoteAssistance,
+};
 pub use error::{AuthError, ConfigError, StoreError};
 #[cfg(feature = "axum")]
 pub use extract::{Admin, Customer};
 pub use future::ResponseFuture;
 pub use layer::{BearerAuth, BearerAuthLayer};
 pub use lifetimes::{Lifetimes, MAX_LIFETIME, MIN_LIFETIME};
+pub use lockout::LockoutPolicy;
+pub use password::PasswordError;
 pub use registry::{IssuedToken, TokenRegistry};
 pub use response::{DEFAULT_REALM, DEFAULT_RETRY_AFTER, ErrorBody};
+#[cfg(feature = "axum")]
+pub use routes::{MAX_BODY_BYTES, token_routes};
 pub use token::{TOKEN_LEN, Token, TokenHash, TokenId};
+pub use token_service::{
+    INVALID_CREDENTIALS_MESSAGE, SignInError, TWO_FACTOR_REQUIRED_MESSAGE, TokenService,
+};

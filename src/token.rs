@@ -211,7 +211,10 @@ mod tests {
                 seen[index] = true;
             }
         }
-        assert!(seen.iter().all(|s| *s), "some characters never appear: {seen:?}");
+        assert!(
+            seen.iter().all(|s| *s),
+            "some characters never appear: {seen:?}"
+        );
     }
 
     #[test]

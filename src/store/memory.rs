@@ -84,7 +84,10 @@ impl MemoryStore {
     }
 
     fn get_now(&self, hash: &TokenHash) -> Option<Caller> {
-        let shard = self.shard(hash).read().unwrap_or_else(PoisonError::into_inner);
+        let shard = self
+            .shard(hash)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
         shard.get(hash, Instant::now()).cloned()
     }
 
@@ -114,7 +117,11 @@ impl MemoryStore {
     fn record_failure_now(&self, key: String, window: Duration) -> u64 {
         let now = Instant::now();
         let mut failures = lock(&self.shared.failures);
-        let count = failures.get(&key, now).copied().unwrap_or(0).saturating_add(1);
+        let count = failures
+            .get(&key, now)
+            .copied()
+            .unwrap_or(0)
+            .saturating_add(1);
         failures.insert(key, count, now + window, now);
         count
     }
@@ -143,7 +150,9 @@ impl TokenStore for MemoryStore {
     }
 
     fn failures(&self, key: String) -> StoreFuture<u64> {
-        let count = lock(&self.shared.failures).get(&key, Instant::now()).copied();
+        let count = lock(&self.shared.failures)
+            .get(&key, Instant::now())
+            .copied();
         ready(count.unwrap_or(0))
     }
 
@@ -218,8 +227,6 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
     }
 
     fn take_live(&mut self, key: &K, now: Instant) -> Option<(V, Instant)> {
-        self.map
-            .remove(key)
-            .filter(|(_, deadline)| *deadline > now)
+        self.map.remove(key).filter(|(_, deadline)| *deadline > now)
     }
 }

@@ -372,7 +372,9 @@ impl TokenStore for RedisStore {
         Box::pin(async move {
             bounded(
                 timeout,
-                redis::cmd("DEL").arg(key).query_async::<()>(&mut connection),
+                redis::cmd("DEL")
+                    .arg(key)
+                    .query_async::<()>(&mut connection),
             )
             .await
         })

@@ -95,8 +95,15 @@ async fn lifetimes_are_magentos_by_default(make: impl MakeFixture) {
     let registry = fixture.registry.clone();
     for (kind, hours) in [(TokenKind::Customer, 1), (TokenKind::Admin, 4)] {
         let issued = registry.issue(kind, "someone").await.unwrap();
-        let caller = registry.resolve(issued.token.expose()).await.unwrap().unwrap();
-        assert_eq!(caller.expires_at - caller.issued_at, chrono::Duration::hours(hours));
+        let caller = registry
+            .resolve(issued.token.expose())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            caller.expires_at - caller.issued_at,
+            chrono::Duration::hours(hours)
+        );
         let age = chrono::Utc::now() - caller.issued_at;
         assert!(age >= chrono::Duration::zero() && age < chrono::Duration::seconds(5));
     }
@@ -126,12 +133,25 @@ async fn token_expires_after_its_lifetime(make: impl MakeFixture) {
     let registry = fixture.registry.clone();
     let customer = registry.issue(TokenKind::Customer, "ada").await.unwrap();
     let admin = registry.issue(TokenKind::Admin, "root").await.unwrap();
-    assert!(registry.resolve(customer.token.expose()).await.unwrap().is_some());
+    assert!(
+        registry
+            .resolve(customer.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    assert_eq!(registry.resolve(customer.token.expose()).await.unwrap(), None);
+    assert_eq!(
+        registry.resolve(customer.token.expose()).await.unwrap(),
+        None
+    );
     assert!(
-        registry.resolve(admin.token.expose()).await.unwrap().is_some(),
+        registry
+            .resolve(admin.token.expose())
+            .await
+            .unwrap()
+            .is_some(),
         "the admin lifetime (2 s) is separate from the customer one (1 s)"
     );
 
@@ -147,13 +167,22 @@ async fn revoke_kills_only_that_token(make: impl MakeFixture) {
 
     assert!(registry.revoke(first.token.expose()).await.unwrap());
     assert_eq!(registry.resolve(first.token.expose()).await.unwrap(), None);
-    assert!(registry.resolve(second.token.expose()).await.unwrap().is_some());
+    assert!(
+        registry
+            .resolve(second.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert!(
         !registry.revoke(first.token.expose()).await.unwrap(),
         "a second revoke finds nothing"
     );
     assert_eq!(
-        registry.revoke_all(TokenKind::Customer, "ada").await.unwrap(),
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
         1,
         "the revoked token left the subject's index"
     );
@@ -169,17 +198,45 @@ async fn revoke_all_kills_every_token_of_the_subject_and_no_other(make: impl Mak
     let bob = registry.issue(TokenKind::Customer, "bob").await.unwrap();
     let ada_admin = registry.issue(TokenKind::Admin, "ada").await.unwrap();
 
-    assert_eq!(registry.revoke_all(TokenKind::Customer, "ada").await.unwrap(), 3);
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
+        3
+    );
     for issued in &ada {
         assert_eq!(registry.resolve(issued.token.expose()).await.unwrap(), None);
     }
-    assert!(registry.resolve(bob.token.expose()).await.unwrap().is_some());
     assert!(
-        registry.resolve(ada_admin.token.expose()).await.unwrap().is_some(),
+        registry
+            .resolve(bob.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        registry
+            .resolve(ada_admin.token.expose())
+            .await
+            .unwrap()
+            .is_some(),
         "an admin token of the same name is another subject"
     );
-    assert_eq!(registry.revoke_all(TokenKind::Customer, "ada").await.unwrap(), 0);
-    assert_eq!(registry.revoke_all(TokenKind::Customer, "nobody").await.unwrap(), 0);
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
+        0
+    );
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "nobody")
+            .await
+            .unwrap(),
+        0
+    );
 }
 
 async fn revoke_all_counts_only_live_tokens(make: impl MakeFixture) {
@@ -188,7 +245,13 @@ async fn revoke_all_counts_only_live_tokens(make: impl MakeFixture) {
     registry.issue(TokenKind::Customer, "ada").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let live = registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    assert_eq!(registry.revoke_all(TokenKind::Customer, "ada").await.unwrap(), 1);
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
+        1
+    );
     assert_eq!(registry.resolve(live.token.expose()).await.unwrap(), None);
 }
 
@@ -206,13 +269,19 @@ async fn revoke_all_racing_issues_never_leaves_an_earlier_token_alive(make: impl
             tokio::spawn(async move { registry.issue(TokenKind::Customer, "ada").await })
         })
         .collect();
-    let revoked = registry.revoke_all(TokenKind::Customer, "ada").await.unwrap();
+    let revoked = registry
+        .revoke_all(TokenKind::Customer, "ada")
+        .await
+        .unwrap();
     let mut racers = Vec::new();
     for task in racing {
         racers.push(task.await.unwrap().unwrap());
     }
 
-    assert!(revoked >= 20, "at least the 20 earlier tokens were revoked, got {revoked}");
+    assert!(
+        revoked >= 20,
+        "at least the 20 earlier tokens were revoked, got {revoked}"
+    );
     for issued in &earlier {
         assert_eq!(
             registry.resolve(issued.token.expose()).await.unwrap(),
@@ -225,13 +294,26 @@ async fn revoke_all_racing_issues_never_leaves_an_earlier_token_alive(make: impl
     let alive = {
         let mut alive = 0;
         for issued in &racers {
-            alive += usize::from(registry.resolve(issued.token.expose()).await.unwrap().is_some());
+            alive += usize::from(
+                registry
+                    .resolve(issued.token.expose())
+                    .await
+                    .unwrap()
+                    .is_some(),
+            );
         }
         alive
     };
-    assert_eq!(revoked + alive as u64, 120, "every token is revoked exactly once");
     assert_eq!(
-        registry.revoke_all(TokenKind::Customer, "ada").await.unwrap(),
+        revoked + alive as u64,
+        120,
+        "every token is revoked exactly once"
+    );
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
         alive as u64
     );
     for issued in &racers {
@@ -246,7 +328,11 @@ async fn concurrent_issues_all_resolve(make: impl MakeFixture) {
         .map(|i| {
             let registry = registry.clone();
             tokio::spawn(async move {
-                let kind = if i % 2 == 0 { TokenKind::Customer } else { TokenKind::Admin };
+                let kind = if i % 2 == 0 {
+                    TokenKind::Customer
+                } else {
+                    TokenKind::Admin
+                };
                 registry.issue(kind, format!("user{}", i % 10)).await
             })
         })
@@ -254,7 +340,11 @@ async fn concurrent_issues_all_resolve(make: impl MakeFixture) {
     let mut tokens = HashSet::new();
     for task in tasks {
         let issued = task.await.unwrap().unwrap();
-        let caller = registry.resolve(issued.token.expose()).await.unwrap().unwrap();
+        let caller = registry
+            .resolve(issued.token.expose())
+            .await
+            .unwrap()
+            .unwrap();
         assert_eq!(caller, issued.caller);
         tokens.insert(issued.token.expose().to_owned());
     }
@@ -264,12 +354,22 @@ async fn concurrent_issues_all_resolve(make: impl MakeFixture) {
 async fn token_issued_on_behalf_records_the_acting_admin(make: impl MakeFixture) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
-    let issued = registry.issue_on_behalf("ada@example.com", "root").await.unwrap();
-    let caller = registry.resolve(issued.token.expose()).await.unwrap().unwrap();
+    let issued = registry
+        .issue_on_behalf("ada@example.com", "root")
+        .await
+        .unwrap();
+    let caller = registry
+        .resolve(issued.token.expose())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(caller.kind, TokenKind::Customer);
     assert_eq!(caller.subject, "ada@example.com");
     assert_eq!(caller.acting_admin.as_deref(), Some("root"));
-    assert_eq!(caller.expires_at - caller.issued_at, chrono::Duration::hours(1));
+    assert_eq!(
+        caller.expires_at - caller.issued_at,
+        chrono::Duration::hours(1)
+    );
 }
 
 async fn failure_counter_counts_clears_and_expires(make: impl MakeFixture) {
@@ -280,10 +380,19 @@ async fn failure_counter_counts_clears_and_expires(make: impl MakeFixture) {
     let key = "customer:ada@example.com".to_owned();
     assert_eq!(store.failures(key.clone()).await.unwrap(), 0);
     for expected in 1..=3 {
-        assert_eq!(store.record_failure(key.clone(), window).await.unwrap(), expected);
+        assert_eq!(
+            store.record_failure(key.clone(), window).await.unwrap(),
+            expected
+        );
     }
     assert_eq!(store.failures(key.clone()).await.unwrap(), 3);
-    assert_eq!(store.failures("admin:ada@example.com".to_owned()).await.unwrap(), 0);
+    assert_eq!(
+        store
+            .failures("admin:ada@example.com".to_owned())
+            .await
+            .unwrap(),
+        0
+    );
     store.clear_failures(key.clone()).await.unwrap();
     assert_eq!(store.failures(key.clone()).await.unwrap(), 0);
 
@@ -301,5 +410,9 @@ async fn failure_counter_counts_clears_and_expires(make: impl MakeFixture) {
         "each failure restarts the window"
     );
     tokio::time::sleep(Duration::from_millis(600)).await;
-    assert_eq!(store.failures(key).await.unwrap(), 0, "the window has passed");
+    assert_eq!(
+        store.failures(key).await.unwrap(),
+        0,
+        "the window has passed"
+    );
 }

@@ -28,16 +28,26 @@ async fn token_key_is_the_sha256_of_the_token_and_its_ttl_is_the_lifetime() {
     let registry = redis.registry().await;
     let mut inspect = redis.inspector().await;
 
-    for (kind, lifetime_ms) in [(TokenKind::Customer, 3_600_000), (TokenKind::Admin, 14_400_000)] {
+    for (kind, lifetime_ms) in [
+        (TokenKind::Customer, 3_600_000),
+        (TokenKind::Admin, 14_400_000),
+    ] {
         let issued = registry.issue(kind, "ada@example.com").await.unwrap();
-        let key = format!("{}token:{}", redis.prefix, sha256_hex(issued.token.expose()));
+        let key = format!(
+            "{}token:{}",
+            redis.prefix,
+            sha256_hex(issued.token.expose())
+        );
         let ttl: i64 = inspect.pttl(&key).await.unwrap();
         assert!(
             (lifetime_ms - 2_000..=lifetime_ms).contains(&ttl),
             "{kind} token TTL {ttl} ms, expected about {lifetime_ms} ms"
         );
         let record: String = inspect.get(&key).await.unwrap();
-        assert!(record.contains("ada@example.com"), "the record names the subject: {record}");
+        assert!(
+            record.contains("ada@example.com"),
+            "the record names the subject: {record}"
+        );
 
         let index = format!("{}subject:{}:ada@example.com", redis.prefix, kind);
         let members: Vec<String> = inspect.smembers(&index).await.unwrap();
@@ -76,8 +86,18 @@ async fn no_key_or_value_in_redis_contains_a_raw_token() {
     let registry = redis.registry().await;
     let mut tokens = Vec::new();
     for i in 0..10 {
-        let kind = if i % 2 == 0 { TokenKind::Customer } else { TokenKind::Admin };
-        tokens.push(registry.issue(kind, format!("user{}", i % 3)).await.unwrap().token);
+        let kind = if i % 2 == 0 {
+            TokenKind::Customer
+        } else {
+            TokenKind::Admin
+        };
+        tokens.push(
+            registry
+                .issue(kind, format!("user{}", i % 3))
+                .await
+                .unwrap()
+                .token,
+        );
     }
     registry.revoke(tokens[0].expose()).await.unwrap();
 
@@ -87,17 +107,31 @@ async fn no_key_or_value_in_redis_contains_a_raw_token() {
         .query_async(&mut inspect)
         .await
         .unwrap();
-    assert!(keys.len() >= 9 + 4, "token and index keys are there: {keys:?}");
+    assert!(
+        keys.len() >= 9 + 4,
+        "token and index keys are there: {keys:?}"
+    );
     for key in keys {
-        let kind: String = redis::cmd("TYPE").arg(&key).query_async(&mut inspect).await.unwrap();
+        let kind: String = redis::cmd("TYPE")
+            .arg(&key)
+            .query_async(&mut inspect)
+            .await
+            .unwrap();
         let content = match kind.as_str() {
             "string" => inspect.get::<_, String>(&key).await.unwrap(),
-            "set" => inspect.smembers::<_, Vec<String>>(&key).await.unwrap().join(","),
+            "set" => inspect
+                .smembers::<_, Vec<String>>(&key)
+                .await
+                .unwrap()
+                .join(","),
             other => panic!("unexpected key type {other} at {key}"),
         };
         for token in &tokens {
             assert!(!key.contains(token.expose()), "raw token in key {key}");
-            assert!(!content.contains(token.expose()), "raw token in value of {key}");
+            assert!(
+                !content.contains(token.expose()),
+                "raw token in value of {key}"
+            );
         }
     }
 }
@@ -107,7 +141,11 @@ async fn an_unreadable_record_is_a_store_error_not_a_caller() {
     let redis = TestRedis::start();
     let registry = redis.registry().await;
     let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    let key = format!("{}token:{}", redis.prefix, sha256_hex(issued.token.expose()));
+    let key = format!(
+        "{}token:{}",
+        redis.prefix,
+        sha256_hex(issued.token.expose())
+    );
     let mut inspect = redis.inspector().await;
     let _: () = inspect.set(&key, "not json").await.unwrap();
 
@@ -145,11 +183,21 @@ async fn own_server_registry() -> (RedisServer, TokenRegistry) {
 }
 
 fn assert_unavailable(status: StatusCode, headers: &http::HeaderMap, elapsed: Duration) {
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "fail closed with 503");
+    assert_eq!(
+        status,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "fail closed with 503"
+    );
     assert!(headers.contains_key(RETRY_AFTER), "503 carries Retry-After");
-    assert!(!headers.contains_key(WWW_AUTHENTICATE), "an outage is not a credential problem");
+    assert!(
+        !headers.contains_key(WWW_AUTHENTICATE),
+        "an outage is not a credential problem"
+    );
     // Not a speed target: a generous ceiling that only a hang would cross.
-    assert!(elapsed < BOUND + Duration::from_secs(2), "answered after {elapsed:?}");
+    assert!(
+        elapsed < BOUND + Duration::from_secs(2),
+        "answered after {elapsed:?}"
+    );
 }
 
 #[tokio::test]
@@ -178,7 +226,10 @@ async fn hung_redis_answers_503_within_the_bound() {
     let elapsed = started.elapsed();
     server.resume();
     assert_unavailable(status, &headers, elapsed);
-    assert!(elapsed >= BOUND, "it waited for the bound, not less ({elapsed:?})");
+    assert!(
+        elapsed >= BOUND,
+        "it waited for the bound, not less ({elapsed:?})"
+    );
 
     // Once Redis answers again, so does the app.
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -187,7 +238,10 @@ async fn hung_redis_answers_503_within_the_bound() {
         if status == StatusCode::OK {
             break;
         }
-        assert!(Instant::now() < deadline, "still {status} 10 s after Redis resumed");
+        assert!(
+            Instant::now() < deadline,
+            "still {status} 10 s after Redis resumed"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
@@ -208,7 +262,10 @@ async fn app_recovers_by_itself_when_redis_restarts() {
         match registry.issue(TokenKind::Customer, "ada").await {
             Ok(issued) => break issued,
             Err(error) => {
-                assert!(Instant::now() < deadline, "no recovery 10 s after restart: {error}");
+                assert!(
+                    Instant::now() < deadline,
+                    "no recovery 10 s after restart: {error}"
+                );
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
         }
@@ -216,5 +273,9 @@ async fn app_recovers_by_itself_when_redis_restarts() {
     let (status, _) = get_me(app(registry.clone()), after.token.expose()).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = get_me(app(registry), before.token.expose()).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED, "the lost token is now simply unknown");
+    assert_eq!(
+        status,
+        StatusCode::UNAUTHORIZED,
+        "the lost token is now simply unknown"
+    );
 }

@@ -146,9 +146,10 @@ impl TestRedis {
             Ok(_) => None,
             Err(_) => Some(RedisServer::start()),
         };
-        let url = server
-            .as_ref()
-            .map_or_else(|| std::env::var("REDIS_URL").unwrap_or_default(), RedisServer::url);
+        let url = server.as_ref().map_or_else(
+            || std::env::var("REDIS_URL").unwrap_or_default(),
+            RedisServer::url,
+        );
         Self {
             server,
             url,

@@ -1,0 +1,230 @@
+//! Who may sign in: the [`Directory`] trait and the embedded [`MemoryDirectory`].
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{PoisonError, RwLock};
+
+use crate::caller::TokenKind;
+use crate::password::{PasswordError, burn_dummy_verification, hash_password, verify_password};
+
+/// The future a [`Directory`] returns.
+pub type DirectoryFuture<'a, T> =
+    Pin<Box<dyn Future<Output = Result<T, DirectoryError>> + Send + 'a>>;
+
+/// The directory could not answer (e.g. its database is down). The token routes answer 503.
+#[derive(Debug, thiserror::Error)]
+#[error("the account directory failed: {0}")]
+pub struct DirectoryError(#[source] pub Box<dyn std::error::Error + Send + Sync>);
+
+impl From<PasswordError> for DirectoryError {
+    fn from(error: PasswordError) -> Self {
+        Self(Box::new(error))
+    }
+}
+
+/// What the token routes need to know of a customer account.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CustomerAccount {
+    /// The subject tokens are issued to (the email as the directory records it).
+    pub subject: String,
+    /// Whether the customer lets admins sign in on their behalf (Magento's
+    /// `allow_remote_shopping_assistance`).
+    pub allows_remote_assistance: bool,
+}
+
+/// The accounts that may obtain tokens. Implement it against your user database; use
+/// [`hash_password`] / [`verify_password`] (Argon2id, off the async runtime) for passwords.
+///
+/// ```
+/// use tower_bearer::{Directory, DirectoryFuture, TokenKind, CustomerAccount};
+/// use tower_bearer::password::verify_password;
+///
+/// struct Users; // e.g. a database pool
+///
+/// impl Users {
+///     async fn password_hash(&self, email: &str) -> Option<String> { None }
+/// }
+///
+/// impl Directory for Users {
+///     fn verify<'a>(
+///         &'a self,
+///         kind: TokenKind,
+///         username: &'a str,
+///         password: &'a str,
+///     ) -> DirectoryFuture<'a, Option<String>> {
+///         Box::pin(async move {
+///             if kind != TokenKind::Customer {
+///                 return Ok(None);
+///             }
+///             let Some(phc) = self.password_hash(username).await else {
+///                 // Spend the same time as for a wrong password: no user enumeration.
+///                 tower_bearer::password::burn_dummy_verification(password).await?;
+///                 return Ok(None);
+///             };
+///             Ok(verify_password(&phc, password).await?.then(|| username.to_owned()))
+///         })
+///     }
+///
+///     fn customer<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<CustomerAccount>> {
+///         Box::pin(async move { Ok(None) })
+///     }
+/// }
+/// ```
+pub trait Directory: Send + Sync + 'static {
+    /// Checks a username and password for tokens of `kind`. Returns the subject to issue
+    /// the token to, or `None` for a wrong password or an unknown user, which must take the
+    /// same time (verify against a dummy hash).
+    fn verify<'a>(
+        &'a self,
+        kind: TokenKind,
+        username: &'a str,
+        password: &'a str,
+    ) -> DirectoryFuture<'a, Option<String>>;
+
+    /// Looks a customer up by email.
+    fn customer<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<CustomerAccount>>;
+
+    /// Whether an admin must sign in with a second factor (then the plain admin token
+    /// route refuses them). Default: never.
+    fn admin_requires_two_factor<'a>(&'a self, _subject: &'a str) -> DirectoryFuture<'a, bool> {
+        Box::pin(async { Ok(false) })
+    }
+}
+
+/// Whether a customer lets admins obtain tokens on their behalf.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RemoteAssistance {
+    /// Admins may issue tokens for this customer (`generateCustomerTokenAsAdmin`).
+    Allowed,
+    /// They may not.
+    Denied,
+}
+
+struct Account {
+    subject: String,
+    password_hash: String,
+    remote_assistance: RemoteAssistance,
+}
+
+/// The embedded directory: accounts in memory, passwords kept only as Argon2id PHC strings.
+/// Usernames and emails are matched case-insensitively.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_bearer::{Directory, MemoryDirectory, RemoteAssistance, TokenKind};
+///
+/// let directory = MemoryDirectory::new();
+/// directory.add_customer("ada@example.com", "s3cret", RemoteAssistance::Allowed)?;
+/// directory.add_admin("root", "t0ps3cret")?;
+///
+/// let subject = directory.verify(TokenKind::Customer, "ADA@example.com", "s3cret").await?;
+/// assert_eq!(subject.as_deref(), Some("ada@example.com"));
+/// assert_eq!(directory.verify(TokenKind::Customer, "ada@example.com", "nope").await?, None);
+/// assert_eq!(directory.verify(TokenKind::Admin, "ada@example.com", "s3cret").await?, None);
+/// # Ok(()) }
+/// ```
+#[derive(Default)]
+pub struct MemoryDirectory {
+    accounts: RwLock<HashMap<(TokenKind, String), Account>>,
+}
+
+impl std::fmt::Debug for MemoryDirectory {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let accounts = self.accounts.read().unwrap_or_else(PoisonError::into_inner);
+        f.debug_struct("MemoryDirectory")
+            .field("accounts", &accounts.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MemoryDirectory {
+    /// An empty directory.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a customer. The password is hashed at once (Argon2id) and never
+    /// kept in clear.
+    ///
+    /// # Errors
+    /// [`PasswordError`] when hashing fails.
+    pub fn add_customer(
+        &self,
+        email: &str,
+        password: &str,
+        remote_assistance: RemoteAssistance,
+    ) -> Result<(), PasswordError> {
+        self.add(TokenKind::Customer, email, password, remote_assistance)
+    }
+
+    /// Adds (or replaces) an admin.
+    ///
+    /// # Errors
+    /// [`PasswordError`] when hashing fails.
+    pub fn add_admin(&self, username: &str, password: &str) -> Result<(), PasswordError> {
+        self.add(
+            TokenKind::Admin,
+            username,
+            password,
+            RemoteAssistance::Denied,
+        )
+    }
+
+    fn add(
+        &self,
+        kind: TokenKind,
+        username: &str,
+        password: &str,
+        remote_assistance: RemoteAssistance,
+    ) -> Result<(), PasswordError> {
+        let account = Account {
+            subject: username.to_owned(),
+            password_hash: hash_password(password)?,
+            remote_assistance,
+        };
+        self.accounts
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert((kind, username.to_lowercase()), account);
+        Ok(())
+    }
+
+    fn lookup<T>(
+        &self,
+        kind: TokenKind,
+        username: &str,
+        read: impl FnOnce(&Account) -> T,
+    ) -> Option<T> {
+        let accounts = self.accounts.read().unwrap_or_else(PoisonError::into_inner);
+        accounts.get(&(kind, username.to_lowercase())).map(read)
+    }
+}
+
+impl Directory for MemoryDirectory {
+    fn verify<'a>(
+        &'a self,
+        kind: TokenKind,
+        username: &'a str,
+        password: &'a str,
+    ) -> DirectoryFuture<'a, Option<String>> {
+        let found = self.lookup(kind, username, |account| {
+            (account.subject.clone(), account.password_hash.clone())
+        });
+        Box::pin(async move {
+            let Some((subject, phc)) = found else {
+                burn_dummy_verification(password).await?;
+                return Ok(None);
+            };
+            Ok(verify_password(&phc, password).await?.then_some(subject))
+        })
+    }
+
+    fn customer<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<CustomerAccount>> {
+        let found = self.lookup(TokenKind::Customer, email, |account| CustomerAccount {
+            subject: account.subject.clone(),
+            allows_remote_assistance: account.remote_assistance == RemoteAssistance::Allowed,
+        });
+        Box::pin(async move { Ok(found) })
+    }
+}

@@ -1,0 +1,298 @@
+//! [`token_routes`]: Magento's REST token services as an axum router.
+
+use std::borrow::Cow;
+
+use axum::Router;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use bytes::Bytes;
+use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+
+use crate::caller::{Caller, TokenKind};
+use crate::extract::{Admin, Customer};
+use crate::layer::BearerAuthLayer;
+use crate::token::{Token, TokenHash};
+use crate::token_service::{SignInError, TokenService};
+
+/// The largest request body the token routes read.
+pub const MAX_BODY_BYTES: usize = 16 * 1024;
+
+/// The routes of Magento's token services, relative to the REST root (`/V1/…`):
+///
+/// | route | body | answer |
+/// |---|---|---|
+/// | `POST /V1/integration/customer/token` | `{"username", "password"}` | `"<token>"` (customer) |
+/// | `POST /V1/integration/admin/token` | `{"username", "password"}` | `"<token>"` (admin) |
+/// | `POST /V1/integration/customer/revoke-customer-token` | customer Bearer token | `true`: all the customer's tokens revoked |
+/// | `POST /V1/integration/token/revoke` | `{"token"}` or none, any Bearer token | `true`: that one token (or the caller's own) revoked |
+/// | `POST /V1/customers/{email}/tokens/revoke` | admin Bearer token | the number of the customer's tokens revoked |
+///
+/// Errors are JSON `{"message": …}` with Magento's texts. Mount it at any prefix; Magento
+/// clients post to `/rest/V1/…` and `/rest/<store_code>/V1/…`:
+///
+/// ```
+/// use axum::Router;
+/// use tower_bearer::{MemoryDirectory, TokenRegistry, TokenService, token_routes};
+///
+/// let service = TokenService::new(TokenRegistry::memory(), MemoryDirectory::new());
+/// let api = token_routes(service);
+/// let app: Router = Router::new()
+///     .merge(api.clone())
+///     .nest("/rest", api.clone())
+///     .nest("/rest/{store_code}", api);
+/// ```
+///
+/// The revoke routes carry their own [`BearerAuthLayer`]; the token-issuing routes need
+/// none.
+pub fn token_routes(service: TokenService) -> Router {
+    let registry = service.registry().clone();
+    let authenticated = Router::new()
+        .route(
+            "/V1/integration/customer/revoke-customer-token",
+            post(revoke_customer_tokens),
+        )
+        .route("/V1/integration/token/revoke", post(revoke_token))
+        .route("/V1/customers/{email}/tokens/revoke", post(force_sign_out))
+        .route_layer(BearerAuthLayer::required(registry));
+    Router::new()
+        .route("/V1/integration/customer/token", post(customer_token))
+        .route("/V1/integration/admin/token", post(admin_token))
+        .merge(authenticated)
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .with_state(service)
+}
+
+async fn customer_token(
+    State(service): State<TokenService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    sign_in(&service, TokenKind::Customer, &headers, body).await
+}
+
+async fn admin_token(
+    State(service): State<TokenService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    sign_in(&service, TokenKind::Admin, &headers, body).await
+}
+
+async fn sign_in(
+    service: &TokenService,
+    kind: TokenKind,
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let fields = json_object(headers, body)?;
+    let username = required_string(&fields, "username")?;
+    let password = required_string(&fields, "password")?;
+    let issued = service.sign_in(kind, username, password).await?;
+    Ok(token_response(&issued.token))
+}
+
+/// `200` with the token as a bare JSON string, never cached (RFC 6749 §5.1).
+pub(crate) fn token_response(token: &Token) -> Response {
+    let mut response = axum::Json(token.expose()).into_response();
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn revoke_customer_tokens(
+    State(service): State<TokenService>,
+    Customer(caller): Customer,
+) -> Result<axum::Json<bool>, ApiError> {
+    service
+        .registry()
+        .revoke_all(TokenKind::Customer, &caller.subject)
+        .await
+        .map_err(SignInError::from)?;
+    Ok(axum::Json(true))
+}
+
+/// RFC 7009 semantics: `true` whether or not the token was live; only its owner or an
+/// admin may revoke it.
+async fn revoke_token(
+    State(service): State<TokenService>,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<axum::Json<bool>, ApiError> {
+    let registry = service.registry();
+    let target = match optional_json_object(&headers, body)? {
+        Some(fields) if fields.contains_key("token") => {
+            Some(required_string(&fields, "token")?.to_owned())
+        }
+        _ => None,
+    };
+    let hash = match target {
+        None => caller.token_hash,
+        Some(token) => {
+            let Some(owner) = registry.resolve(&token).await.map_err(SignInError::from)? else {
+                return Ok(axum::Json(true)); // unknown, expired or already revoked
+            };
+            let own = owner.kind == caller.kind && owner.subject == caller.subject;
+            if caller.kind != TokenKind::Admin && !own {
+                return Err(ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    "You may revoke only your own tokens.",
+                ));
+            }
+            TokenHash::of(&token)
+        }
+    };
+    registry
+        .revoke_hash(hash)
+        .await
+        .map_err(SignInError::from)?;
+    Ok(axum::Json(true))
+}
+
+/// Admin "force sign-in": revokes every token of a customer.
+async fn force_sign_out(
+    State(service): State<TokenService>,
+    Admin(admin): Admin,
+    Path(email): Path<String>,
+) -> Result<axum::Json<u64>, ApiError> {
+    let Some(customer) = service
+        .directory()
+        .customer(&email)
+        .await
+        .map_err(SignInError::from)?
+    else {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "Customer email provided does not exist",
+        ));
+    };
+    let count = service
+        .registry()
+        .revoke_all(TokenKind::Customer, &customer.subject)
+        .await
+        .map_err(SignInError::from)?;
+    tracing::info!(admin = %admin.subject, count, "customer tokens revoked by an admin");
+    Ok(axum::Json(count))
+}
+
+/// The request body as a JSON object, or the Magento-style error explaining why not.
+fn json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, Value>, ApiError> {
+    optional_json_object(headers, body)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The request body is empty: send a JSON object.",
+        )
+    })
+}
+
+/// Like [`json_object`], but an empty body is `None`.
+fn optional_json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, "The request body is larger than 16 KiB.")
+        } else {
+            ApiError::new(status, "The request body could not be read.")
+        }
+    })?;
+    if body.is_empty() {
+        return Ok(None);
+    }
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The request body must be JSON, sent with \"Content-Type: application/json\".",
+        ));
+    }
+    match serde_json::from_slice(&body) {
+        Ok(Value::Object(fields)) => Ok(Some(fields)),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON object.",
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The request body is not valid JSON.",
+        )),
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A non-empty string field, else Magento's `"<field>" is required. Enter and try again.`
+fn required_string<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a str, ApiError> {
+    match fields.get(name) {
+        Some(Value::String(text)) if !text.is_empty() => Ok(text),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("\"{name}\" is required. Enter and try again."),
+        )),
+    }
+}
+
+/// An error answer of the token routes: a status and `{"message": …}`.
+#[derive(Debug)]
+pub(crate) struct ApiError {
+    status: StatusCode,
+    message: Cow<'static, str>,
+}
+
+impl ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(error: SignInError) -> Self {
+        match error {
+            SignInError::InvalidCredentials | SignInError::TwoFactorRequired => {
+                Self::new(StatusCode::UNAUTHORIZED, error.to_string())
+            }
+            SignInError::Store(_) | SignInError::Directory(_) => {
+                tracing::warn!(%error, "token route failed on a backend");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The token service is temporarily unavailable. Please try again later.",
+                )
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unavailable = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut response = (
+            self.status,
+            axum::Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response();
+        if unavailable {
+            response
+                .headers_mut()
+                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}

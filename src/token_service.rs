@@ -1,0 +1,181 @@
+//! [`TokenService`]: tokens in exchange for a username and password, with lockout.
+
+use std::sync::Arc;
+
+use crate::caller::TokenKind;
+use crate::directory::{Directory, DirectoryError};
+use crate::error::StoreError;
+use crate::lockout::LockoutPolicy;
+use crate::registry::{IssuedToken, TokenRegistry};
+
+/// Magento's answer to a wrong password, an unknown user and a locked account alike.
+pub const INVALID_CREDENTIALS_MESSAGE: &str = "The account sign-in was incorrect or your account \
+     is disabled temporarily. Please wait and try again later.";
+
+/// Magento's answer when an admin with two-factor authentication uses the plain route.
+pub const TWO_FACTOR_REQUIRED_MESSAGE: &str =
+    "Please use the 2fa provider-specific endpoints to obtain access token.";
+
+/// Why a sign-in issued no token.
+#[derive(Debug, thiserror::Error)]
+pub enum SignInError {
+    /// Wrong password, unknown user or locked account: deliberately one answer.
+    #[error("{}", INVALID_CREDENTIALS_MESSAGE)]
+    InvalidCredentials,
+    /// The admin must sign in with a second factor.
+    #[error("{}", TWO_FACTOR_REQUIRED_MESSAGE)]
+    TwoFactorRequired,
+    /// The token store failed.
+    #[error("the token store failed: {0}")]
+    Store(#[from] StoreError),
+    /// The account directory failed.
+    #[error("the account directory failed: {0}")]
+    Directory(#[from] DirectoryError),
+}
+
+/// Issues tokens in exchange for credentials checked against a [`Directory`], enforcing
+/// the [`LockoutPolicy`]. The REST routes ([`token_routes`](crate::token_routes)) and the
+/// GraphQL mutations are thin layers over it.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use tower_bearer::{MemoryDirectory, RemoteAssistance, SignInError, TokenKind, TokenRegistry, TokenService};
+///
+/// let directory = MemoryDirectory::new();
+/// directory.add_customer("ada@example.com", "s3cret", RemoteAssistance::Denied)?;
+/// let service = TokenService::new(TokenRegistry::memory(), directory);
+///
+/// let issued = service.sign_in(TokenKind::Customer, "ada@example.com", "s3cret").await?;
+/// assert_eq!(issued.caller.subject, "ada@example.com");
+///
+/// let wrong = service.sign_in(TokenKind::Customer, "ada@example.com", "nope").await;
+/// assert!(matches!(wrong, Err(SignInError::InvalidCredentials)));
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct TokenService {
+    registry: TokenRegistry,
+    directory: Arc<dyn Directory>,
+    lockout: LockoutPolicy,
+}
+
+impl std::fmt::Debug for TokenService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokenService")
+            .field("registry", &self.registry)
+            .field("lockout", &self.lockout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl TokenService {
+    /// A service issuing from `registry` to the accounts of `directory`, with Magento's
+    /// default lockout (6 failures, 1800 s).
+    pub fn new(registry: TokenRegistry, directory: impl Directory) -> Self {
+        Self::from_shared(registry, Arc::new(directory))
+    }
+
+    /// Like [`TokenService::new`], with a directory the app shares elsewhere.
+    pub fn from_shared(registry: TokenRegistry, directory: Arc<dyn Directory>) -> Self {
+        Self {
+            registry,
+            directory,
+            lockout: LockoutPolicy::default(),
+        }
+    }
+
+    /// Replaces the lockout policy.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::{LockoutPolicy, MemoryDirectory, TokenRegistry, TokenService};
+    ///
+    /// let service = TokenService::new(TokenRegistry::memory(), MemoryDirectory::new())
+    ///     .with_lockout(LockoutPolicy::new(3, Duration::from_secs(900))?);
+    /// # Ok::<(), tower_bearer::ConfigError>(())
+    /// ```
+    pub fn with_lockout(mut self, lockout: LockoutPolicy) -> Self {
+        self.lockout = lockout;
+        self
+    }
+
+    /// The registry tokens are issued from.
+    pub fn registry(&self) -> &TokenRegistry {
+        &self.registry
+    }
+
+    /// The account directory.
+    pub fn directory(&self) -> &dyn Directory {
+        &*self.directory
+    }
+
+    /// The lockout policy.
+    pub fn lockout(&self) -> &LockoutPolicy {
+        &self.lockout
+    }
+
+    /// Checks `username` and `password` and issues a token of `kind`.
+    ///
+    /// Every attempt counts as a failure before the password is checked, and a success
+    /// clears the count: so however many attempts run in parallel, at most
+    /// [`LockoutPolicy::max_failures`] passwords are checked per lock window, and a locked
+    /// account costs an attacker no password hashing at all.
+    ///
+    /// # Errors
+    /// [`SignInError::InvalidCredentials`] for a wrong password, an unknown user or a
+    /// locked account; [`SignInError::TwoFactorRequired`] for an admin with 2FA;
+    /// [`SignInError::Store`] / [`SignInError::Directory`] when a backend fails.
+    pub async fn sign_in(
+        &self,
+        kind: TokenKind,
+        username: &str,
+        password: &str,
+    ) -> Result<IssuedToken, SignInError> {
+        let subject = self.check_password(kind, username, password).await?;
+        if kind == TokenKind::Admin && self.directory.admin_requires_two_factor(&subject).await? {
+            // The attempt stays counted: the plain route must not reset the counter that
+            // guards the second factor.
+            return Err(SignInError::TwoFactorRequired);
+        }
+        self.clear_failures(kind, username).await?;
+        Ok(self.registry.issue(kind, subject).await?)
+    }
+
+    /// The lockout-guarded password check: the subject on success. The failure counter is
+    /// left counting this attempt; call [`TokenService::clear_failures`] once the whole
+    /// sign-in has succeeded.
+    pub(crate) async fn check_password(
+        &self,
+        kind: TokenKind,
+        username: &str,
+        password: &str,
+    ) -> Result<String, SignInError> {
+        let key = LockoutPolicy::key(kind, username);
+        let attempt = self
+            .registry
+            .store()
+            .record_failure(key, self.lockout.lock_duration())
+            .await?;
+        if attempt > self.lockout.max_failures() {
+            tracing::info!(kind = %kind, "sign-in refused: account locked");
+            return Err(SignInError::InvalidCredentials);
+        }
+        match self.directory.verify(kind, username, password).await? {
+            Some(subject) => Ok(subject),
+            None => {
+                tracing::info!(kind = %kind, attempt, "sign-in refused: bad credentials");
+                Err(SignInError::InvalidCredentials)
+            }
+        }
+    }
+
+    /// Clears the failure count of `username` after a successful sign-in.
+    pub(crate) async fn clear_failures(
+        &self,
+        kind: TokenKind,
+        username: &str,
+    ) -> Result<(), StoreError> {
+        let key = LockoutPolicy::key(kind, username);
+        self.registry.store().clear_failures(key).await
+    }
+}
