@@ -1,4 +1,4 @@
-//! Who is calling: [`Caller`], injected by the layer, and [`TokenKind`].
+//! Who is calling: [`Caller`], injected by the layer, [`TokenKind`] and [`SecondFactor`].
 
 use std::fmt;
 use std::str::FromStr;
@@ -51,6 +51,40 @@ impl FromStr for TokenKind {
 #[error("unknown token kind (expected \"customer\" or \"admin\")")]
 pub struct UnknownTokenKind;
 
+/// The second factor an admin proved when the token was issued, beside the password.
+///
+/// Serialized in lower case (`"totp"`), as [`Caller::second_factor`] shows it:
+///
+/// ```
+/// use tower_bearer::SecondFactor;
+///
+/// assert_eq!(serde_json::to_value(SecondFactor::Totp).unwrap(), "totp");
+/// assert_eq!(SecondFactor::Totp.as_str(), "totp");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum SecondFactor {
+    /// A time-based one-time password (RFC 6238) from an authenticator app, as Magento's
+    /// Google Authenticator provider.
+    Totp,
+}
+
+impl SecondFactor {
+    /// `"totp"`, as used in JSON.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Totp => "totp",
+        }
+    }
+}
+
+impl fmt::Display for SecondFactor {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The identity behind a valid token, put into the request's extensions by
 /// [`BearerAuthLayer`](crate::BearerAuthLayer).
 ///
@@ -68,6 +102,7 @@ pub struct UnknownTokenKind;
 /// assert_eq!(json["kind"], "customer");
 /// assert_eq!(json["subject"], "ada@example.com");
 /// assert_eq!(json["token_id"].as_str().unwrap().len(), 12);
+/// assert_eq!(json["second_factor"], serde_json::Value::Null);
 /// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -84,6 +119,9 @@ pub struct Caller {
     /// For a customer token issued by an admin on the customer's behalf (Magento's
     /// remote shopping assistance), the admin who did it.
     pub acting_admin: Option<String>,
+    /// The second factor proved at sign-in besides the password (`"totp"` for a token from
+    /// `POST /V1/tfa/provider/google/authenticate`), `None` for a password-only token.
+    pub second_factor: Option<SecondFactor>,
     /// SHA-256 of the token presented, e.g. to revoke that one token. Serialized as the
     /// short `token_id` only.
     #[serde(rename = "token_id", serialize_with = "serialize_short_id")]

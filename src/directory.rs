@@ -7,6 +7,7 @@ use std::sync::{PoisonError, RwLock};
 
 use crate::caller::TokenKind;
 use crate::password::{PasswordError, burn_dummy_verification, hash_password, verify_password};
+use crate::totp::TotpSecret;
 
 /// The future a [`Directory`] returns.
 pub type DirectoryFuture<'a, T> =
@@ -85,10 +86,15 @@ pub trait Directory: Send + Sync + 'static {
     /// Looks a customer up by email.
     fn customer<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<CustomerAccount>>;
 
-    /// Whether an admin must sign in with a second factor (then the plain admin token
-    /// route refuses them). Default: never.
-    fn admin_requires_two_factor<'a>(&'a self, _subject: &'a str) -> DirectoryFuture<'a, bool> {
-        Box::pin(async { Ok(false) })
+    /// The TOTP secret of an admin (by the subject [`Directory::verify`] returned) who must
+    /// sign in with a second factor: such an admin obtains tokens only from
+    /// `POST /V1/tfa/provider/google/authenticate`, and the plain admin token route refuses
+    /// them. `None` for an admin without two-factor authentication. Default: `None` for all.
+    fn admin_totp_secret<'a>(
+        &'a self,
+        _subject: &'a str,
+    ) -> DirectoryFuture<'a, Option<TotpSecret>> {
+        Box::pin(async { Ok(None) })
     }
 }
 
@@ -105,6 +111,7 @@ struct Account {
     subject: String,
     password_hash: String,
     remote_assistance: RemoteAssistance,
+    totp: Option<TotpSecret>,
 }
 
 /// The embedded directory: accounts in memory, passwords kept only as Argon2id PHC strings.
@@ -155,7 +162,13 @@ impl MemoryDirectory {
         password: &str,
         remote_assistance: RemoteAssistance,
     ) -> Result<(), PasswordError> {
-        self.add(TokenKind::Customer, email, password, remote_assistance)
+        self.add(
+            TokenKind::Customer,
+            email,
+            password,
+            remote_assistance,
+            None,
+        )
     }
 
     /// Adds (or replaces) an admin.
@@ -168,6 +181,43 @@ impl MemoryDirectory {
             username,
             password,
             RemoteAssistance::Denied,
+            None,
+        )
+    }
+
+    /// Adds (or replaces) an admin with two-factor authentication: they obtain tokens only
+    /// with a password and a current code of `secret` (`POST
+    /// /V1/tfa/provider/google/authenticate`).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_bearer::{Directory, MemoryDirectory, TotpSecret};
+    ///
+    /// let directory = MemoryDirectory::new();
+    /// let secret = TotpSecret::generate()?;
+    /// println!("scan: {}", secret.otpauth_uri("Shop", "root")?);
+    /// directory.add_admin_with_totp("root", "t0ps3cret", secret)?;
+    /// directory.add_admin("plain", "t0ps3cret")?;
+    ///
+    /// assert!(directory.admin_totp_secret("root").await?.is_some());
+    /// assert!(directory.admin_totp_secret("plain").await?.is_none());
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`PasswordError`] when hashing fails.
+    pub fn add_admin_with_totp(
+        &self,
+        username: &str,
+        password: &str,
+        secret: TotpSecret,
+    ) -> Result<(), PasswordError> {
+        self.add(
+            TokenKind::Admin,
+            username,
+            password,
+            RemoteAssistance::Denied,
+            Some(secret),
         )
     }
 
@@ -177,11 +227,13 @@ impl MemoryDirectory {
         username: &str,
         password: &str,
         remote_assistance: RemoteAssistance,
+        totp: Option<TotpSecret>,
     ) -> Result<(), PasswordError> {
         let account = Account {
             subject: username.to_owned(),
             password_hash: hash_password(password)?,
             remote_assistance,
+            totp,
         };
         self.accounts
             .write()
@@ -225,6 +277,16 @@ impl Directory for MemoryDirectory {
             subject: account.subject.clone(),
             allows_remote_assistance: account.remote_assistance == RemoteAssistance::Allowed,
         });
+        Box::pin(async move { Ok(found) })
+    }
+
+    fn admin_totp_secret<'a>(
+        &'a self,
+        subject: &'a str,
+    ) -> DirectoryFuture<'a, Option<TotpSecret>> {
+        let found = self
+            .lookup(TokenKind::Admin, subject, |account| account.totp.clone())
+            .flatten();
         Box::pin(async move { Ok(found) })
     }
 }

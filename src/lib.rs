@@ -10,6 +10,9 @@ mod error;
 #[cfg(feature = "axum")]
 mod extract;
 mod future;
+#[cfg(feature = "graphql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
+pub mod graphql;
 pub mod header;
 mod layer;
 mod lifetimes;
@@ -22,8 +25,10 @@ mod routes;
 pub mod store;
 mod token;
 mod token_service;
+mod totp;
 
 pub use body::ResponseBody;
+pub use caller::SecondFactor;
 pub use caller::{Caller, TokenKind, UnknownTokenKind};
 pub use directory::{
     CustomerAccount, Directory, DirectoryError, DirectoryFuture, MemoryDirectory, RemoteAssistance,
@@ -36,6 +41,7 @@ pub use layer::{BearerAuth, BearerAuthLayer};
 pub use lifetimes::{Lifetimes, MAX_LIFETIME, MIN_LIFETIME};
 pub use lockout::LockoutPolicy;
 pub use password::PasswordError;
+pub use registry::IssueRequest;
 pub use registry::{IssuedToken, TokenRegistry};
 pub use response::{DEFAULT_REALM, DEFAULT_RETRY_AFTER, ErrorBody};
 #[cfg(feature = "axum")]
@@ -44,3 +50,4 @@ pub use token::{TOKEN_LEN, Token, TokenHash, TokenId};
 pub use token_service::{
     INVALID_CREDENTIALS_MESSAGE, SignInError, TWO_FACTOR_REQUIRED_MESSAGE, TokenService,
 };
+pub use totp::{TotpError, TotpSecret};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use chrono::{SubsecRound, Utc};
 use tracing::{debug, warn};
 
-use crate::caller::{Caller, TokenKind};
+use crate::caller::{Caller, SecondFactor, TokenKind};
 use crate::error::StoreError;
 use crate::lifetimes::Lifetimes;
 use crate::store::{MemoryStore, StoreFuture, TokenStore};
@@ -51,6 +51,73 @@ pub struct IssuedToken {
     pub token: Token,
     /// What the token resolves to.
     pub caller: Caller,
+}
+
+/// What to issue a token for: its kind and subject, and what the token records of how it
+/// was obtained. Built with [`IssueRequest::new`] and `with_*`, issued with
+/// [`TokenRegistry::issue_request`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::StoreError> {
+/// use tower_bearer::{IssueRequest, SecondFactor, TokenKind, TokenRegistry};
+///
+/// let registry = TokenRegistry::memory();
+/// let request = IssueRequest::new(TokenKind::Admin, "root").with_second_factor(SecondFactor::Totp);
+/// let issued = registry.issue_request(request).await?;
+/// assert_eq!(issued.caller.second_factor, Some(SecondFactor::Totp));
+/// assert_eq!(issued.caller.acting_admin, None);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssueRequest {
+    /// Customer or admin.
+    pub kind: TokenKind,
+    /// Who the token is issued to.
+    pub subject: String,
+    /// The admin acting on the subject's behalf, if any (see
+    /// [`TokenRegistry::issue_on_behalf`]).
+    pub acting_admin: Option<String>,
+    /// The second factor proved besides the password, if any.
+    pub second_factor: Option<SecondFactor>,
+}
+
+impl IssueRequest {
+    /// A token of `kind` for `subject`, with no acting admin and no second factor.
+    pub fn new(kind: TokenKind, subject: impl Into<String>) -> Self {
+        Self {
+            kind,
+            subject: subject.into(),
+            acting_admin: None,
+            second_factor: None,
+        }
+    }
+
+    /// Records the admin who obtains the token on the subject's behalf.
+    ///
+    /// ```
+    /// use tower_bearer::{IssueRequest, TokenKind};
+    ///
+    /// let request = IssueRequest::new(TokenKind::Customer, "ada@example.com").with_acting_admin("root");
+    /// assert_eq!(request.acting_admin.as_deref(), Some("root"));
+    /// ```
+    pub fn with_acting_admin(mut self, admin: impl Into<String>) -> Self {
+        self.acting_admin = Some(admin.into());
+        self
+    }
+
+    /// Records the second factor the subject proved at sign-in.
+    ///
+    /// ```
+    /// use tower_bearer::{IssueRequest, SecondFactor, TokenKind};
+    ///
+    /// let request = IssueRequest::new(TokenKind::Admin, "root").with_second_factor(SecondFactor::Totp);
+    /// assert_eq!(request.second_factor, Some(SecondFactor::Totp));
+    /// ```
+    pub fn with_second_factor(mut self, factor: SecondFactor) -> Self {
+        self.second_factor = Some(factor);
+        self
+    }
 }
 
 /// What a resolve will be: settled at once, or waiting on the store.
@@ -119,7 +186,7 @@ impl TokenRegistry {
         kind: TokenKind,
         subject: impl Into<String>,
     ) -> Result<IssuedToken, StoreError> {
-        self.issue_inner(kind, subject.into(), None).await
+        self.issue_request(IssueRequest::new(kind, subject)).await
     }
 
     /// Issues a customer token that an admin obtained on the customer's behalf (Magento's
@@ -132,16 +199,24 @@ impl TokenRegistry {
         customer: impl Into<String>,
         admin: impl Into<String>,
     ) -> Result<IssuedToken, StoreError> {
-        self.issue_inner(TokenKind::Customer, customer.into(), Some(admin.into()))
-            .await
+        self.issue_request(
+            IssueRequest::new(TokenKind::Customer, customer).with_acting_admin(admin),
+        )
+        .await
     }
 
-    async fn issue_inner(
-        &self,
-        kind: TokenKind,
-        subject: String,
-        acting_admin: Option<String>,
-    ) -> Result<IssuedToken, StoreError> {
+    /// Issues a token as `request` describes: of its kind, to its subject, valid for that
+    /// kind's lifetime, recording its acting admin and second factor.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails (nothing usable was issued then).
+    pub async fn issue_request(&self, request: IssueRequest) -> Result<IssuedToken, StoreError> {
+        let IssueRequest {
+            kind,
+            subject,
+            acting_admin,
+            second_factor,
+        } = request;
         let token = Token::generate().map_err(StoreError::Random)?;
         let lifetime = self.lifetimes.of(kind);
         // Milliseconds: the precision every store keeps, so a resolved caller equals the
@@ -154,6 +229,7 @@ impl TokenRegistry {
             issued_at,
             expires_at,
             acting_admin,
+            second_factor,
             token_hash: token.hash(),
         };
         self.store.insert(caller.clone(), lifetime).await?;

@@ -26,10 +26,15 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// | route | body | answer |
 /// |---|---|---|
 /// | `POST /V1/integration/customer/token` | `{"username", "password"}` | `"<token>"` (customer) |
-/// | `POST /V1/integration/admin/token` | `{"username", "password"}` | `"<token>"` (admin) |
+/// | `POST /V1/integration/admin/token` | `{"username", "password"}` | `"<token>"` (admin without two-factor authentication) |
+/// | `POST /V1/tfa/provider/google/authenticate` | `{"username", "password", "otp"}` | `"<token>"` (admin with a TOTP second factor) |
 /// | `POST /V1/integration/customer/revoke-customer-token` | customer Bearer token | `true`: all the customer's tokens revoked |
 /// | `POST /V1/integration/token/revoke` | `{"token"}` or none, any Bearer token | `true`: that one token (or the caller's own) revoked |
 /// | `POST /V1/customers/{email}/tokens/revoke` | admin Bearer token | the number of the customer's tokens revoked |
+///
+/// An admin with a TOTP secret in the [`Directory`](crate::Directory) gets tokens only from
+/// the two-factor route ([`TokenService::sign_in_with_totp`]); the plain admin route answers
+/// them 401 with [`TWO_FACTOR_REQUIRED_MESSAGE`](crate::TWO_FACTOR_REQUIRED_MESSAGE).
 ///
 /// Errors are JSON `{"message": …}` with Magento's texts. Mount it at any prefix; Magento
 /// clients post to `/rest/V1/…` and `/rest/<store_code>/V1/…`:
@@ -61,6 +66,10 @@ pub fn token_routes(service: TokenService) -> Router {
     Router::new()
         .route("/V1/integration/customer/token", post(customer_token))
         .route("/V1/integration/admin/token", post(admin_token))
+        .route(
+            "/V1/tfa/provider/google/authenticate",
+            post(admin_token_with_totp),
+        )
         .merge(authenticated)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(service)
@@ -80,6 +89,20 @@ async fn admin_token(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     sign_in(&service, TokenKind::Admin, &headers, body).await
+}
+
+/// Magento's Google Authenticator provider: an admin token for a password and a TOTP code.
+async fn admin_token_with_totp(
+    State(service): State<TokenService>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let fields = json_object(&headers, body)?;
+    let username = required_string(&fields, "username")?;
+    let password = required_string(&fields, "password")?;
+    let otp = required_string(&fields, "otp")?;
+    let issued = service.sign_in_with_totp(username, password, otp).await?;
+    Ok(token_response(&issued.token))
 }
 
 async fn sign_in(
@@ -154,11 +177,18 @@ async fn revoke_token(
     Ok(axum::Json(true))
 }
 
+/// The `{email}` of the route. A struct, not `Path<String>`: mounted under
+/// `/rest/{store_code}` the route has two parameters, and only this one matters here.
+#[derive(serde::Deserialize)]
+struct CustomerPath {
+    email: String,
+}
+
 /// Admin "force sign-in": revokes every token of a customer.
 async fn force_sign_out(
     State(service): State<TokenService>,
     Admin(admin): Admin,
-    Path(email): Path<String>,
+    Path(CustomerPath { email }): Path<CustomerPath>,
 ) -> Result<axum::Json<u64>, ApiError> {
     let Some(customer) = service
         .directory()

@@ -1,12 +1,19 @@
-//! [`TokenService`]: tokens in exchange for a username and password, with lockout.
+//! [`TokenService`]: tokens in exchange for a username and password (and, for admins with
+//! two-factor authentication, a one-time password), with lockout.
 
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::caller::TokenKind;
+use crate::caller::{SecondFactor, TokenKind};
 use crate::directory::{Directory, DirectoryError};
 use crate::error::StoreError;
 use crate::lockout::LockoutPolicy;
-use crate::registry::{IssuedToken, TokenRegistry};
+use crate::registry::{IssueRequest, IssuedToken, TokenRegistry};
+use crate::totp::{SKEW_STEPS, STEP_SECONDS};
+
+/// How long a used one-time password stays claimed: the 90 s in which a code is accepted
+/// (its step and one either side), plus one step for clocks of instances that differ.
+const TOTP_CLAIM_TTL: Duration = Duration::from_secs(STEP_SECONDS * (2 * SKEW_STEPS as u64 + 2));
 
 /// Magento's answer to a wrong password, an unknown user and a locked account alike.
 pub const INVALID_CREDENTIALS_MESSAGE: &str = "The account sign-in was incorrect or your account \
@@ -19,7 +26,9 @@ pub const TWO_FACTOR_REQUIRED_MESSAGE: &str =
 /// Why a sign-in issued no token.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
-    /// Wrong password, unknown user or locked account: deliberately one answer.
+    /// Wrong password, unknown user or locked account (and, on the two-factor route, a
+    /// wrong, expired or already used code, or an admin without a second factor):
+    /// deliberately one answer.
     #[error("{}", INVALID_CREDENTIALS_MESSAGE)]
     InvalidCredentials,
     /// The admin must sign in with a second factor.
@@ -132,13 +141,90 @@ impl TokenService {
         password: &str,
     ) -> Result<IssuedToken, SignInError> {
         let subject = self.check_password(kind, username, password).await?;
-        if kind == TokenKind::Admin && self.directory.admin_requires_two_factor(&subject).await? {
+        if kind == TokenKind::Admin && self.directory.admin_totp_secret(&subject).await?.is_some() {
             // The attempt stays counted: the plain route must not reset the counter that
             // guards the second factor.
             return Err(SignInError::TwoFactorRequired);
         }
         self.clear_failures(kind, username).await?;
         Ok(self.registry.issue(kind, subject).await?)
+    }
+
+    /// Checks an admin's `username`, `password` and one-time password `otp` (6 digits from
+    /// their authenticator app, see [`TotpSecret`](crate::TotpSecret)) and issues an admin
+    /// token recording [`SecondFactor::Totp`]: Magento's
+    /// `POST /V1/tfa/provider/google/authenticate`.
+    ///
+    /// The attempt counts toward the same lockout as [`TokenService::sign_in`] and is
+    /// cleared only once the code is accepted. A code is accepted at most once: it is
+    /// claimed in the registry's store (shared by every instance) for the 2 minutes it could
+    /// otherwise be used again, and a code of an older step is refused once a newer one was
+    /// used.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::{SystemTime, UNIX_EPOCH};
+    /// use tower_bearer::{MemoryDirectory, SecondFactor, SignInError, TokenRegistry, TokenService, TotpSecret};
+    ///
+    /// let secret = TotpSecret::generate()?;
+    /// let directory = MemoryDirectory::new();
+    /// directory.add_admin_with_totp("root", "t0ps3cret", secret.clone())?;
+    /// let service = TokenService::new(TokenRegistry::memory(), directory);
+    ///
+    /// let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
+    /// let code = secret.code_at(now); // what the authenticator app shows
+    /// let issued = service.sign_in_with_totp("root", "t0ps3cret", &code).await?;
+    /// assert_eq!(issued.caller.second_factor, Some(SecondFactor::Totp));
+    ///
+    /// let replay = service.sign_in_with_totp("root", "t0ps3cret", &code).await;
+    /// assert!(matches!(replay, Err(SignInError::InvalidCredentials)));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`SignInError::InvalidCredentials`] for a wrong password, an unknown user, a locked
+    /// account, an admin without two-factor authentication, or a wrong, expired or already
+    /// used code; [`SignInError::Store`] / [`SignInError::Directory`] when a backend fails.
+    pub async fn sign_in_with_totp(
+        &self,
+        username: &str,
+        password: &str,
+        otp: &str,
+    ) -> Result<IssuedToken, SignInError> {
+        let kind = TokenKind::Admin;
+        let subject = self.check_password(kind, username, password).await?;
+        let Some(secret) = self.directory.admin_totp_secret(&subject).await? else {
+            tracing::info!(kind = %kind, "two-factor sign-in refused: no second factor set up");
+            return Err(SignInError::InvalidCredentials);
+        };
+        let Some(step) = unix_now().and_then(|now| secret.verify(otp, now)) else {
+            tracing::info!(kind = %kind, "two-factor sign-in refused: wrong or expired code");
+            return Err(SignInError::InvalidCredentials);
+        };
+        if !self.claim_totp_step(&subject, step).await? {
+            tracing::info!(kind = %kind, "two-factor sign-in refused: code already used");
+            return Err(SignInError::InvalidCredentials);
+        }
+        self.clear_failures(kind, username).await?;
+        let request = IssueRequest::new(kind, subject).with_second_factor(SecondFactor::Totp);
+        Ok(self.registry.issue_request(request).await?)
+    }
+
+    /// Claims the code of `step` for `subject`: `false` when it was used already. After a
+    /// successful claim, the older steps still inside the skew window are claimed too, so
+    /// their codes are refused from now on (best effort: a code of an older step racing
+    /// this one may still win).
+    async fn claim_totp_step(&self, subject: &str, step: u64) -> Result<bool, StoreError> {
+        let store = self.registry.store();
+        let key = |step: u64| format!("totp:{}:{step}", subject.to_lowercase());
+        if !store.claim_once(key(step), TOTP_CLAIM_TTL).await? {
+            return Ok(false);
+        }
+        let oldest = step.saturating_sub(2 * u64::from(SKEW_STEPS));
+        for older in oldest..step {
+            store.claim_once(key(older), TOTP_CLAIM_TTL).await?;
+        }
+        Ok(true)
     }
 
     /// The lockout-guarded password check: the subject on success. The failure counter is
@@ -178,4 +264,12 @@ impl TokenService {
         let key = LockoutPolicy::key(kind, username);
         self.registry.store().clear_failures(key).await
     }
+}
+
+/// Seconds since the Unix epoch; `None` for a clock set before it (then no code matches).
+fn unix_now() -> Option<u64> {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .ok()
+        .map(|elapsed| elapsed.as_secs())
 }

@@ -41,6 +41,7 @@ struct Shared {
     tokens: [RwLock<Expiring<TokenHash, Caller>>; SHARDS],
     subjects: Mutex<Expiring<(TokenKind, String), HashMap<TokenHash, Instant>>>,
     failures: Mutex<Expiring<String, u64>>,
+    claims: Mutex<Expiring<String, ()>>,
 }
 
 impl MemoryStore {
@@ -125,6 +126,16 @@ impl MemoryStore {
         failures.insert(key, count, now + window, now);
         count
     }
+
+    fn claim_once_now(&self, key: String, ttl: Duration) -> bool {
+        let now = Instant::now();
+        let mut claims = lock(&self.shared.claims);
+        if claims.get(&key, now).is_some() {
+            return false;
+        }
+        claims.insert(key, (), now + ttl, now);
+        true
+    }
 }
 
 impl TokenStore for MemoryStore {
@@ -159,6 +170,10 @@ impl TokenStore for MemoryStore {
     fn clear_failures(&self, key: String) -> StoreFuture<()> {
         lock(&self.shared.failures).map.remove(&key);
         ready(())
+    }
+
+    fn claim_once(&self, key: String, ttl: Duration) -> StoreFuture<bool> {
+        ready(self.claim_once_now(key, ttl))
     }
 }
 

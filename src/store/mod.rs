@@ -4,8 +4,9 @@
 //! - `RedisStore` (feature `redis`): shared by every instance of the app.
 //!
 //! Both pass the same conformance suite. A store keeps token records keyed by the SHA-256
-//! of the token, an index of each subject's tokens for revoke-all, and the failed-login
-//! counters used for lockout.
+//! of the token, an index of each subject's tokens for revoke-all, the failed-login
+//! counters used for lockout, and the one-time claims that stop a second-factor code from
+//! being used twice.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -59,6 +60,12 @@ pub trait TokenStore: Send + Sync + 'static {
 
     /// Clears `key`'s counter (after a successful sign-in).
     fn clear_failures(&self, key: String) -> StoreFuture<()>;
+
+    /// Claims `key` for `ttl`: `true` for the first claim, `false` for every later claim
+    /// of the same key until `ttl` has passed since the first. Checking and claiming are
+    /// one atomic step, so of concurrent claims exactly one wins. Used to accept a
+    /// one-time password only once (RFC 6238 §5.2) across every instance.
+    fn claim_once(&self, key: String, ttl: Duration) -> StoreFuture<bool>;
 }
 
 /// Runs `future`, turning "took longer than `limit`" into [`StoreError::Timeout`].

@@ -7,7 +7,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
 use super::{StoreFuture, TokenStore, bounded};
-use crate::caller::{Caller, TokenKind};
+use crate::caller::{Caller, SecondFactor, TokenKind};
 use crate::error::StoreError;
 use crate::token::TokenHash;
 
@@ -71,6 +71,7 @@ impl RedisStoreOptions {
 /// | `bearer:token:<sha256 hex>` | string | the [`Caller`] record (JSON) | the token's lifetime |
 /// | `bearer:subject:<kind>:<subject>` | set | hashes of the subject's tokens | the longest of them |
 /// | `bearer:lock:<kind>:<username>` | integer | failed sign-ins | the lockout window |
+/// | `bearer:used:<key>` | string | a one-time claim, e.g. `used:totp:<admin>:<step>` for a used code | the claim's time |
 ///
 /// A resolve is one `GET`; an issue is one pipelined round trip. No command spans keys of
 /// two hash slots, so the same layout works on Redis Cluster. Every call is bounded by
@@ -160,6 +161,10 @@ impl RedisStore {
     fn lock_key(&self, key: &str) -> String {
         format!("{}lock:{}", self.options.prefix, key)
     }
+
+    fn used_key(&self, key: &str) -> String {
+        format!("{}used:{}", self.options.prefix, key)
+    }
 }
 
 /// The stored form of a [`Caller`] (its hash is the key, so it is not repeated).
@@ -176,6 +181,9 @@ struct Record {
     expires_at: i64,
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     acting_admin: Option<String>,
+    /// Absent in records of password-only tokens (and in records written before it existed).
+    #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
+    second_factor: Option<SecondFactor>,
 }
 
 impl Record {
@@ -186,6 +194,7 @@ impl Record {
             issued_at: caller.issued_at.timestamp_millis(),
             expires_at: caller.expires_at.timestamp_millis(),
             acting_admin: caller.acting_admin.clone(),
+            second_factor: caller.second_factor,
         };
         serde_json::to_vec(&record).map_err(|error| StoreError::Backend(Box::new(error)))
     }
@@ -205,6 +214,7 @@ impl Record {
             issued_at: instant(record.issued_at)?,
             expires_at: instant(record.expires_at)?,
             acting_admin: record.acting_admin,
+            second_factor: record.second_factor,
             token_hash: hash,
         })
     }
@@ -377,6 +387,27 @@ impl TokenStore for RedisStore {
                     .query_async::<()>(&mut connection),
             )
             .await
+        })
+    }
+
+    fn claim_once(&self, key: String, ttl: Duration) -> StoreFuture<bool> {
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        let key = self.used_key(&key);
+        Box::pin(async move {
+            // `OK` for the first claim, nil while the key exists.
+            let reply: Option<String> = bounded(
+                timeout,
+                redis::cmd("SET")
+                    .arg(key)
+                    .arg(1)
+                    .arg("NX")
+                    .arg("PX")
+                    .arg(millis(ttl))
+                    .query_async(&mut connection),
+            )
+            .await?;
+            Ok(reply.is_some())
         })
     }
 }

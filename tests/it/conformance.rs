@@ -46,6 +46,7 @@ macro_rules! conformance_suite {
                 concurrent_issues_all_resolve,
                 token_issued_on_behalf_records_the_acting_admin,
                 failure_counter_counts_clears_and_expires,
+                claim_once_is_won_once_per_key_until_its_ttl_passes,
             );
         }
     };
@@ -415,4 +416,55 @@ async fn failure_counter_counts_clears_and_expires(make: impl MakeFixture) {
         0,
         "the window has passed"
     );
+}
+
+async fn claim_once_is_won_once_per_key_until_its_ttl_passes(make: impl MakeFixture) {
+    let fixture = make(Lifetimes::default()).await;
+    let registry = fixture.registry.clone();
+    let store = registry.store();
+    let ttl = Duration::from_secs(1);
+    let key = "totp:root:56666667".to_owned();
+    assert!(store.claim_once(key.clone(), ttl).await.unwrap());
+    assert!(
+        !store.claim_once(key.clone(), ttl).await.unwrap(),
+        "a second claim loses"
+    );
+    assert!(
+        store
+            .claim_once("totp:root:56666668".to_owned(), ttl)
+            .await
+            .unwrap(),
+        "another key is claimed separately"
+    );
+    assert!(
+        !store
+            .claim_once(key.clone(), Duration::from_secs(60))
+            .await
+            .unwrap(),
+        "a losing claim does not extend or replace the first"
+    );
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    assert!(
+        store.claim_once(key, ttl).await.unwrap(),
+        "the claim has expired"
+    );
+
+    // Of concurrent claims of one key, exactly one wins.
+    let racing: Vec<_> = (0..50)
+        .map(|_| {
+            let registry = registry.clone();
+            tokio::spawn(async move {
+                registry
+                    .store()
+                    .claim_once("totp:root:raced".to_owned(), Duration::from_secs(60))
+                    .await
+            })
+        })
+        .collect();
+    let mut winners = 0;
+    for task in racing {
+        winners += usize::from(task.await.unwrap().unwrap());
+    }
+    assert_eq!(winners, 1);
 }

@@ -409,6 +409,10 @@ impl TokenStore for DownStore {
     fn clear_failures(&self, _key: String) -> StoreFuture<()> {
         self.fail()
     }
+
+    fn claim_once(&self, _key: String, _ttl: Duration) -> StoreFuture<bool> {
+        self.fail()
+    }
 }
 
 // ---------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 //! The integration tests: one binary, one module per concern.
 
 mod conformance;
+#[cfg(feature = "graphql")]
+mod graphql;
 mod layer;
 mod memory_store;
 mod redis_store;
+mod routes;
 mod support;
+mod two_factor;

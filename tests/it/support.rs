@@ -205,3 +205,15 @@ pub fn memory_registry() -> (TokenRegistry, MemoryStore) {
     let store = MemoryStore::new();
     (TokenRegistry::new(store.clone()), store)
 }
+
+/// Serves `app` on a free port of 127.0.0.1 for the rest of the test; returns its base URL.
+pub async fn serve(app: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind 127.0.0.1:0");
+    let address = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    format!("http://{address}")
+}

@@ -1,0 +1,172 @@
+//! What the example servers share: settings from the environment, demo accounts, the REST
+//! routes, and serving.
+//!
+//! Settings: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (default: the in-memory
+//! registry), `CUSTOMER_TOKEN_LIFETIME` / `ADMIN_TOKEN_LIFETIME` (e.g. `30m`, `90s`, `4h`;
+//! defaults 1h and 4h), `RUST_LOG`.
+
+use std::error::Error;
+use std::time::Duration;
+
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{Value, json};
+use tower_bearer::{
+    Admin, BearerAuthLayer, Caller, Customer, Lifetimes, MemoryDirectory, RemoteAssistance,
+    TokenKind, TokenRegistry, TokenService, TotpSecret, token_routes,
+};
+use tracing_subscriber::EnvFilter;
+
+/// A configured demo: registry, token service with seeded accounts, and what to tell a person.
+pub struct Demo {
+    pub bind: String,
+    pub registry: TokenRegistry,
+    pub service: TokenService,
+    /// Where tokens live, in words.
+    pub store: String,
+    pub lifetimes: Lifetimes,
+    /// The `otpauth://` URI of the `admin2fa` account's TOTP secret.
+    pub totp_uri: String,
+}
+
+/// Reads the settings, connects the store and seeds the demo accounts.
+pub async fn setup() -> Result<Demo, Box<dyn Error>> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+
+    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let lifetimes = lifetimes_from_env()?;
+    let (registry, store) = match std::env::var("REDIS_URL") {
+        Ok(url) => (
+            TokenRegistry::redis(&url).await?,
+            format!("in Redis at {url}"),
+        ),
+        Err(_) => (TokenRegistry::memory(), "in memory".to_owned()),
+    };
+    let registry = registry.with_lifetimes(lifetimes);
+
+    let directory = MemoryDirectory::new();
+    directory.add_customer(
+        "customer@example.com",
+        "password",
+        RemoteAssistance::Allowed,
+    )?;
+    directory.add_customer("noassist@example.com", "password", RemoteAssistance::Denied)?;
+    directory.add_admin("admin", "admin123")?;
+    // An admin with two-factor authentication, with a fresh secret at every start: add it to
+    // an authenticator app from the otpauth:// URI printed at start.
+    let totp = TotpSecret::generate()?;
+    let totp_uri = totp.otpauth_uri("tower-bearer example", "admin2fa")?;
+    directory.add_admin_with_totp("admin2fa", "admin123", totp)?;
+
+    Ok(Demo {
+        bind,
+        service: TokenService::new(registry.clone(), directory),
+        registry,
+        store,
+        lifetimes,
+        totp_uri,
+    })
+}
+
+/// The token routes and the demo routes, at `/V1/…`, `/rest/V1/…` and
+/// `/rest/<store_code>/V1/…` as Magento serves them.
+pub fn rest_app(demo: &Demo) -> Router {
+    let protected = Router::new()
+        .route("/V1/customers/me", get(customer_me))
+        .route("/V1/admin/me", get(admin_me))
+        .route_layer(BearerAuthLayer::required(demo.registry.clone()));
+    let api = token_routes(demo.service.clone()).merge(protected);
+    Router::new()
+        .merge(api.clone())
+        .nest("/rest", api.clone())
+        .nest("/rest/{store_code}", api)
+}
+
+/// Binds, prints `welcome` (with `{base}` replaced by the server's URL), serves until Ctrl-C.
+pub async fn serve(demo: &Demo, app: Router, welcome: &str) -> Result<(), Box<dyn Error>> {
+    let listener = tokio::net::TcpListener::bind(&demo.bind).await?;
+    let base = format!("http://{}", listener.local_addr()?);
+    println!(
+        "tower-bearer example server on {base} (tokens {store})\n\
+         customer token lifetime {customer:?}, admin token lifetime {admin:?}\n",
+        store = demo.store,
+        customer = demo.lifetimes.of(TokenKind::Customer),
+        admin = demo.lifetimes.of(TokenKind::Admin),
+    );
+    println!("{}", welcome.replace("{base}", &base));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(async {
+            let _ = tokio::signal::ctrl_c().await;
+        })
+        .await?;
+    Ok(())
+}
+
+/// The curl commands of the REST flow.
+pub fn rest_help(demo: &Demo) -> String {
+    let totp_uri = &demo.totp_uri;
+    format!(
+        r#"Get a customer token:
+  TOKEN=$(curl -s -X POST {{base}}/V1/integration/customer/token \
+    -H 'Content-Type: application/json' \
+    -d '{{"username":"customer@example.com","password":"password"}}' | tr -d '"')
+Call a protected route with it:
+  curl -s {{base}}/V1/customers/me -H "Authorization: Bearer $TOKEN"
+Revoke all of that customer's tokens:
+  curl -s -X POST {{base}}/V1/integration/customer/revoke-customer-token -H "Authorization: Bearer $TOKEN"
+Admin token (admin / admin123):
+  curl -s -X POST {{base}}/V1/integration/admin/token \
+    -H 'Content-Type: application/json' -d '{{"username":"admin","password":"admin123"}}'
+Admin token with two-factor authentication (admin2fa / admin123 and the 6-digit code of an
+authenticator app holding this secret, new at each start; the plain admin route refuses admin2fa):
+  {totp_uri}
+  OTP=123456   # the code the app shows now (or: oathtool --totp -b <the secret= of the URI>)
+  ADMIN_TOKEN=$(curl -s -X POST {{base}}/V1/tfa/provider/google/authenticate \
+    -H 'Content-Type: application/json' \
+    -d '{{"username":"admin2fa","password":"admin123","otp":"'$OTP'"}}' | tr -d '"')
+  curl -s {{base}}/V1/admin/me -H "Authorization: Bearer $ADMIN_TOKEN"   # "second_factor":"totp"
+The same routes answer under /rest/V1/... and /rest/<store_code>/V1/...
+"#
+    )
+}
+
+async fn customer_me(Customer(caller): Customer) -> Json<Value> {
+    Json(with_caller(json!({ "email": caller.subject }), &caller))
+}
+
+async fn admin_me(Admin(caller): Admin) -> Json<Value> {
+    Json(with_caller(json!({ "username": caller.subject }), &caller))
+}
+
+/// `body` with the caller's fields added.
+fn with_caller(mut body: Value, caller: &Caller) -> Value {
+    if let (Some(fields), Ok(Value::Object(caller))) =
+        (body.as_object_mut(), serde_json::to_value(caller))
+    {
+        fields.extend(caller);
+    }
+    body
+}
+
+fn lifetimes_from_env() -> Result<Lifetimes, Box<dyn Error>> {
+    let mut lifetimes = Lifetimes::default();
+    for (variable, kind) in [
+        ("CUSTOMER_TOKEN_LIFETIME", TokenKind::Customer),
+        ("ADMIN_TOKEN_LIFETIME", TokenKind::Admin),
+    ] {
+        if let Ok(text) = std::env::var(variable) {
+            lifetimes = lifetimes.with(kind, parse_duration(variable, &text)?)?;
+        }
+    }
+    Ok(lifetimes)
+}
+
+/// A human duration (`30m`, `90s`, `4h`) from an environment variable, with a clear error.
+pub fn parse_duration(variable: &str, text: &str) -> Result<Duration, Box<dyn Error>> {
+    humantime::parse_duration(text)
+        .map_err(|error| format!("{variable}={text:?}: {error} (try e.g. 30m, 90s, 4h)").into())
+}

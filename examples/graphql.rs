@@ -1,0 +1,71 @@
+//! Magento's GraphQL token API beside the REST token routes, in one app.
+//!
+//! ```sh
+//! cargo run --example graphql --features graphql
+//! ```
+//!
+//! GraphiQL at `GET /graphql`. Settings are those of the REST example
+//! (`examples/common/mod.rs`); admins obtain their tokens over REST, as in Magento.
+
+mod common;
+
+use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema, SimpleObject};
+use tower_bearer::TokenKind;
+use tower_bearer::graphql::{self, TokenMutation, graphql_router};
+
+/// The example protected query: `customer { email }`.
+#[derive(Default)]
+struct Query;
+
+#[derive(SimpleObject)]
+struct Customer {
+    email: String,
+}
+
+#[Object]
+impl Query {
+    /// The signed-in customer.
+    async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Customer> {
+        match graphql::caller(ctx) {
+            Some(caller) if caller.kind == TokenKind::Customer => Ok(Customer {
+                email: caller.subject.clone(),
+            }),
+            _ => Err(graphql::error(
+                graphql::NOT_AUTHORIZED_MESSAGE,
+                graphql::category::AUTHORIZATION,
+            )),
+        }
+    }
+}
+
+#[derive(MergedObject, Default)]
+struct Mutation(TokenMutation);
+
+const HELP: &str = r#"GraphiQL: {base}/graphql
+Get a customer token over GraphQL:
+  TOKEN=$(curl -s {base}/graphql -H 'Content-Type: application/json' \
+    -d '{"query":"mutation($e:String!,$p:String!){generateCustomerToken(email:$e,password:$p){token}}","variables":{"e":"customer@example.com","p":"password"}}' \
+    | sed 's/.*"token":"\([a-z0-9]*\)".*/\1/')
+Query as that customer (GET, as PWA Studio sends queries):
+  curl -s -G {base}/graphql --data-urlencode 'query={customer{email}}' -H "Authorization: Bearer $TOKEN"
+Revoke all of that customer's tokens:
+  curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
+    -d '{"query":"mutation{revokeCustomerToken{result}}"}'
+"#;
+
+#[tokio::main]
+async fn main() {
+    let result = async {
+        let demo = common::setup().await?;
+        let schema = Schema::build(Query, Mutation::default(), EmptySubscription)
+            .data(demo.service.clone())
+            .finish();
+        let app = common::rest_app(&demo).merge(graphql_router(schema, demo.registry.clone()));
+        let help = format!("{HELP}\n{}", common::rest_help(&demo));
+        common::serve(&demo, app, &help).await
+    };
+    if let Err(error) = result.await {
+        eprintln!("error: {error}");
+        std::process::exit(1);
+    }
+}
