@@ -152,6 +152,31 @@ impl TokenRegistry {
         Ok(Self::new(crate::store::RedisStore::connect(url).await?))
     }
 
+    /// A registry in Redis at `url` with the given options, e.g. a local cache of resolved
+    /// tokens that spares hot tokens their Redis round trip:
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_bearer::StoreError> {
+    /// use tower_bearer::TokenRegistry;
+    /// use tower_bearer::store::{CacheOptions, RedisStoreOptions};
+    ///
+    /// let options = RedisStoreOptions::default().with_cache(CacheOptions::default());
+    /// let registry = TokenRegistry::redis_with("redis://127.0.0.1/", options).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when Redis cannot be reached in time.
+    #[cfg(feature = "redis")]
+    pub async fn redis_with(
+        url: &str,
+        options: crate::store::RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::new(
+            crate::store::RedisStore::connect_with(url, options).await?,
+        ))
+    }
+
     /// Replaces the token lifetimes (defaults: customer 1 hour, admin 4 hours).
     ///
     /// ```

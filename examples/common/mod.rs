@@ -3,7 +3,9 @@
 //!
 //! Settings: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (default: the in-memory
 //! registry), `CUSTOMER_TOKEN_LIFETIME` / `ADMIN_TOKEN_LIFETIME` (e.g. `30m`, `90s`, `4h`;
-//! defaults 1h and 4h), `RUST_LOG`.
+//! defaults 1h and 4h), `TOKEN_CACHE_TTL` (with `REDIS_URL`: cache resolved tokens in
+//! process for this long, e.g. `5s`; revocations still reach every instance at once),
+//! `RUST_LOG`.
 
 use std::error::Error;
 use std::time::Duration;
@@ -11,6 +13,7 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use tower_bearer::store::{CacheOptions, RedisStoreOptions};
 use tower_bearer::{
     Admin, BearerAuthLayer, Caller, Customer, Lifetimes, MemoryDirectory, RemoteAssistance,
     TokenKind, TokenRegistry, TokenService, TotpSecret, token_routes,
@@ -40,10 +43,7 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let lifetimes = lifetimes_from_env()?;
     let (registry, store) = match std::env::var("REDIS_URL") {
-        Ok(url) => (
-            TokenRegistry::redis(&url).await?,
-            format!("in Redis at {url}"),
-        ),
+        Ok(url) => redis_registry(&url).await?,
         Err(_) => (TokenRegistry::memory(), "in memory".to_owned()),
     };
     let registry = registry.with_lifetimes(lifetimes);
@@ -70,6 +70,18 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
         lifetimes,
         totp_uri,
     })
+}
+
+/// The Redis registry, with the local cache when `TOKEN_CACHE_TTL` is set.
+async fn redis_registry(url: &str) -> Result<(TokenRegistry, String), Box<dyn Error>> {
+    let mut options = RedisStoreOptions::default();
+    let mut label = format!("in Redis at {url}");
+    if let Ok(text) = std::env::var("TOKEN_CACHE_TTL") {
+        let ttl = parse_duration("TOKEN_CACHE_TTL", &text)?;
+        options = options.with_cache(CacheOptions::default().with_ttl(ttl));
+        label.push_str(&format!(", cached locally for {ttl:?}"));
+    }
+    Ok((TokenRegistry::redis_with(url, options).await?, label))
 }
 
 /// The token routes and the demo routes, at `/V1/…`, `/rest/V1/…` and

@@ -19,10 +19,14 @@ use crate::token::TokenHash;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
+#[cfg(feature = "redis")]
+mod redis_cache;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreOptions};
+#[cfg(feature = "redis")]
+pub use redis_cache::{CacheOptions, CacheStats};
 
 /// The future a store returns: boxed because the registry holds its store as a trait object.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;

@@ -1,11 +1,15 @@
 //! [`RedisStore`]: tokens in Redis, shared by every instance of the app.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
+use super::redis_cache::{
+    CacheOptions, CacheStats, LocalCache, revocation_message, spawn_follower,
+};
 use super::{StoreFuture, TokenStore, bounded};
 use crate::caller::{Caller, SecondFactor, TokenKind};
 use crate::error::StoreError;
@@ -26,6 +30,7 @@ use crate::token::TokenHash;
 pub struct RedisStoreOptions {
     prefix: String,
     timeout: Duration,
+    cache: Option<CacheOptions>,
 }
 
 impl Default for RedisStoreOptions {
@@ -33,6 +38,7 @@ impl Default for RedisStoreOptions {
         Self {
             prefix: "bearer:".to_owned(),
             timeout: Duration::from_millis(500),
+            cache: None,
         }
     }
 }
@@ -51,6 +57,24 @@ impl RedisStoreOptions {
         self
     }
 
+    /// Keeps resolved tokens in process memory for a short time (default 5 s), so hot
+    /// tokens cost no Redis round trip. Revocations reach every instance at once through
+    /// Redis pub/sub (channel `<prefix>revoked`); if that subscription is lost the cache is
+    /// emptied and bypassed until it is back, so a revoked token is never served longer than
+    /// the cache's TTL. Off by default.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::{CacheOptions, RedisStoreOptions};
+    ///
+    /// let options = RedisStoreOptions::default()
+    ///     .with_cache(CacheOptions::default().with_ttl(Duration::from_secs(5)));
+    /// ```
+    pub fn with_cache(mut self, cache: CacheOptions) -> Self {
+        self.cache = Some(cache);
+        self
+    }
+
     /// The key prefix.
     pub fn prefix(&self) -> &str {
         &self.prefix
@@ -60,7 +84,21 @@ impl RedisStoreOptions {
     pub fn timeout(&self) -> Duration {
         self.timeout
     }
+
+    /// The local cache's settings, if it is on.
+    pub fn cache(&self) -> Option<&CacheOptions> {
+        self.cache.as_ref()
+    }
+
+    /// The pub/sub channel revocations are announced on.
+    fn revocation_channel(&self) -> String {
+        format!("{}revoked", self.prefix)
+    }
 }
+
+/// How often the revocation subscription is pinged: a silently dead subscription is
+/// noticed (and the cache bypassed) within about twice this.
+const PING_EVERY: Duration = Duration::from_secs(1);
 
 /// The Redis token store, over redis-rs's reconnecting [`ConnectionManager`].
 ///
@@ -90,6 +128,7 @@ impl RedisStoreOptions {
 pub struct RedisStore {
     connection: ConnectionManager,
     options: RedisStoreOptions,
+    cache: Option<Arc<LocalCache>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -126,18 +165,38 @@ impl RedisStore {
             .set_max_delay(Duration::from_secs(1));
         let connection = bounded(
             options.timeout,
-            ConnectionManager::new_with_config(client, config),
+            ConnectionManager::new_with_config(client.clone(), config),
         )
         .await?;
-        Ok(Self::from_connection(connection, options))
+        let cache = options.cache.map(|cache_options| {
+            let cache = Arc::new(LocalCache::new(cache_options));
+            spawn_follower(client, options.revocation_channel(), &cache, PING_EVERY);
+            cache
+        });
+        Ok(Self {
+            connection,
+            options,
+            cache,
+        })
     }
 
-    /// Wraps a connection the application already manages.
+    /// Wraps a connection the application already manages. The local cache needs a
+    /// subscription of its own, which only [`RedisStore::connect_with`] sets up: here it
+    /// stays off whatever the options say.
     pub fn from_connection(connection: ConnectionManager, options: RedisStoreOptions) -> Self {
+        if options.cache.is_some() {
+            tracing::warn!("RedisStore::from_connection: the local cache is off (see its docs)");
+        }
         Self {
             connection,
             options,
+            cache: None,
         }
+    }
+
+    /// What the local cache is doing, when it is on.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|cache| cache.stats())
     }
 
     /// The store's options.
@@ -156,6 +215,14 @@ impl RedisStore {
 
     fn subject_key(&self, kind: TokenKind, subject: &str) -> String {
         format!("{}subject:{}:{}", self.options.prefix, kind, subject)
+    }
+
+    /// Drops revoked tokens from this instance's cache at once; other instances hear of it
+    /// through the revocation channel.
+    fn evict_locally(&self, hashes: impl IntoIterator<Item = TokenHash>) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(hashes);
+        }
     }
 
     fn lock_key(&self, key: &str) -> String {
@@ -265,16 +332,28 @@ impl TokenStore for RedisStore {
     }
 
     fn get(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
+        if let Some(caller) = self.cache.as_ref().and_then(|cache| cache.get(&hash)) {
+            return Box::pin(std::future::ready(Ok(Some(caller))));
+        }
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.token_key(&hash);
+        let cache = self.cache.clone();
+        let epoch = cache.as_ref().map_or(0, |cache| cache.epoch());
         Box::pin(async move {
             let bytes: Option<Vec<u8>> = bounded(
                 timeout,
                 redis::cmd("GET").arg(key).query_async(&mut connection),
             )
             .await?;
-            bytes.map(|bytes| Record::decode(hash, &bytes)).transpose()
+            let caller = bytes
+                .map(|bytes| Record::decode(hash, &bytes))
+                .transpose()?;
+            // Only positive answers are cached: unknown tokens cannot fill the cache.
+            if let (Some(cache), Some(caller)) = (&cache, &caller) {
+                cache.insert(caller.clone(), epoch);
+            }
+            Ok(caller)
         })
     }
 
@@ -293,13 +372,20 @@ impl TokenStore for RedisStore {
             let Some(bytes) = bytes else {
                 return Ok(None);
             };
+            store.evict_locally([hash]);
             let caller = Record::decode(hash, &bytes)?;
-            let _: u64 = bounded(
+            bounded(
                 timeout,
-                redis::cmd("SREM")
+                redis::pipe()
+                    .cmd("SREM")
                     .arg(store.subject_key(caller.kind, &caller.subject))
                     .arg(hash.to_hex())
-                    .query_async(&mut connection),
+                    .ignore()
+                    .cmd("PUBLISH")
+                    .arg(store.options.revocation_channel())
+                    .arg(revocation_message(&[hash]))
+                    .ignore()
+                    .query_async::<()>(&mut connection),
             )
             .await?;
             Ok(Some(caller))
@@ -326,14 +412,23 @@ impl TokenStore for RedisStore {
                     .query_async(&mut connection),
             )
             .await?;
-            let mut pipe = redis::pipe();
-            for hash in members.iter().filter_map(|hex| TokenHash::from_hex(hex)) {
-                // One key per command: tokens are spread over many cluster slots.
-                pipe.cmd("DEL").arg(store.token_key(&hash));
-            }
-            if pipe.is_empty() {
+            let hashes: Vec<TokenHash> = members
+                .iter()
+                .filter_map(|hex| TokenHash::from_hex(hex))
+                .collect();
+            if hashes.is_empty() {
                 return Ok(0);
             }
+            store.evict_locally(hashes.iter().copied());
+            let mut pipe = redis::pipe();
+            for hash in &hashes {
+                // One key per command: tokens are spread over many cluster slots.
+                pipe.cmd("DEL").arg(store.token_key(hash));
+            }
+            pipe.cmd("PUBLISH")
+                .arg(store.options.revocation_channel())
+                .arg(revocation_message(&hashes))
+                .ignore();
             let deleted: Vec<u64> = bounded(timeout, pipe.query_async(&mut connection)).await?;
             Ok(deleted.into_iter().sum())
         })

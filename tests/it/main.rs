@@ -1,5 +1,6 @@
 //! The integration tests: one binary, one module per concern.
 
+mod cache;
 mod conformance;
 #[cfg(feature = "graphql")]
 mod graphql;

@@ -1,0 +1,290 @@
+//! The local cache of a [`RedisStore`](super::RedisStore): resolved tokens kept in process
+//! for a few seconds, evicted at once on revocation through Redis pub/sub.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use chrono::Utc;
+use futures_util::StreamExt;
+use moka::Expiry;
+
+use crate::caller::Caller;
+use crate::token::TokenHash;
+
+/// Settings of the local cache of resolved tokens (see
+/// [`RedisStoreOptions::with_cache`](super::RedisStoreOptions::with_cache)).
+///
+/// ```
+/// use std::time::Duration;
+/// use tower_bearer::store::CacheOptions;
+///
+/// let cache = CacheOptions::default()
+///     .with_ttl(Duration::from_secs(2))
+///     .with_max_entries(10_000);
+/// assert_eq!(cache.ttl(), Duration::from_secs(2));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheOptions {
+    ttl: Duration,
+    max_entries: u64,
+}
+
+impl Default for CacheOptions {
+    fn default() -> Self {
+        Self {
+            ttl: Duration::from_secs(5),
+            max_entries: 100_000,
+        }
+    }
+}
+
+impl CacheOptions {
+    /// The longest a resolved token is served from memory (default 5 s): the bound on
+    /// staleness even if revocation messages are lost. Never past the token's expiry.
+    pub fn with_ttl(mut self, ttl: Duration) -> Self {
+        self.ttl = ttl;
+        self
+    }
+
+    /// The most entries kept (default 100 000, a few hundred bytes each); the least useful
+    /// are evicted first.
+    pub fn with_max_entries(mut self, max_entries: u64) -> Self {
+        self.max_entries = max_entries;
+        self
+    }
+
+    /// The time-to-live.
+    pub fn ttl(&self) -> Duration {
+        self.ttl
+    }
+
+    /// The capacity.
+    pub fn max_entries(&self) -> u64 {
+        self.max_entries
+    }
+}
+
+/// What a cache is doing, for metrics and tests.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Entries held (approximate).
+    pub entries: u64,
+    /// Whether the revocation feed is subscribed, so the cache is in use. While not, every
+    /// resolve goes to Redis.
+    pub live: bool,
+    /// How many times the revocation feed has been (re)subscribed.
+    pub subscriptions: u64,
+}
+
+/// Expires each entry at the sooner of the cache TTL and the token's own expiry.
+struct UntilSoonest {
+    ttl: Duration,
+}
+
+impl Expiry<TokenHash, Caller> for UntilSoonest {
+    fn expire_after_create(
+        &self,
+        _key: &TokenHash,
+        caller: &Caller,
+        _created_at: Instant,
+    ) -> Option<Duration> {
+        let remaining = (caller.expires_at - Utc::now())
+            .to_std()
+            .unwrap_or(Duration::ZERO);
+        Some(self.ttl.min(remaining))
+    }
+}
+
+pub(crate) struct LocalCache {
+    entries: moka::sync::Cache<TokenHash, Caller>,
+    /// Whether the revocation feed is subscribed; the cache is bypassed while it is not.
+    live: AtomicBool,
+    /// Bumped by every invalidation, so a resolve that raced one does not cache its answer.
+    epoch: AtomicU64,
+    subscriptions: AtomicU64,
+}
+
+impl LocalCache {
+    pub(crate) fn new(options: CacheOptions) -> Self {
+        Self {
+            entries: moka::sync::Cache::builder()
+                .max_capacity(options.max_entries)
+                .expire_after(UntilSoonest { ttl: options.ttl })
+                .build(),
+            live: AtomicBool::new(false),
+            epoch: AtomicU64::new(0),
+            subscriptions: AtomicU64::new(0),
+        }
+    }
+
+    pub(crate) fn get(&self, hash: &TokenHash) -> Option<Caller> {
+        if !self.live.load(Ordering::Acquire) {
+            return None;
+        }
+        self.entries.get(hash)
+    }
+
+    /// The epoch to pass to [`LocalCache::insert`] once the store has answered.
+    pub(crate) fn epoch(&self) -> u64 {
+        self.epoch.load(Ordering::Acquire)
+    }
+
+    /// Caches an answer read while the cache was at `epoch`, unless an invalidation came
+    /// in between (then the answer may be stale).
+    pub(crate) fn insert(&self, caller: Caller, epoch: u64) {
+        if !self.live.load(Ordering::Acquire) || self.epoch() != epoch {
+            return;
+        }
+        let hash = caller.token_hash;
+        self.entries.insert(hash, caller);
+        // An invalidation between the check above and the insert bumped the epoch before
+        // removing its hashes: look again, and drop the entry if one may have been missed.
+        if self.epoch() != epoch {
+            self.entries.invalidate(&hash);
+        }
+    }
+
+    pub(crate) fn invalidate(&self, hashes: impl IntoIterator<Item = TokenHash>) {
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        for hash in hashes {
+            self.entries.invalidate(&hash);
+        }
+    }
+
+    /// The feed is lost: messages may be missed from now on, so nothing cached can be
+    /// trusted and nothing new is cached until it is back.
+    fn suspend(&self) {
+        if self.live.swap(false, Ordering::AcqRel) {
+            tracing::warn!("revocation feed lost: token cache bypassed until resubscribed");
+        }
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.entries.invalidate_all();
+    }
+
+    /// The feed is (re)subscribed: start from an empty cache, since messages may have been
+    /// missed while it was down.
+    fn resume(&self) {
+        self.entries.invalidate_all();
+        self.epoch.fetch_add(1, Ordering::AcqRel);
+        self.subscriptions.fetch_add(1, Ordering::AcqRel);
+        self.live.store(true, Ordering::Release);
+        tracing::info!("revocation feed subscribed: token cache in use");
+    }
+
+    pub(crate) fn stats(&self) -> CacheStats {
+        self.entries.run_pending_tasks();
+        CacheStats {
+            entries: self.entries.entry_count(),
+            live: self.live.load(Ordering::Acquire),
+            subscriptions: self.subscriptions.load(Ordering::Acquire),
+        }
+    }
+}
+
+/// The payload of a revocation message: the revoked hashes in hex, space-separated.
+pub(crate) fn revocation_message(hashes: &[TokenHash]) -> String {
+    hashes
+        .iter()
+        .map(TokenHash::to_hex)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Keeps `cache` subscribed to `channel` for as long as the cache lives: evicts what each
+/// message names, suspends the cache whenever the subscription is lost (or stops answering
+/// pings), and resubscribes with a short back-off.
+pub(crate) async fn follow_revocations(
+    client: redis::Client,
+    channel: String,
+    cache: Weak<LocalCache>,
+    ping_every: Duration,
+) {
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let subscribed = subscribe(&client, &channel, ping_every).await;
+        let Some(live) = cache.upgrade() else {
+            return; // the store is gone
+        };
+        match subscribed {
+            Ok((sink, stream)) => {
+                live.resume();
+                drop(live);
+                backoff = Duration::from_millis(50);
+                consume(sink, stream, &cache, ping_every).await;
+            }
+            Err(error) => {
+                tracing::debug!(%error, "revocation feed: subscribe failed");
+                drop(live);
+            }
+        }
+        match cache.upgrade() {
+            Some(live) => live.suspend(),
+            None => return,
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(2));
+    }
+}
+
+async fn subscribe(
+    client: &redis::Client,
+    channel: &str,
+    timeout: Duration,
+) -> redis::RedisResult<(redis::aio::PubSubSink, redis::aio::PubSubStream)> {
+    let connect = async {
+        let mut pubsub = client.get_async_pubsub().await?;
+        pubsub.subscribe(channel).await?;
+        Ok::<_, redis::RedisError>(pubsub.split())
+    };
+    tokio::time::timeout(timeout, connect)
+        .await
+        .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))
+}
+
+/// Applies messages until the subscription ends or a ping goes unanswered.
+async fn consume(
+    mut sink: redis::aio::PubSubSink,
+    mut stream: redis::aio::PubSubStream,
+    cache: &Weak<LocalCache>,
+    ping_every: Duration,
+) {
+    let mut ticks = tokio::time::interval(ping_every);
+    ticks.tick().await;
+    loop {
+        tokio::select! {
+            message = stream.next() => {
+                let Some(message) = message else { return };
+                let Some(cache) = cache.upgrade() else { return };
+                let payload: String = message.get_payload().unwrap_or_default();
+                cache.invalidate(payload.split(' ').filter_map(TokenHash::from_hex));
+            }
+            _ = ticks.tick() => {
+                if cache.strong_count() == 0 {
+                    return;
+                }
+                let ping = tokio::time::timeout(ping_every, sink.ping::<redis::Value>()).await;
+                if !matches!(ping, Ok(Ok(_))) {
+                    tracing::warn!("revocation feed: ping unanswered");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// Keeps the cache's subscriber task tied to the store: dropping the last store handle
+/// drops the cache, and the task notices at its next message or ping.
+pub(crate) fn spawn_follower(
+    client: redis::Client,
+    channel: String,
+    cache: &Arc<LocalCache>,
+    ping_every: Duration,
+) {
+    tokio::spawn(follow_revocations(
+        client,
+        channel,
+        Arc::downgrade(cache),
+        ping_every,
+    ));
+}

@@ -1,0 +1,299 @@
+//! The local token cache of the Redis store: two registries on one Redis stand for two
+//! instances of an app.
+
+use std::time::{Duration, Instant};
+
+use redis::AsyncCommands;
+use tower_bearer::store::{CacheOptions, RedisStore};
+use tower_bearer::{Lifetimes, Token, TokenKind, TokenRegistry};
+
+use crate::support::TestRedis;
+
+struct Instance {
+    store: RedisStore,
+    registry: TokenRegistry,
+}
+
+async fn instance(redis: &TestRedis, ttl: Duration) -> Instance {
+    let options = redis
+        .options()
+        .with_cache(CacheOptions::default().with_ttl(ttl));
+    let store = RedisStore::connect_with(&redis.url, options).await.unwrap();
+    wait_until(
+        Duration::from_secs(5),
+        "the revocation feed is subscribed",
+        || store.cache_stats().unwrap().live,
+    )
+    .await;
+    Instance {
+        registry: TokenRegistry::new(store.clone()),
+        store,
+    }
+}
+
+async fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+/// Polls `instance` until it refuses `token`; returns how long that took.
+async fn time_until_refused(instance: &Instance, token: &Token, limit: Duration) -> Duration {
+    let started = Instant::now();
+    loop {
+        if instance
+            .registry
+            .resolve(token.expose())
+            .await
+            .unwrap()
+            .is_none()
+        {
+            return started.elapsed();
+        }
+        assert!(started.elapsed() < limit, "still accepted after {limit:?}");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+async fn delete_behind_the_caches_back(redis: &TestRedis, token: &Token) {
+    let key = format!("{}token:{}", redis.prefix, token.hash().to_hex());
+    let mut inspect = redis.inspector().await;
+    let deleted: u64 = inspect.del(&key).await.unwrap();
+    assert_eq!(deleted, 1);
+}
+
+#[tokio::test]
+async fn a_cached_token_is_served_without_asking_redis() {
+    let redis = TestRedis::start();
+    let b = instance(&redis, Duration::from_secs(30)).await;
+    let issued = b.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(
+        b.registry
+            .resolve(issued.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(b.store.cache_stats().unwrap().entries, 1);
+
+    // Redis no longer has it, and no revocation was announced: the cache still answers.
+    delete_behind_the_caches_back(&redis, &issued.token).await;
+    let cached = b.registry.resolve(issued.token.expose()).await.unwrap();
+    assert_eq!(cached, Some(issued.caller));
+}
+
+#[tokio::test]
+async fn revoke_on_one_instance_is_refused_by_the_other_within_100_ms() {
+    let redis = TestRedis::start();
+    let a = instance(&redis, Duration::from_secs(30)).await;
+    let b = instance(&redis, Duration::from_secs(30)).await;
+    let issued = a.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let kept = a.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    for instance in [&a, &b] {
+        for token in [&issued.token, &kept.token] {
+            assert!(
+                instance
+                    .registry
+                    .resolve(token.expose())
+                    .await
+                    .unwrap()
+                    .is_some()
+            );
+        }
+    }
+
+    assert_eq!(
+        b.store.cache_stats().unwrap().entries,
+        2,
+        "both are cached by B"
+    );
+
+    assert!(a.registry.revoke(issued.token.expose()).await.unwrap());
+    let took = time_until_refused(&b, &issued.token, Duration::from_millis(100)).await;
+    eprintln!("revoke reached the other instance in {took:?}");
+    assert!(
+        b.registry
+            .resolve(kept.token.expose())
+            .await
+            .unwrap()
+            .is_some(),
+        "only the revoked token is evicted"
+    );
+}
+
+#[tokio::test]
+async fn revoke_all_on_one_instance_is_refused_by_the_other_within_100_ms() {
+    let redis = TestRedis::start();
+    let a = instance(&redis, Duration::from_secs(30)).await;
+    let b = instance(&redis, Duration::from_secs(30)).await;
+    let mut tokens = Vec::new();
+    for _ in 0..3 {
+        let issued = a.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+        assert!(
+            b.registry
+                .resolve(issued.token.expose())
+                .await
+                .unwrap()
+                .is_some()
+        );
+        tokens.push(issued.token);
+    }
+    let bob = a.registry.issue(TokenKind::Customer, "bob").await.unwrap();
+    assert!(
+        b.registry
+            .resolve(bob.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        b.store.cache_stats().unwrap().entries,
+        4,
+        "all are cached by B"
+    );
+
+    assert_eq!(
+        a.registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
+        3
+    );
+    for token in &tokens {
+        time_until_refused(&b, token, Duration::from_millis(100)).await;
+    }
+    assert!(
+        b.registry
+            .resolve(bob.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}
+
+#[tokio::test]
+async fn the_revoking_instance_refuses_at_once() {
+    let redis = TestRedis::start();
+    let a = instance(&redis, Duration::from_secs(30)).await;
+    let issued = a.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(
+        a.registry
+            .resolve(issued.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    a.registry.revoke(issued.token.expose()).await.unwrap();
+    assert_eq!(
+        a.registry.resolve(issued.token.expose()).await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn staleness_never_exceeds_the_cache_ttl_even_when_the_message_is_lost() {
+    let redis = TestRedis::start();
+    let b = instance(&redis, Duration::from_secs(1)).await;
+    let issued = b.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(
+        b.registry
+            .resolve(issued.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let cached_at = Instant::now();
+
+    // A deletion nobody announces stands for a lost revocation message.
+    delete_behind_the_caches_back(&redis, &issued.token).await;
+    time_until_refused(&b, &issued.token, Duration::from_millis(1500)).await;
+    assert!(
+        cached_at.elapsed() <= Duration::from_millis(1500),
+        "served past its TTL"
+    );
+}
+
+#[tokio::test]
+async fn a_killed_subscription_empties_the_cache_and_falls_back_to_redis() {
+    let redis = TestRedis::start();
+    let b = instance(&redis, Duration::from_secs(30)).await;
+    let issued = b.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(
+        b.registry
+            .resolve(issued.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    delete_behind_the_caches_back(&redis, &issued.token).await;
+    let before = b.store.cache_stats().unwrap().subscriptions;
+
+    let mut inspect = redis.inspector().await;
+    let killed: u64 = redis::cmd("CLIENT")
+        .arg("KILL")
+        .arg("TYPE")
+        .arg("pubsub")
+        .query_async(&mut inspect)
+        .await
+        .unwrap();
+    assert!(killed >= 1, "the subscription was killed");
+
+    // Whatever the instance may have missed, it does not serve the revoked token again:
+    // the cache is emptied when the loss is noticed, and refilled only from Redis.
+    wait_until(Duration::from_secs(5), "the feed is resubscribed", || {
+        b.store.cache_stats().unwrap().subscriptions > before
+    })
+    .await;
+    assert_eq!(
+        b.registry.resolve(issued.token.expose()).await.unwrap(),
+        None
+    );
+
+    // And revocations flow again after the resubscription.
+    let a = instance(&redis, Duration::from_secs(30)).await;
+    let next = a.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(
+        b.registry
+            .resolve(next.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    a.registry.revoke(next.token.expose()).await.unwrap();
+    time_until_refused(&b, &next.token, Duration::from_millis(100)).await;
+}
+
+#[tokio::test]
+async fn token_expiry_is_honoured_exactly_when_cached() {
+    let redis = TestRedis::start();
+    let b = instance(&redis, Duration::from_secs(30)).await;
+    let lifetimes = Lifetimes::new(Duration::from_secs(1), Duration::from_secs(1)).unwrap();
+    let registry = b.registry.clone().with_lifetimes(lifetimes);
+    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(
+        registry
+            .resolve(issued.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let until_expiry = (issued.caller.expires_at - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(until_expiry + Duration::from_millis(20)).await;
+    assert_eq!(registry.resolve(issued.token.expose()).await.unwrap(), None);
+}
+
+#[tokio::test]
+async fn unknown_tokens_are_not_cached() {
+    let redis = TestRedis::start();
+    let b = instance(&redis, Duration::from_secs(30)).await;
+    for _ in 0..200 {
+        let unknown = Token::generate().unwrap();
+        assert_eq!(b.registry.resolve(unknown.expose()).await.unwrap(), None);
+    }
+    assert_eq!(b.store.cache_stats().unwrap().entries, 0);
+}
