@@ -1,7 +1,9 @@
 //! axum extractors: [`Caller`], `Option<Caller>`, [`Customer`], [`Admin`].
 //!
 //! They read what [`BearerAuthLayer`](crate::BearerAuthLayer) put into the request; without
-//! the layer there is never a caller, so they refuse (fail closed).
+//! the layer there is never a caller, so they refuse (fail closed). Their refusals use the
+//! default realm and body; where those are customised, let the layer refuse instead (a
+//! required layer, [`with_kind`](crate::BearerAuthLayer::with_kind) for the kind).
 //!
 //! ```
 //! use axum::{Json, Router, routing::get};
