@@ -177,6 +177,33 @@ impl TokenRegistry {
         ))
     }
 
+    /// A registry in a Redis Cluster reached through any of `urls`, with the given options
+    /// (see [`RedisStore::connect_cluster`](crate::store::RedisStore::connect_cluster)):
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_bearer::StoreError> {
+    /// use tower_bearer::TokenRegistry;
+    /// use tower_bearer::store::RedisStoreOptions;
+    ///
+    /// let nodes = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001", "redis://127.0.0.1:7002"];
+    /// let registry = TokenRegistry::redis_cluster(&nodes, RedisStoreOptions::default()).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when no URL is given, a URL is invalid, or the cluster cannot be
+    /// reached in time.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub async fn redis_cluster(
+        urls: &[&str],
+        options: crate::store::RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::new(
+            crate::store::RedisStore::connect_cluster(urls, options).await?,
+        ))
+    }
+
     /// Replaces the token lifetimes (defaults: customer 1 hour, admin 4 hours).
     ///
     /// ```

@@ -2,10 +2,11 @@
 //! routes, and serving.
 //!
 //! Settings: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (default: the in-memory
-//! registry), `CUSTOMER_TOKEN_LIFETIME` / `ADMIN_TOKEN_LIFETIME` (e.g. `30m`, `90s`, `4h`;
-//! defaults 1h and 4h), `TOKEN_CACHE_TTL` (with `REDIS_URL`: cache resolved tokens in
-//! process for this long, e.g. `5s`; revocations still reach every instance at once),
-//! `RUST_LOG`.
+//! registry), `REDIS_CLUSTER_URLS` (a Redis Cluster instead: comma-separated node URLs,
+//! e.g. `redis://127.0.0.1:7000,redis://127.0.0.1:7001`; needs `--features cluster`),
+//! `CUSTOMER_TOKEN_LIFETIME` / `ADMIN_TOKEN_LIFETIME` (e.g. `30m`, `90s`, `4h`; defaults 1h
+//! and 4h), `TOKEN_CACHE_TTL` (with Redis: cache resolved tokens in process for this long,
+//! e.g. `5s`; revocations still reach every instance at once), `RUST_LOG`.
 
 use std::error::Error;
 use std::time::Duration;
@@ -42,9 +43,18 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
 
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let lifetimes = lifetimes_from_env()?;
-    let (registry, store) = match std::env::var("REDIS_URL") {
-        Ok(url) => redis_registry(&url).await?,
-        Err(_) => (TokenRegistry::memory(), "in memory".to_owned()),
+    let (registry, store) = match (
+        std::env::var("REDIS_CLUSTER_URLS"),
+        std::env::var("REDIS_URL"),
+    ) {
+        (Ok(_), Ok(_)) => {
+            return Err(
+                "set REDIS_URL (one Redis) or REDIS_CLUSTER_URLS (a cluster), not both".into(),
+            );
+        }
+        (Ok(urls), Err(_)) => redis_cluster_registry(&urls).await?,
+        (Err(_), Ok(url)) => redis_registry(&url).await?,
+        (Err(_), Err(_)) => (TokenRegistry::memory(), "in memory".to_owned()),
     };
     let registry = registry.with_lifetimes(lifetimes);
 
@@ -74,14 +84,48 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
 
 /// The Redis registry, with the local cache when `TOKEN_CACHE_TTL` is set.
 async fn redis_registry(url: &str) -> Result<(TokenRegistry, String), Box<dyn Error>> {
-    let mut options = RedisStoreOptions::default();
-    let mut label = format!("in Redis at {url}");
-    if let Ok(text) = std::env::var("TOKEN_CACHE_TTL") {
-        let ttl = parse_duration("TOKEN_CACHE_TTL", &text)?;
-        options = options.with_cache(CacheOptions::default().with_ttl(ttl));
-        label.push_str(&format!(", cached locally for {ttl:?}"));
-    }
+    let (options, cached) = redis_options()?;
+    let label = format!("in Redis at {url}{cached}");
     Ok((TokenRegistry::redis_with(url, options).await?, label))
+}
+
+/// The Redis Cluster registry behind the comma-separated node URLs of `REDIS_CLUSTER_URLS`.
+#[cfg(feature = "cluster")]
+async fn redis_cluster_registry(urls: &str) -> Result<(TokenRegistry, String), Box<dyn Error>> {
+    let urls: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect();
+    if urls.is_empty() {
+        return Err("REDIS_CLUSTER_URLS is empty: give node URLs separated by commas".into());
+    }
+    let (options, cached) = redis_options()?;
+    let label = format!("in the Redis Cluster at {}{cached}", urls.join(", "));
+    Ok((TokenRegistry::redis_cluster(&urls, options).await?, label))
+}
+
+#[cfg(not(feature = "cluster"))]
+async fn redis_cluster_registry(_urls: &str) -> Result<(TokenRegistry, String), Box<dyn Error>> {
+    Err(
+        "REDIS_CLUSTER_URLS is set, but this example was built without the `cluster` \
+         feature: run it with `cargo run --example server --features cluster`"
+            .into(),
+    )
+}
+
+/// The store options from the environment: the local cache when `TOKEN_CACHE_TTL` is set,
+/// and the words that say so.
+fn redis_options() -> Result<(RedisStoreOptions, String), Box<dyn Error>> {
+    match std::env::var("TOKEN_CACHE_TTL") {
+        Ok(text) => {
+            let ttl = parse_duration("TOKEN_CACHE_TTL", &text)?;
+            let options =
+                RedisStoreOptions::default().with_cache(CacheOptions::default().with_ttl(ttl));
+            Ok((options, format!(", cached locally for {ttl:?}")))
+        }
+        Err(_) => Ok((RedisStoreOptions::default(), String::new())),
+    }
 }
 
 /// The token routes and the demo routes, at `/V1/…`, `/rest/V1/…` and

@@ -1,7 +1,8 @@
 //! Where tokens live: the [`TokenStore`] trait and its backends.
 //!
 //! - [`MemoryStore`]: the embedded default, one process only;
-//! - `RedisStore` (feature `redis`): shared by every instance of the app.
+//! - `RedisStore` (feature `redis`): shared by every instance of the app, on one Redis or
+//!   (feature `cluster`) on a Redis Cluster.
 //!
 //! Both pass the same conformance suite. A store keeps token records keyed by the SHA-256
 //! of the token, an index of each subject's tokens for revoke-all, the failed-login
@@ -21,6 +22,8 @@ mod memory;
 mod redis;
 #[cfg(feature = "redis")]
 mod redis_cache;
+#[cfg(feature = "redis")]
+mod redis_connection;
 
 pub use memory::MemoryStore;
 #[cfg(feature = "redis")]
@@ -73,6 +76,7 @@ pub trait TokenStore: Send + Sync + 'static {
 }
 
 /// Runs `future`, turning "took longer than `limit`" into [`StoreError::Timeout`].
+#[cfg(feature = "redis")]
 pub(crate) async fn bounded<T, E>(
     limit: Duration,
     future: impl Future<Output = Result<T, E>>,

@@ -4,12 +4,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
+use redis::Pipeline;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
 use super::redis_cache::{
     CacheOptions, CacheStats, LocalCache, revocation_message, spawn_follower,
 };
+use super::redis_connection::RedisConnection;
 use super::{StoreFuture, TokenStore, bounded};
 use crate::caller::{Caller, SecondFactor, TokenKind};
 use crate::error::StoreError;
@@ -100,7 +102,9 @@ impl RedisStoreOptions {
 /// noticed (and the cache bypassed) within about twice this.
 const PING_EVERY: Duration = Duration::from_secs(1);
 
-/// The Redis token store, over redis-rs's reconnecting [`ConnectionManager`].
+/// The Redis token store: over redis-rs's reconnecting [`ConnectionManager`] to one Redis,
+/// or (feature `cluster`, [`RedisStore::connect_cluster`]) over redis-rs's cluster
+/// connection to a Redis Cluster.
 ///
 /// Keys (prefix `bearer:` by default):
 ///
@@ -111,10 +115,23 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// | `bearer:lock:<kind>:<username>` | integer | failed sign-ins | the lockout window |
 /// | `bearer:used:<key>` | string | a one-time claim, e.g. `used:totp:<admin>:<step>` for a used code | the claim's time |
 ///
-/// A resolve is one `GET`; an issue is one pipelined round trip. No command spans keys of
-/// two hash slots, so the same layout works on Redis Cluster. Every call is bounded by
-/// [`RedisStoreOptions::with_timeout`]; after an outage the connection is re-established
-/// by itself. Needs Redis 7.0 or later (`PEXPIRE … NX|GT`).
+/// No command spans keys of two hash slots, so the same layout works on Redis Cluster. Every
+/// call is bounded by [`RedisStoreOptions::with_timeout`]; after an outage the connection is
+/// re-established by itself. Needs Redis 7.0 or later (`PEXPIRE … NX|GT`).
+///
+/// What each operation costs, in sequential round trips (commands sent together count as
+/// one). A cluster runs a pipeline on one node only, so there the store sends what
+/// touches different slots separately, keeping the order that matters and sending the
+/// rest concurrently:
+///
+/// | operation | one Redis | Redis Cluster |
+/// |---|---|---|
+/// | resolve ([`get`](TokenStore::get)) | 1: `GET` (0 when the local cache holds the token) | the same |
+/// | issue ([`insert`](TokenStore::insert)) | 1: `SET`, `SADD`, `PEXPIRE` ×2 pipelined | 2: `SET`, then `SADD` + `PEXPIRE` ×2 pipelined on the index's node |
+/// | revoke ([`remove`](TokenStore::remove)) | 2: `GETDEL`, then `SREM` + `PUBLISH` pipelined | 2: `GETDEL`, then `SREM` and `PUBLISH` concurrently |
+/// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | 2: `MULTI SMEMBERS DEL EXEC`, then one `DEL` per token + `PUBLISH` pipelined | 3: `MULTI SMEMBERS DEL EXEC`, then one `DEL` per token concurrently, then `PUBLISH` |
+/// | lockout: count a failure | 1: `MULTI INCR PEXPIRE EXEC` | the same |
+/// | lockout: read, clear; one-time claim | 1: `GET`, `DEL`; `SET NX PX` | the same |
 ///
 /// ```no_run
 /// # async fn run() -> Result<(), tower_bearer::StoreError> {
@@ -126,7 +143,7 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// ```
 #[derive(Clone)]
 pub struct RedisStore {
-    connection: ConnectionManager,
+    connection: RedisConnection,
     options: RedisStoreOptions,
     cache: Option<Arc<LocalCache>>,
 }
@@ -168,30 +185,155 @@ impl RedisStore {
             ConnectionManager::new_with_config(client.clone(), config),
         )
         .await?;
+        Ok(Self::with_follower(
+            RedisConnection::Single(connection),
+            options,
+            vec![client],
+        ))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`urls`, e.g.
+    /// `["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]`): the client learns the rest of
+    /// the cluster from them, and follows slot moves and failovers by itself. Give several
+    /// nodes, so that start-up works while one of them is down.
+    ///
+    /// The key layout, the bound on each call and the fail-closed behaviour are those of a
+    /// single Redis; the round trips an operation costs are in the table of [`RedisStore`].
+    /// With [`RedisStoreOptions::with_cache`], the revocation feed subscribes on one of
+    /// `urls` (a classic `PUBLISH` reaches every node of a cluster), moving to the next one
+    /// when that node fails.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_bearer::StoreError> {
+    /// use tower_bearer::{TokenRegistry, store::{RedisStore, RedisStoreOptions}};
+    ///
+    /// let nodes = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001", "redis://127.0.0.1:7002"];
+    /// let store = RedisStore::connect_cluster(&nodes, RedisStoreOptions::default()).await?;
+    /// let registry = TokenRegistry::new(store);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when no URL is given, a URL is invalid, or the cluster cannot be
+    /// reached in time.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub async fn connect_cluster(
+        urls: &[&str],
+        options: RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
+        if urls.is_empty() {
+            return Err(StoreError::Backend(
+                "RedisStore::connect_cluster: no cluster node URL given".into(),
+            ));
+        }
+        let backend = |error: redis::RedisError| StoreError::Backend(Box::new(error));
+        let client = redis::cluster::ClusterClient::builder(urls.iter().copied())
+            .connection_timeout(options.timeout)
+            .response_timeout(options.timeout)
+            // As for one Redis: a few quick retries (after a MOVED, a reconnection), never
+            // redis-rs's default waits of over a second, which would outlast the bound.
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(200)
+            .build()
+            .map_err(backend)?;
+        let nodes = urls
+            .iter()
+            .map(|url| redis::Client::open(*url))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        let connection = bounded(options.timeout, client.get_async_connection()).await?;
+        Ok(Self::with_follower(
+            RedisConnection::Cluster(connection),
+            options,
+            nodes,
+        ))
+    }
+
+    /// The store over `connection`, with its local cache (if the options ask for one)
+    /// following revocations on `nodes`.
+    fn with_follower(
+        connection: RedisConnection,
+        options: RedisStoreOptions,
+        nodes: Vec<redis::Client>,
+    ) -> Self {
         let cache = options.cache.map(|cache_options| {
             let cache = Arc::new(LocalCache::new(cache_options));
-            spawn_follower(client, options.revocation_channel(), &cache, PING_EVERY);
+            spawn_follower(nodes, options.revocation_channel(), &cache, PING_EVERY);
             cache
         });
-        Ok(Self {
+        Self {
             connection,
             options,
             cache,
-        })
+        }
     }
 
     /// Wraps a connection the application already manages. The local cache needs a
-    /// subscription of its own, which only [`RedisStore::connect_with`] sets up: here it
+    /// subscription of its own, which only the `connect_*` constructors set up: here it
     /// stays off whatever the options say.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), redis::RedisError> {
+    /// use redis::aio::ConnectionManager;
+    /// use tower_bearer::store::{RedisStore, RedisStoreOptions};
+    ///
+    /// let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let connection = ConnectionManager::new(client).await?;
+    /// let store = RedisStore::from_connection(connection, RedisStoreOptions::default());
+    /// # Ok(()) }
+    /// ```
     pub fn from_connection(connection: ConnectionManager, options: RedisStoreOptions) -> Self {
+        Self::without_cache(RedisConnection::Single(connection), options)
+    }
+
+    /// Wraps a Redis Cluster connection the application already manages. As with
+    /// [`RedisStore::from_connection`], the local cache stays off; and the bound on each
+    /// call is the store's, whatever timeouts the connection was built with.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), redis::RedisError> {
+    /// use redis::cluster::ClusterClient;
+    /// use tower_bearer::store::{RedisStore, RedisStoreOptions};
+    ///
+    /// let client = ClusterClient::new(vec!["redis://127.0.0.1:7000"])?;
+    /// let connection = client.get_async_connection().await?;
+    /// let store = RedisStore::from_cluster_connection(connection, RedisStoreOptions::default());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn from_cluster_connection(
+        connection: redis::cluster_async::ClusterConnection,
+        options: RedisStoreOptions,
+    ) -> Self {
+        Self::without_cache(RedisConnection::Cluster(connection), options)
+    }
+
+    fn without_cache(connection: RedisConnection, options: RedisStoreOptions) -> Self {
         if options.cache.is_some() {
-            tracing::warn!("RedisStore::from_connection: the local cache is off (see its docs)");
+            tracing::warn!("RedisStore: the local cache is off on a wrapped connection");
         }
         Self {
             connection,
             options,
             cache: None,
         }
+    }
+
+    /// Whether the store is on a Redis Cluster.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_bearer::StoreError> {
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// let store = RedisStore::connect("redis://127.0.0.1/").await?;
+    /// assert!(!store.is_cluster());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        self.connection.is_cluster()
     }
 
     /// What the local cache is doing, when it is on.
@@ -287,6 +429,25 @@ impl Record {
     }
 }
 
+/// Appends the subject-index half of an issue: add the token's hash, then NX then GT: create
+/// the index's expiry if it has none, else only ever extend it. One key, so one slot.
+fn push_index(pipe: &mut Pipeline, subject_key: &str, member: &str, ttl: u64) {
+    pipe.cmd("SADD")
+        .arg(subject_key)
+        .arg(member)
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(subject_key)
+        .arg(ttl)
+        .arg("NX")
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(subject_key)
+        .arg(ttl)
+        .arg("GT")
+        .ignore();
+}
+
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
         .unwrap_or(u64::MAX)
@@ -303,31 +464,24 @@ impl TokenStore for RedisStore {
         Box::pin(async move {
             let record = Record::encode(&caller)?;
             let ttl = millis(ttl);
+            let mut set = redis::cmd("SET");
+            set.arg(&token_key).arg(record).arg("PX").arg(ttl);
             // Token first, index second (see TokenStore::insert). Not MULTI: the two keys may
-            // live in different cluster slots. NX then GT: create the index's expiry if it
-            // has none, else only ever extend it.
-            let mut pipe = redis::pipe();
-            pipe.cmd("SET")
-                .arg(&token_key)
-                .arg(record)
-                .arg("PX")
-                .arg(ttl)
-                .ignore()
-                .cmd("SADD")
-                .arg(&subject_key)
-                .arg(member)
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(&subject_key)
-                .arg(ttl)
-                .arg("NX")
-                .ignore()
-                .cmd("PEXPIRE")
-                .arg(&subject_key)
-                .arg(ttl)
-                .arg("GT")
-                .ignore();
-            bounded(timeout, pipe.query_async::<()>(&mut connection)).await
+            // live in different cluster slots.
+            if connection.is_cluster() {
+                // A cluster pipeline runs on one node: two round trips, the token's write
+                // acknowledged before the index is touched.
+                bounded(timeout, set.query_async::<()>(&mut connection)).await?;
+                let mut index = redis::pipe();
+                push_index(&mut index, &subject_key, &member, ttl);
+                bounded(timeout, index.query_async::<()>(&mut connection)).await
+            } else {
+                // One Redis runs a pipeline in order: one round trip.
+                let mut pipe = redis::pipe();
+                pipe.add_command(set).ignore();
+                push_index(&mut pipe, &subject_key, &member, ttl);
+                bounded(timeout, pipe.query_async::<()>(&mut connection)).await
+            }
         })
     }
 
@@ -374,20 +528,33 @@ impl TokenStore for RedisStore {
             };
             store.evict_locally([hash]);
             let caller = Record::decode(hash, &bytes)?;
-            bounded(
-                timeout,
-                redis::pipe()
-                    .cmd("SREM")
-                    .arg(store.subject_key(caller.kind, &caller.subject))
-                    .arg(hash.to_hex())
-                    .ignore()
-                    .cmd("PUBLISH")
-                    .arg(store.options.revocation_channel())
-                    .arg(revocation_message(&[hash]))
-                    .ignore()
-                    .query_async::<()>(&mut connection),
-            )
-            .await?;
+            // The token is gone already: dropping its index entry and announcing the
+            // revocation may happen in either order.
+            let mut unindex = redis::cmd("SREM");
+            unindex
+                .arg(store.subject_key(caller.kind, &caller.subject))
+                .arg(hash.to_hex());
+            let mut publish = redis::cmd("PUBLISH");
+            publish
+                .arg(store.options.revocation_channel())
+                .arg(revocation_message(&[hash]));
+            if connection.is_cluster() {
+                // Two slots (the index's, the channel's): two commands, sent concurrently.
+                let mut other = connection.clone();
+                bounded(
+                    timeout,
+                    futures_util::future::try_join(
+                        unindex.query_async::<()>(&mut connection),
+                        publish.query_async::<()>(&mut other),
+                    ),
+                )
+                .await?;
+            } else {
+                let mut pipe = redis::pipe();
+                pipe.add_command(unindex).ignore();
+                pipe.add_command(publish).ignore();
+                bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
+            }
             Ok(Some(caller))
         })
     }
@@ -420,17 +587,37 @@ impl TokenStore for RedisStore {
                 return Ok(0);
             }
             store.evict_locally(hashes.iter().copied());
-            let mut pipe = redis::pipe();
-            for hash in &hashes {
-                // One key per command: tokens are spread over many cluster slots.
-                pipe.cmd("DEL").arg(store.token_key(hash));
-            }
-            pipe.cmd("PUBLISH")
+            let mut publish = redis::cmd("PUBLISH");
+            publish
                 .arg(store.options.revocation_channel())
-                .arg(revocation_message(&hashes))
-                .ignore();
-            let deleted: Vec<u64> = bounded(timeout, pipe.query_async(&mut connection)).await?;
-            Ok(deleted.into_iter().sum())
+                .arg(revocation_message(&hashes));
+            // One key per DEL: tokens are spread over many cluster slots. The announcement
+            // goes after the deletions, so an instance that hears it and asks Redis again
+            // cannot find (and cache) a token still there.
+            if connection.is_cluster() {
+                let deletes = hashes.iter().map(|hash| {
+                    let mut connection = connection.clone();
+                    let key = store.token_key(hash);
+                    async move {
+                        redis::cmd("DEL")
+                            .arg(key)
+                            .query_async::<u64>(&mut connection)
+                            .await
+                    }
+                });
+                let deleted: Vec<u64> =
+                    bounded(timeout, futures_util::future::try_join_all(deletes)).await?;
+                bounded(timeout, publish.query_async::<()>(&mut connection)).await?;
+                Ok(deleted.into_iter().sum())
+            } else {
+                let mut pipe = redis::pipe();
+                for hash in &hashes {
+                    pipe.cmd("DEL").arg(store.token_key(hash));
+                }
+                pipe.add_command(publish).ignore();
+                let deleted: Vec<u64> = bounded(timeout, pipe.query_async(&mut connection)).await?;
+                Ok(deleted.into_iter().sum())
+            }
         })
     }
 

@@ -194,15 +194,23 @@ pub(crate) fn revocation_message(hashes: &[TokenHash]) -> String {
 /// Keeps `cache` subscribed to `channel` for as long as the cache lives: evicts what each
 /// message names, suspends the cache whenever the subscription is lost (or stops answering
 /// pings), and resubscribes with a short back-off.
+///
+/// `nodes` holds one client per node that may carry the subscription: the one Redis, or
+/// the known nodes of a cluster (a classic `PUBLISH` reaches subscribers on every node of
+/// a cluster, so any one node will do). After a failure the next node is tried.
 pub(crate) async fn follow_revocations(
-    client: redis::Client,
+    nodes: Vec<redis::Client>,
     channel: String,
     cache: Weak<LocalCache>,
     ping_every: Duration,
 ) {
     let mut backoff = Duration::from_millis(50);
+    let mut attempt = 0usize;
     loop {
-        let subscribed = subscribe(&client, &channel, ping_every).await;
+        let Some(node) = nodes.get(attempt % nodes.len().max(1)) else {
+            return; // no node to subscribe on: the cache stays suspended (bypassed)
+        };
+        let subscribed = subscribe(node, &channel, ping_every).await;
         let Some(live) = cache.upgrade() else {
             return; // the store is gone
         };
@@ -222,6 +230,7 @@ pub(crate) async fn follow_revocations(
             Some(live) => live.suspend(),
             None => return,
         }
+        attempt = attempt.wrapping_add(1);
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(2));
     }
@@ -276,13 +285,13 @@ async fn consume(
 /// Keeps the cache's subscriber task tied to the store: dropping the last store handle
 /// drops the cache, and the task notices at its next message or ping.
 pub(crate) fn spawn_follower(
-    client: redis::Client,
+    nodes: Vec<redis::Client>,
     channel: String,
     cache: &Arc<LocalCache>,
     ping_every: Duration,
 ) {
     tokio::spawn(follow_revocations(
-        client,
+        nodes,
         channel,
         Arc::downgrade(cache),
         ping_every,

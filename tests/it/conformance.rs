@@ -1,5 +1,6 @@
 //! One conformance suite, written once, run against every store: the embedded
-//! `MemoryStore` and `RedisStore` on a real `redis-server`.
+//! `MemoryStore`, `RedisStore` on a real `redis-server`, and (feature `cluster`)
+//! `RedisStore` on a real local Redis Cluster of three masters.
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -27,6 +28,16 @@ pub async fn redis(lifetimes: Lifetimes) -> Fixture {
     Fixture {
         registry: redis.registry().await.with_lifetimes(lifetimes),
         _redis: Some(redis),
+    }
+}
+
+/// On the Redis Cluster the test binary shares (each test keeps to a key prefix of its own).
+#[cfg(feature = "cluster")]
+pub async fn cluster(lifetimes: Lifetimes) -> Fixture {
+    let cluster = crate::support::TestCluster::shared();
+    Fixture {
+        registry: cluster.registry().await.with_lifetimes(lifetimes),
+        _redis: None,
     }
 }
 
@@ -62,6 +73,8 @@ macro_rules! conformance_suite {
 
 conformance_suite!(memory);
 conformance_suite!(redis);
+#[cfg(feature = "cluster")]
+conformance_suite!(cluster);
 
 trait MakeFixture: Fn(Lifetimes) -> Self::Fut {
     type Fut: std::future::Future<Output = Fixture>;

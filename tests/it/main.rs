@@ -1,6 +1,8 @@
 //! The integration tests: one binary, one module per concern.
 
 mod cache;
+#[cfg(feature = "cluster")]
+mod cluster;
 mod conformance;
 #[cfg(feature = "graphql")]
 mod graphql;
