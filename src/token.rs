@@ -124,11 +124,16 @@ impl TokenHash {
     /// 64 lower-case hex digits, as used in store keys.
     pub fn to_hex(&self) -> String {
         let mut out = String::with_capacity(64);
+        self.push_hex(&mut out);
+        out
+    }
+
+    /// Appends the 64 hex digits to `out` (building a key without a second allocation).
+    pub fn push_hex(&self, out: &mut String) {
         for byte in self.0 {
             out.push(char::from(HEX[usize::from(byte >> 4)]));
             out.push(char::from(HEX[usize::from(byte & 0x0f)]));
         }
-        out
     }
 
     /// The short id of this token (first 12 hex digits of the hash), safe to log.

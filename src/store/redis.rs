@@ -347,11 +347,10 @@ impl RedisStore {
     }
 
     fn token_key(&self, hash: &TokenHash) -> String {
-        let hex = hash.to_hex();
-        let mut key = String::with_capacity(self.options.prefix.len() + 6 + hex.len());
+        let mut key = String::with_capacity(self.options.prefix.len() + 6 + 64);
         key.push_str(&self.options.prefix);
         key.push_str("token:");
-        key.push_str(&hex);
+        hash.push_hex(&mut key);
         key
     }
 
