@@ -13,6 +13,7 @@ mod future;
 #[cfg(feature = "graphql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
 pub mod graphql;
+mod hashing_pool;
 pub mod header;
 mod layer;
 mod lifetimes;

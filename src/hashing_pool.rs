@@ -1,0 +1,157 @@
+//! The threads that check passwords: few, at a lower OS priority, shared by the process.
+//!
+//! An Argon2id check costs ~10 ms of CPU and 19 MiB of memory. On tokio's blocking pool a
+//! burst of logins would get a thread each (up to 512, gigabytes of memory), and every one
+//! would compete with request handling on equal terms. Here at most one check per core runs
+//! at a time, on threads at nice 10: under load, requests keep ~90% of each core and logins
+//! share the rest; when the machine is idle, logins run at full speed.
+
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
+
+use crate::password::PasswordError;
+
+/// Checks waiting beyond this many per thread are refused at once ([`PasswordError::Busy`])
+/// rather than queued for seconds.
+const QUEUED_PER_THREAD: usize = 64;
+/// The OS priority of the hashing threads, on the 0..=99 scale of `thread-priority`
+/// (22 is nice 10 on Linux).
+const PRIORITY: u8 = 22;
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of low-priority threads running jobs from a bounded queue.
+pub(crate) struct HashingPool {
+    jobs: SyncSender<Job>,
+}
+
+impl HashingPool {
+    /// Starts `threads` threads with room for `queued` waiting jobs; `None` if no thread
+    /// could be started.
+    fn start(threads: usize, queued: usize) -> Option<Self> {
+        let (jobs, receiver) = sync_channel::<Job>(queued);
+        let receiver = Arc::new(Mutex::new(receiver));
+        let started = (0..threads)
+            .filter(|index| {
+                let receiver = Arc::clone(&receiver);
+                std::thread::Builder::new()
+                    .name(format!("tower-bearer-argon2-{index}"))
+                    .spawn(move || work(&receiver))
+                    .is_ok()
+            })
+            .count();
+        (started > 0).then_some(Self { jobs })
+    }
+
+    /// Runs `check` on the pool's threads and waits for it without blocking the runtime.
+    async fn run<T: Send + 'static>(
+        &self,
+        check: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+    ) -> Result<T, PasswordError> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = reply.send(check());
+        });
+        match self.jobs.try_send(job) {
+            Ok(()) => {}
+            Err(TrySendError::Full(_)) => return Err(PasswordError::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(PasswordError::Interrupted),
+        }
+        answer.await.map_err(|_| PasswordError::Interrupted)?
+    }
+}
+
+fn work(jobs: &Mutex<Receiver<Job>>) {
+    let priority = thread_priority::ThreadPriorityValue::try_from(PRIORITY)
+        .map(thread_priority::ThreadPriority::Crossplatform);
+    if let Ok(priority) = priority
+        && let Err(error) = thread_priority::set_current_thread_priority(priority)
+    {
+        tracing::debug!(?error, "password hashing thread keeps the default priority");
+    }
+    loop {
+        // The lock is held only while waiting for the next job, not while running it.
+        let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
+        match job {
+            Ok(job) => job(),
+            Err(_) => return, // the pool is gone
+        }
+    }
+}
+
+/// Runs `check` on the process's hashing threads (one per core), started on first use; on
+/// tokio's blocking pool if no thread could be started.
+pub(crate) async fn run<T: Send + 'static>(
+    check: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+) -> Result<T, PasswordError> {
+    static POOL: OnceLock<Option<HashingPool>> = OnceLock::new();
+    let pool = POOL.get_or_init(|| {
+        let threads = std::thread::available_parallelism().map_or(1, usize::from);
+        let pool = HashingPool::start(threads, threads * QUEUED_PER_THREAD);
+        if pool.is_none() {
+            tracing::warn!("no password hashing thread could start: using tokio's blocking pool");
+        }
+        pool
+    });
+    match pool {
+        Some(pool) => pool.run(check).await,
+        None => tokio::task::spawn_blocking(check)
+            .await
+            .map_err(|_| PasswordError::Interrupted)?,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::mpsc::channel;
+
+    #[tokio::test]
+    async fn a_full_queue_is_refused_at_once_with_busy() {
+        let pool = Arc::new(HashingPool::start(1, 1).unwrap());
+        let (release, blocked) = channel::<()>();
+        let blocked = Arc::new(Mutex::new(blocked));
+        let hold = |blocked: Arc<Mutex<Receiver<()>>>| {
+            move || {
+                let _ = blocked.lock().unwrap().recv();
+                Ok(())
+            }
+        };
+        // One job running (waiting to be released), one queued: the queue is full.
+        let spawn = |job| {
+            let pool = Arc::clone(&pool);
+            tokio::spawn(async move { pool.run(job).await })
+        };
+        let running = spawn(hold(blocked.clone()));
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let queued = spawn(hold(blocked.clone()));
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+
+        assert!(matches!(
+            pool.run(|| Ok(())).await,
+            Err(PasswordError::Busy)
+        ));
+
+        release.send(()).unwrap();
+        release.send(()).unwrap();
+        assert!(running.await.unwrap().is_ok());
+        assert!(queued.await.unwrap().is_ok());
+        assert!(pool.run(|| Ok(())).await.is_ok(), "room again once drained");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn hashing_threads_run_at_nice_10() {
+        let pool = HashingPool::start(1, 1).unwrap();
+        let nice = pool
+            .run(|| {
+                // Field 19 of /proc/thread-self/stat is the nice value.
+                let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
+                let after_name = &stat[stat.rfind(')').unwrap() + 2..];
+                Ok(after_name.split(' ').nth(16).unwrap().to_owned())
+            })
+            .await
+            .unwrap();
+        assert_eq!(nice, "10");
+    }
+}
