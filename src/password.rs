@@ -85,7 +85,9 @@ pub async fn verify_password(phc: &str, password: &str) -> Result<bool, Password
 fn verify_now(phc: &str, password: &str) -> Result<bool, PasswordError> {
     let parsed = PasswordHash::new(phc).map_err(PasswordError::Hash)?;
     let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
-        return Err(PasswordError::Hash(argon2::password_hash::Error::PhcStringField));
+        return Err(PasswordError::Hash(
+            argon2::password_hash::Error::PhcStringField,
+        ));
     };
     let algorithm = Algorithm::try_from(parsed.algorithm).map_err(PasswordError::Hash)?;
     let version = match parsed.version {
@@ -101,17 +103,18 @@ fn verify_now(phc: &str, password: &str) -> Result<bool, PasswordError> {
     let argon2 = Argon2::new(algorithm, version, params.clone());
     // Each hashing thread keeps its 19 MiB of Argon2 memory from one check to the next,
     // instead of allocating (and faulting in) fresh pages for every login.
-    MEMORY.with(|memory| {
-        let mut memory = memory.borrow_mut();
-        memory.resize(params.block_count(), Block::default());
-        argon2.hash_password_into_with_memory(
-            password.as_bytes(),
-            salt,
-            &mut computed,
-            &mut memory[..],
-        )
-    })
-    .map_err(|error| PasswordError::Hash(error.into()))?;
+    MEMORY
+        .with(|memory| {
+            let mut memory = memory.borrow_mut();
+            memory.resize(params.block_count(), Block::default());
+            argon2.hash_password_into_with_memory(
+                password.as_bytes(),
+                salt,
+                &mut computed,
+                &mut memory[..],
+            )
+        })
+        .map_err(|error| PasswordError::Hash(error.into()))?;
     let computed = Output::new(&computed).map_err(PasswordError::Hash)?;
     // `Output`'s equality is constant-time.
     Ok(computed == expected)
