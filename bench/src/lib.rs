@@ -2,7 +2,6 @@
 //! and the criterion bench (`benches/hot_paths.rs`).
 
 pub mod chart;
-pub mod hash_pool;
 pub mod redis_server;
 pub mod stats;
 pub mod wrk;
@@ -56,7 +55,7 @@ impl Mode {
             Mode::Sessions => "sessions",
             Mode::BearerMemory => "bearer-memory",
             Mode::BearerRedis => "bearer-redis",
-            Mode::BearerRedisCache => "bearer-redis-cache",
+            Mode::BearerRedisCache => "bearer-redis-cached",
             Mode::RedisGet => "redis-get",
         }
     }

@@ -1065,23 +1065,3 @@ async fn sign_in_while_redis_is_down_is_a_503_with_retry_after_never_a_401() {
         assert!(reply.header(RETRY_AFTER).is_some(), "{reply:?}");
     }
 }
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn median_customer_token_issuance_time_is_reported() {
-    let server = memory(LockoutPolicy::default()).await;
-    server.customer_token(CUSTOMER).await; // warm up: connection, lazy statics
-    let mut times: Vec<Duration> = Vec::new();
-    for _ in 0..11 {
-        let started = Instant::now();
-        server.customer_token(CUSTOMER).await;
-        times.push(started.elapsed());
-    }
-    times.sort();
-    eprintln!(
-        "customer token issuance over HTTP (memory store, {} requests): median {:?}, min {:?}, max {:?}",
-        times.len(),
-        times[times.len() / 2],
-        times[0],
-        times[times.len() - 1]
-    );
-}

@@ -36,7 +36,6 @@ usage: bench-driver [--quick] [options]
   --issuance-rounds N   rounds of the issuance load (default 3; quick 1)
   --issuance-duration S seconds of each issuance load (default 5; quick 3)
   --login-connections N wrk connections for the concurrent issuance figure (default 4)
-  --hash-pool T[:N]     issuance server checks passwords on T threads at nice N (experiment)
   --out DIR             where results.json, issuance.json and chart.svg go
                         (default bench/; quick: target/bench-quick/)
   --markdown FILE       put the report between the results markers of FILE
@@ -56,8 +55,8 @@ const PAIRS: [(&str, &str); 5] = [
     ("bearer-redis", "redis-get"),
     ("bearer-redis", "sessions"),
     ("bearer-memory", "static"),
-    ("bearer-redis-cache", "jwt"),
-    ("bearer-redis-cache", "bearer-memory"),
+    ("bearer-redis-cached", "jwt"),
+    ("bearer-redis-cached", "bearer-memory"),
 ];
 /// The pause of the paced login load before each request, in milliseconds.
 const PACE_MS: u32 = 100;
@@ -74,7 +73,6 @@ struct Config {
     issuance_rounds: usize,
     issuance_duration: u64,
     login_connections: u32,
-    hash_pool: Option<String>,
     out: PathBuf,
     markdown: Option<PathBuf>,
     criterion: Option<PathBuf>,
@@ -100,7 +98,6 @@ fn parse_config() -> Result<Config, String> {
         issuance_rounds: if quick { 1 } else { 3 },
         issuance_duration: if quick { 3 } else { 5 },
         login_connections: 4,
-        hash_pool: None,
         out: PathBuf::from(if quick { "target/bench-quick" } else { "bench" }),
         markdown: None,
         criterion: None,
@@ -131,7 +128,6 @@ fn parse_config() -> Result<Config, String> {
             "--no-issuance" => config.issuance = false,
             "--issuance-rounds" => config.issuance_rounds = number(&flag, value()?)?,
             "--issuance-duration" => config.issuance_duration = number(&flag, value()?)?,
-            "--hash-pool" => config.hash_pool = Some(value()?),
             "--login-connections" => config.login_connections = number(&flag, value()?)?,
             "--out" => config.out = PathBuf::from(value()?),
             "--markdown" => config.markdown = Some(PathBuf::from(value()?)),
@@ -200,9 +196,6 @@ struct IssuanceSample {
 /// `bench/issuance.json`: medians over the issuance rounds.
 #[derive(Serialize)]
 struct IssuanceResult {
-    /// `--hash-pool` of the server, when the experiment replaced `MemoryDirectory`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    hash_pool: Option<String>,
     /// Tokens/s through `POST /V1/integration/customer/token`, one connection back to back.
     tokens_per_sec: f64,
     login_p50_ms: f64,
@@ -434,9 +427,6 @@ impl Server {
             command
                 .arg("--with-login-routes")
                 .args(["--login-customers", &LOGIN_CUSTOMERS.to_string()]);
-            if let Some(pool) = &config.hash_pool {
-                command.args(["--hash-pool", pool]);
-            }
         }
         let mut child = command
             .stdin(Stdio::null())
@@ -738,7 +728,6 @@ fn measure_issuance(
 fn summarise_issuance(config: &Config, samples: &[IssuanceSample]) -> IssuanceResult {
     let of = |f: fn(&IssuanceSample) -> f64| median(&samples.iter().map(f).collect::<Vec<_>>());
     IssuanceResult {
-        hash_pool: config.hash_pool.clone(),
         tokens_per_sec: round_to(of(|s| s.login_single.requests_per_sec), 2),
         login_p50_ms: round_to(of(|s| s.login_single.p50_ms), 3),
         login_p99_ms: round_to(of(|s| s.login_single.p99_ms), 3),
@@ -1070,13 +1059,7 @@ impl Report<'_> {
         };
         writeln!(
             md,
-            "Token issuance: a `bearer-memory` server with the token routes and {LOGIN_CUSTOMERS} seeded customers ({}), {} round{} of {} s loads, medians:\n",
-            match &result.hash_pool {
-                Some(pool) => format!("passwords checked on the experimental `--hash-pool {pool}`"),
-                None =>
-                    "`MemoryDirectory`: Argon2id m=19456 KiB, t=2, p=1 on tokio's blocking pool"
-                        .to_owned(),
-            },
+            "Token issuance: a `bearer-memory` server with the token routes and {LOGIN_CUSTOMERS} seeded customers (`MemoryDirectory`; passwords checked by the library's hashing threads, one per core at nice 10, so one here with the server pinned to CPU {SERVER_CPU}; Argon2id m=19456 KiB, t=2, p=1), {} round{} of {} s loads, medians:\n",
             samples.len(),
             if samples.len() == 1 { "" } else { "s" },
             self.config.issuance_duration,

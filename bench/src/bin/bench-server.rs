@@ -22,7 +22,6 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bench::Mode;
-use bench::hash_pool::PooledDirectory;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
@@ -42,18 +41,15 @@ use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as FredConfig
 const USAGE: &str = "\
 usage: bench-server --mode MODE [--bind ADDR] [--redis-url URL] [--threads N]
                     [--ready-file PATH] [--with-login-routes] [--login-customers N]
-                    [--hash-pool THREADS[:NICE]]
 
-MODE: none | static | jwt | sessions | bearer-memory | bearer-redis | bearer-redis-cache | redis-get
+MODE: none | static | jwt | sessions | bearer-memory | bearer-redis | bearer-redis-cached | redis-get
   --bind ADDR           listen address (default 127.0.0.1:0, a free port)
   --redis-url URL       Redis for sessions, bearer-redis, redis-get (default redis://127.0.0.1:6379/)
   --threads N           tokio worker threads (default 1)
   --ready-file PATH     also write `addr …` and `header …` there once listening
   --with-login-routes   merge tower-bearer's token routes (POST /V1/integration/customer/token)
   --login-customers N   customers seeded for the token routes: customer0..N-1@example.com,
-                        password `password` (default 8)
-  --hash-pool T[:N]     check their passwords on T dedicated threads at nice N (an experiment)
-                        instead of MemoryDirectory's tokio blocking pool";
+                        password `password` (default 8)";
 
 /// The subject every credential stands for.
 const SUBJECT: &str = "customer@example.com";
@@ -66,7 +62,6 @@ struct Options {
     ready_file: Option<String>,
     with_login_routes: bool,
     login_customers: usize,
-    hash_pool: Option<(usize, i32)>,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -79,7 +74,6 @@ fn parse_options() -> Result<Options, String> {
         ready_file: None,
         with_login_routes: false,
         login_customers: 8,
-        hash_pool: None,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -107,17 +101,6 @@ fn parse_options() -> Result<Options, String> {
                     text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                         format!("--login-customers {text}: expected a positive integer")
                     })?;
-            }
-            "--hash-pool" => {
-                let text = value()?;
-                let (threads, nice) = text.split_once(':').unwrap_or((&text, "0"));
-                let threads = threads.parse().ok().filter(|n| *n > 0);
-                let nice = nice.parse().ok().filter(|n| (-20..=19).contains(n));
-                options.hash_pool = Some(
-                    threads
-                        .zip(nice)
-                        .ok_or_else(|| format!("--hash-pool {text}: expected THREADS[:NICE]"))?,
-                );
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
             other => return Err(format!("unknown argument {other}\n\n{USAGE}")),
@@ -154,22 +137,12 @@ async fn run(options: Options) -> Result<(), Box<dyn Error>> {
     let mut app = protected;
     if options.with_login_routes {
         let registry = registry.unwrap_or_else(TokenRegistry::memory);
-        let emails =
-            (0..options.login_customers).map(|index| format!("customer{index}@example.com"));
-        let service = match options.hash_pool {
-            None => {
-                let directory = MemoryDirectory::new();
-                for email in emails {
-                    directory.add_customer(&email, "password", RemoteAssistance::Denied)?;
-                }
-                TokenService::new(registry, directory)
-            }
-            Some((threads, nice)) => {
-                let customers = emails.map(|email| (email, "password".to_owned()));
-                TokenService::new(registry, PooledDirectory::new(customers, threads, nice)?)
-            }
-        };
-        app = app.merge(token_routes(service));
+        let directory = MemoryDirectory::new();
+        for index in 0..options.login_customers {
+            let email = format!("customer{index}@example.com");
+            directory.add_customer(&email, "password", RemoteAssistance::Denied)?;
+        }
+        app = app.merge(token_routes(TokenService::new(registry, directory)));
     }
 
     let listener = tokio::net::TcpListener::bind(options.bind).await?;
