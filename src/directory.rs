@@ -195,7 +195,8 @@ impl MemoryDirectory {
     ///
     /// let directory = MemoryDirectory::new();
     /// let secret = TotpSecret::generate()?;
-    /// println!("scan: {}", secret.otpauth_uri("Shop", "root")?);
+    /// let uri = secret.otpauth_uri("Shop", "root")?; // for the admin's authenticator app
+    /// assert!(uri.starts_with("otpauth://totp/"));
     /// directory.add_admin_with_totp("root", "t0ps3cret", secret)?;
     /// directory.add_admin("plain", "t0ps3cret")?;
     ///
