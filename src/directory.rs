@@ -86,6 +86,14 @@ pub trait Directory: Send + Sync + 'static {
     /// Looks a customer up by email.
     fn customer<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<CustomerAccount>>;
 
+    /// The form of `username` under which failed sign-ins are counted for the lockout. It
+    /// must map every spelling your directory takes for one account to one string, or each
+    /// spelling would get attempts of its own: if your database trims, Unicode-normalises or
+    /// compares accent-insensitively, do the same here. Default: lower-cased.
+    fn lockout_name(&self, _kind: TokenKind, username: &str) -> String {
+        username.to_lowercase()
+    }
+
     /// The TOTP secret of an admin (by the subject [`Directory::verify`] returned) who must
     /// sign in with a second factor: such an admin obtains tokens only from
     /// `POST /V1/tfa/provider/google/authenticate`, and the plain admin token route refuses

@@ -49,6 +49,7 @@ pub use response::{DEFAULT_REALM, DEFAULT_RETRY_AFTER, ErrorBody};
 pub use routes::{MAX_BODY_BYTES, token_routes};
 pub use token::{TOKEN_LEN, Token, TokenHash, TokenId};
 pub use token_service::{
-    INVALID_CREDENTIALS_MESSAGE, SignInError, TWO_FACTOR_REQUIRED_MESSAGE, TokenService,
+    INVALID_CREDENTIALS_MESSAGE, MAX_USERNAME_LEN, SignInError, TWO_FACTOR_REQUIRED_MESSAGE,
+    TokenService,
 };
 pub use totp::{TotpError, TotpSecret};

@@ -68,8 +68,10 @@ impl LockoutPolicy {
         self.lock_duration
     }
 
-    /// The counter's key in the store: `<kind>:<username lower-cased>`.
-    pub(crate) fn key(kind: TokenKind, username: &str) -> String {
-        format!("{kind}:{}", username.to_lowercase())
+    /// The counter's key in the store: `<kind>:<name>`, the name being the directory's
+    /// [`lockout_name`](crate::Directory::lockout_name) of the username (lower-cased by
+    /// default).
+    pub(crate) fn key(kind: TokenKind, name: &str) -> String {
+        format!("{kind}:{name}")
     }
 }

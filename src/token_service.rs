@@ -23,6 +23,10 @@ pub const INVALID_CREDENTIALS_MESSAGE: &str = "The account sign-in was incorrect
 pub const TWO_FACTOR_REQUIRED_MESSAGE: &str =
     "Please use the 2fa provider-specific endpoints to obtain access token.";
 
+/// The longest username or email accepted at sign-in, in bytes (Magento's column width);
+/// longer ones are refused with the generic answer before anything is counted or checked.
+pub const MAX_USERNAME_LEN: usize = 255;
+
 /// Why a sign-in issued no token.
 #[derive(Debug, thiserror::Error)]
 pub enum SignInError {
@@ -236,7 +240,12 @@ impl TokenService {
         username: &str,
         password: &str,
     ) -> Result<String, SignInError> {
-        let key = LockoutPolicy::key(kind, username);
+        if username.len() > MAX_USERNAME_LEN {
+            // No account has such a name: refuse without touching the store, so made-up
+            // names cannot fill it with counters.
+            return Err(SignInError::InvalidCredentials);
+        }
+        let key = LockoutPolicy::key(kind, &self.directory.lockout_name(kind, username));
         let attempt = self
             .registry
             .store()
@@ -261,7 +270,7 @@ impl TokenService {
         kind: TokenKind,
         username: &str,
     ) -> Result<(), StoreError> {
-        let key = LockoutPolicy::key(kind, username);
+        let key = LockoutPolicy::key(kind, &self.directory.lockout_name(kind, username));
         self.registry.store().clear_failures(key).await
     }
 }

@@ -54,8 +54,10 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Deletes the record under `hash` (and its index entry); returns what was deleted.
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>>;
 
-    /// Atomically empties the subject's index and deletes every token it listed; returns
-    /// how many live tokens were deleted.
+    /// Deletes every token the subject's index lists, then unlists them; returns how many
+    /// live tokens were deleted. In that order, so a failure halfway leaves the tokens
+    /// listed for a retry; a token a racing [`insert`](TokenStore::insert) lists after the
+    /// index was read is left alone (it was issued after this revoke).
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64>;
 
     /// Adds one failed sign-in to `key`'s counter and (re)starts its window; returns the

@@ -564,17 +564,10 @@ impl TokenStore for RedisStore {
             let mut connection = store.connection.clone();
             let timeout = store.options.timeout;
             let subject_key = store.subject_key(kind, &subject);
-            // Read and drop the index in one step (one key, so MULTI is cluster-safe): an
-            // issue that lands after it starts a fresh index and is not lost.
-            let (members,): (Vec<String>,) = bounded(
+            let members: Vec<String> = bounded(
                 timeout,
-                redis::pipe()
-                    .atomic()
-                    .cmd("SMEMBERS")
+                redis::cmd("SMEMBERS")
                     .arg(&subject_key)
-                    .cmd("DEL")
-                    .arg(&subject_key)
-                    .ignore()
                     .query_async(&mut connection),
             )
             .await?;
@@ -586,14 +579,12 @@ impl TokenStore for RedisStore {
                 return Ok(0);
             }
             store.evict_locally(hashes.iter().copied());
-            let mut publish = redis::cmd("PUBLISH");
-            publish
-                .arg(store.options.revocation_channel())
-                .arg(revocation_message(&hashes));
-            // One key per DEL: tokens are spread over many cluster slots. The announcement
-            // goes after the deletions, so an instance that hears it and asks Redis again
-            // cannot find (and cache) a token still there.
-            if connection.is_cluster() {
+            // Tokens first, index last: if a deletion fails, the tokens stay listed and a
+            // retry finds them. A token a racing issue indexes after the SMEMBERS above is
+            // neither deleted nor unlisted: it was issued after this revoke, and stays
+            // reachable by the next one.
+            let deleted = if connection.is_cluster() {
+                // One key per DEL: tokens are spread over many cluster slots.
                 let deletes = hashes.iter().map(|hash| {
                     let mut connection = connection.clone();
                     let key = store.token_key(hash);
@@ -604,19 +595,40 @@ impl TokenStore for RedisStore {
                             .await
                     }
                 });
-                let deleted: Vec<u64> =
-                    bounded(timeout, futures_util::future::try_join_all(deletes)).await?;
-                bounded(timeout, publish.query_async::<()>(&mut connection)).await?;
-                Ok(deleted.into_iter().sum())
+                bounded(timeout, futures_util::future::try_join_all(deletes)).await?
             } else {
                 let mut pipe = redis::pipe();
                 for hash in &hashes {
                     pipe.cmd("DEL").arg(store.token_key(hash));
                 }
-                pipe.add_command(publish).ignore();
-                let deleted: Vec<u64> = bounded(timeout, pipe.query_async(&mut connection)).await?;
-                Ok(deleted.into_iter().sum())
+                bounded(timeout, pipe.query_async::<Vec<u64>>(&mut connection)).await?
+            };
+            // The announcement goes after the deletions, so an instance that hears it and
+            // asks Redis again cannot find (and cache) a token still there.
+            let mut unlist = redis::cmd("SREM");
+            unlist.arg(&subject_key).arg(&members);
+            let mut publish = redis::cmd("PUBLISH");
+            publish
+                .arg(store.options.revocation_channel())
+                .arg(revocation_message(&hashes));
+            if connection.is_cluster() {
+                // The index and the channel may live on different nodes.
+                let mut second = connection.clone();
+                let (unlisted, published) = tokio::join!(
+                    bounded(timeout, unlist.query_async::<()>(&mut connection)),
+                    bounded(timeout, publish.query_async::<()>(&mut second)),
+                );
+                unlisted?;
+                published?;
+            } else {
+                let mut pipe = redis::pipe();
+                pipe.add_command(unlist)
+                    .ignore()
+                    .add_command(publish)
+                    .ignore();
+                bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
             }
+            Ok(deleted.into_iter().sum())
         })
     }
 

@@ -279,3 +279,44 @@ async fn app_recovers_by_itself_when_redis_restarts() {
         "the lost token is now simply unknown"
     );
 }
+
+#[tokio::test]
+async fn a_revoke_all_that_fails_halfway_leaves_the_tokens_for_a_retry() {
+    let (server, registry) = own_server_registry().await;
+    let first = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let second = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let mut admin = redis::Client::open(server.url().as_str())
+        .unwrap()
+        .get_multiplexed_async_connection()
+        .await
+        .unwrap();
+    let acl = |rule: &'static str| {
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("default")
+            .arg(rule)
+            .clone()
+    };
+
+    // The token deletions fail (as a timeout or a failover would), after the index was read.
+    let _: () = acl("-del").query_async(&mut admin).await.unwrap();
+    assert!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .is_err()
+    );
+    let _: () = acl("+del").query_async(&mut admin).await.unwrap();
+
+    // The retry still finds both tokens: the failure did not unlist them.
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
+        2
+    );
+    for issued in [&first, &second] {
+        assert_eq!(registry.resolve(issued.token.expose()).await.unwrap(), None);
+    }
+}

@@ -21,7 +21,7 @@ use tower_bearer::store::{MemoryStore, RedisStore, RedisStoreOptions};
 use tower_bearer::{
     Admin, BearerAuthLayer, Caller, Customer, CustomerAccount, Directory, DirectoryFuture,
     INVALID_CREDENTIALS_MESSAGE, LockoutPolicy, MAX_BODY_BYTES, MemoryDirectory, RemoteAssistance,
-    TokenKind, TokenRegistry, TokenService, token_routes,
+    SignInError, TokenKind, TokenRegistry, TokenService, token_routes,
 };
 
 use crate::support::{RedisServer, TestRedis};
@@ -1064,4 +1064,81 @@ async fn sign_in_while_redis_is_down_is_a_503_with_retry_after_never_a_401() {
         reply.message(StatusCode::SERVICE_UNAVAILABLE);
         assert!(reply.header(RETRY_AFTER).is_some(), "{reply:?}");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Limits on what a sign-in may cost
+// ---------------------------------------------------------------------------------------
+
+#[tokio::test]
+async fn an_over_long_username_is_refused_without_counting_or_checking_a_password() {
+    let verifications = Arc::new(AtomicUsize::new(0));
+    let directory = CountingDirectory {
+        accounts: ACCOUNTS.clone(),
+        verifications: verifications.clone(),
+    };
+    let store = MemoryStore::new();
+    let service = TokenService::new(TokenRegistry::new(store.clone()), directory);
+    let name = format!("{}@example.com", "a".repeat(tower_bearer::MAX_USERNAME_LEN));
+
+    let refused = service.sign_in(TokenKind::Customer, &name, PASSWORD).await;
+    assert!(matches!(refused, Err(SignInError::InvalidCredentials)));
+    assert_eq!(
+        verifications.load(Ordering::SeqCst),
+        0,
+        "no password checked"
+    );
+    let counted = tower_bearer::store::TokenStore::failures(&store, format!("customer:{name}"));
+    assert_eq!(
+        counted.await.unwrap(),
+        0,
+        "no counter stored for a made-up name"
+    );
+}
+
+/// A directory that, like many databases, ignores surrounding spaces in usernames.
+struct TrimmingDirectory;
+
+impl Directory for TrimmingDirectory {
+    fn verify<'a>(
+        &'a self,
+        kind: TokenKind,
+        username: &'a str,
+        password: &'a str,
+    ) -> DirectoryFuture<'a, Option<String>> {
+        ACCOUNTS.verify(kind, username.trim(), password)
+    }
+
+    fn customer<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<CustomerAccount>> {
+        ACCOUNTS.customer(email.trim())
+    }
+
+    fn lockout_name(&self, _kind: TokenKind, username: &str) -> String {
+        username.trim().to_lowercase()
+    }
+}
+
+#[tokio::test]
+async fn every_spelling_the_directory_accepts_shares_one_lockout_counter() {
+    let service = TokenService::new(TokenRegistry::memory(), TrimmingDirectory);
+    let paddings = [
+        ("", " "),
+        (" ", ""),
+        (" ", " "),
+        ("  ", ""),
+        ("", "  "),
+        ("  ", "  "),
+    ];
+    for (before, after) in paddings {
+        let name = format!("{before}{CUSTOMER}{after}");
+        let refused = service.sign_in(TokenKind::Customer, &name, "wrong").await;
+        assert!(matches!(refused, Err(SignInError::InvalidCredentials)));
+    }
+    let locked = service
+        .sign_in(TokenKind::Customer, CUSTOMER, PASSWORD)
+        .await;
+    assert!(
+        matches!(locked, Err(SignInError::InvalidCredentials)),
+        "six failures under six spellings lock the one account"
+    );
 }
