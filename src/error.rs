@@ -8,6 +8,10 @@ use http::StatusCode;
 use crate::caller::TokenKind;
 use crate::header::MalformedAuthorization;
 
+/// The answer to a client when a backend (token store, directory) cannot serve it.
+pub(crate) const UNAVAILABLE_MESSAGE: &str =
+    "The token service is temporarily unavailable. Please try again later.";
+
 /// Why the layer or an extractor refused a request. Each variant owns its status and its
 /// RFC 6750 error code; see [`ErrorBody`](crate::ErrorBody) to shape the response built
 /// from it.
@@ -39,7 +43,7 @@ pub enum AuthError {
     },
     /// The token store did not answer in time: 503 with `Retry-After`. Never reported as an
     /// invalid token, never let through.
-    #[error("The token service is temporarily unavailable. Please try again later.")]
+    #[error("{}", UNAVAILABLE_MESSAGE)]
     StoreUnavailable,
 }
 

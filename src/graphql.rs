@@ -49,7 +49,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
 use crate::caller::{Caller, TokenKind};
-use crate::error::AuthError;
+use crate::error::{AuthError, UNAVAILABLE_MESSAGE};
 use crate::layer::BearerAuthLayer;
 use crate::registry::TokenRegistry;
 use crate::response::ErrorBody;
@@ -62,8 +62,6 @@ pub const UNKNOWN_CUSTOMER_MESSAGE: &str = "Customer email provided does not exi
 /// The answer of `generateCustomerTokenAsAdmin` for a customer who did not allow it.
 pub const ASSISTANCE_DENIED_MESSAGE: &str =
     "Allow remote shopping assistance is disabled for this customer.";
-const UNAVAILABLE_MESSAGE: &str =
-    "The token service is temporarily unavailable. Please try again later.";
 
 /// Magento's GraphQL error categories (`extensions.category`).
 pub mod category {
@@ -315,12 +313,7 @@ async fn graphql_post<E: Executor>(
         Ok(body) => body,
         Err(rejection) => return refuse(rejection.status(), "The request body could not be read."),
     };
-    let is_json = headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"));
-    if !is_json {
+    if !crate::routes::is_json(&headers) {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Send GraphQL requests as JSON, with \"Content-Type: application/json\".",

@@ -3,7 +3,7 @@
 use std::borrow::Cow;
 
 use axum::Router;
-use axum::extract::rejection::BytesRejection;
+use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -13,6 +13,7 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Map, Value};
 
 use crate::caller::{Caller, TokenKind};
+use crate::error::UNAVAILABLE_MESSAGE;
 use crate::extract::{Admin, Customer};
 use crate::layer::BearerAuthLayer;
 use crate::token::{Token, TokenHash};
@@ -188,8 +189,14 @@ struct CustomerPath {
 async fn force_sign_out(
     State(service): State<TokenService>,
     Admin(admin): Admin,
-    Path(CustomerPath { email }): Path<CustomerPath>,
+    path: Result<Path<CustomerPath>, PathRejection>,
 ) -> Result<axum::Json<u64>, ApiError> {
+    let Path(CustomerPath { email }) = path.map_err(|rejection| {
+        ApiError::new(
+            rejection.status(),
+            "The customer email in the path is malformed.",
+        )
+    })?;
     let Some(customer) = service
         .directory()
         .customer(&email)
@@ -258,7 +265,8 @@ fn optional_json_object(
     }
 }
 
-fn is_json(headers: &HeaderMap) -> bool {
+/// Whether the request says its body is JSON (`application/json`, any case, any parameters).
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -301,10 +309,7 @@ impl From<SignInError> for ApiError {
             }
             SignInError::Store(_) | SignInError::Directory(_) => {
                 tracing::warn!(%error, "token route failed on a backend");
-                Self::new(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "The token service is temporarily unavailable. Please try again later.",
-                )
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE)
             }
         }
     }

@@ -1142,3 +1142,14 @@ async fn every_spelling_the_directory_accepts_shares_one_lockout_counter() {
         "six failures under six spellings lock the one account"
     );
 }
+
+#[tokio::test]
+async fn a_malformed_email_in_the_force_sign_out_path_is_a_json_400() {
+    let server = memory(LockoutPolicy::default()).await;
+    let admin = server.admin_token().await;
+    // %FF decodes to a byte that is not UTF-8.
+    let reply = server
+        .post(&force_sign_out("%FF"), None, "", Some(&admin))
+        .await;
+    reply.message(StatusCode::BAD_REQUEST);
+}
