@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{PoisonError, RwLock};
 
 use crate::caller::TokenKind;
-use crate::password::{PasswordError, burn_dummy_verification, hash_password, verify_password};
+use crate::password::{DummyHash, PasswordError, hash_password, verify_password};
 use crate::totp::TotpSecret;
 
 /// The future a [`Directory`] returns.
@@ -35,16 +35,31 @@ pub struct CustomerAccount {
 }
 
 /// The accounts that may obtain tokens. Implement it against your user database; use
-/// [`hash_password`] / [`verify_password`] (Argon2id, off the async runtime) for passwords.
+/// [`hash_password`] / [`verify_password`] (Argon2id, off the async runtime) for passwords,
+/// and a [`DummyHash`] for usernames that have no account.
+///
+/// Return the subject as your database stores it, never as the client typed it: if
+/// `ADA@example.com` and `ada@example.com` sign in to one account, both must get tokens of
+/// one subject, or a revoke-all for one spelling would leave the other's tokens alive.
+///
+/// Tokens are not tied to the password or the account they were issued for: they live
+/// until they expire or are revoked. When a password changes, an account is removed or
+/// locked, or a customer withdraws remote-assistance consent, end the subject's tokens
+/// yourself with one call: `registry.revoke_all(TokenKind::Customer, &subject).await?`
+/// ([`TokenRegistry::revoke_all`](crate::TokenRegistry::revoke_all)).
 ///
 /// ```
 /// use tower_bearer::{Directory, DirectoryFuture, TokenKind, CustomerAccount};
-/// use tower_bearer::password::verify_password;
+/// use tower_bearer::password::{DummyHash, verify_password};
 ///
-/// struct Users; // e.g. a database pool
+/// struct Users {
+///     // e.g. a database pool, and a dummy with the parameters of the stored hashes
+///     dummy: DummyHash,
+/// }
 ///
 /// impl Users {
-///     async fn password_hash(&self, email: &str) -> Option<String> { None }
+///     /// The account's email as stored, and its password hash, found case-insensitively.
+///     async fn account(&self, email: &str) -> Option<(String, String)> { None }
 /// }
 ///
 /// impl Directory for Users {
@@ -55,15 +70,17 @@ pub struct CustomerAccount {
 ///         password: &'a str,
 ///     ) -> DirectoryFuture<'a, Option<String>> {
 ///         Box::pin(async move {
-///             if kind != TokenKind::Customer {
-///                 return Ok(None);
-///             }
-///             let Some(phc) = self.password_hash(username).await else {
+///             let found = match kind {
+///                 TokenKind::Customer => self.account(username).await,
+///                 _ => None,
+///             };
+///             let Some((stored_email, phc)) = found else {
 ///                 // Spend the same time as for a wrong password: no user enumeration.
-///                 tower_bearer::password::burn_dummy_verification(password).await?;
+///                 self.dummy.verify(password).await?;
 ///                 return Ok(None);
 ///             };
-///             Ok(verify_password(&phc, password).await?.then(|| username.to_owned()))
+///             // The stored spelling is the subject, whatever case the client typed.
+///             Ok(verify_password(&phc, password).await?.then_some(stored_email))
 ///         })
 ///     }
 ///
@@ -142,6 +159,7 @@ struct Account {
 #[derive(Default)]
 pub struct MemoryDirectory {
     accounts: RwLock<HashMap<(TokenKind, String), Account>>,
+    dummy: DummyHash,
 }
 
 impl std::fmt::Debug for MemoryDirectory {
@@ -230,6 +248,20 @@ impl MemoryDirectory {
         )
     }
 
+    /// Replaces the [`DummyHash`] checked for unknown usernames (default: one with this
+    /// crate's parameters, which [`MemoryDirectory`] hashes its passwords with).
+    ///
+    /// ```
+    /// use tower_bearer::MemoryDirectory;
+    /// use tower_bearer::password::DummyHash;
+    ///
+    /// let directory = MemoryDirectory::new().with_dummy(DummyHash::default());
+    /// ```
+    pub fn with_dummy(mut self, dummy: DummyHash) -> Self {
+        self.dummy = dummy;
+        self
+    }
+
     fn add(
         &self,
         kind: TokenKind,
@@ -274,7 +306,7 @@ impl Directory for MemoryDirectory {
         });
         Box::pin(async move {
             let Some((subject, phc)) = found else {
-                burn_dummy_verification(password).await?;
+                self.dummy.verify(password).await?;
                 return Ok(None);
             };
             Ok(verify_password(&phc, password).await?.then_some(subject))
@@ -297,5 +329,34 @@ impl Directory for MemoryDirectory {
             .lookup(TokenKind::Admin, subject, |account| account.totp.clone())
             .flatten();
         Box::pin(async move { Ok(found) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::password::checked;
+
+    #[tokio::test]
+    async fn an_unknown_username_costs_one_full_password_check() {
+        let dummy = DummyHash::like(&hash_password("anything").unwrap()).unwrap();
+        let directory = MemoryDirectory::new().with_dummy(dummy.clone());
+        directory
+            .add_customer("ada@example.com", "s3cret", RemoteAssistance::Denied)
+            .unwrap();
+
+        let answer = directory.verify(TokenKind::Customer, "bob@example.com", "s3cret");
+        assert_eq!(answer.await.unwrap(), None);
+        assert_eq!(
+            checked::count(&format!("{dummy:?}")),
+            0,
+            "Debug shows no salt"
+        );
+        assert_eq!(checked::count(&dummy.phc_for_tests()), 1);
+
+        // A known user with a wrong password checks the real hash, not the dummy.
+        let answer = directory.verify(TokenKind::Customer, "ada@example.com", "nope");
+        assert_eq!(answer.await.unwrap(), None);
+        assert_eq!(checked::count(&dummy.phc_for_tests()), 1);
     }
 }

@@ -108,7 +108,7 @@ pub enum ConfigError {
     /// A lockout policy allowed no attempt, or locked for under a second.
     #[error(
         "invalid lockout policy ({max_failures} failures, {lock_duration:?}): at least 1 failure \
-         and a lock of at least 1 second are required"
+         and a lock from 1 second to 365 days are required"
     )]
     InvalidLockout {
         /// The failures refused.

@@ -6,6 +6,7 @@
 //! at a time, on threads at nice 10: under load, requests keep ~90% of each core and logins
 //! share the rest; when the machine is idle, logins run at full speed.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
@@ -23,6 +24,10 @@ type Job = Box<dyn FnOnce() + Send>;
 /// A fixed set of low-priority threads running jobs from a bounded queue.
 pub(crate) struct HashingPool {
     jobs: SyncSender<Job>,
+    /// Jobs sent and not yet taken by a thread, to tell whether there is room before
+    /// committing to a check (the channel itself cannot say).
+    waiting: Arc<AtomicUsize>,
+    capacity: usize,
 }
 
 impl HashingPool {
@@ -31,16 +36,27 @@ impl HashingPool {
     fn start(threads: usize, queued: usize) -> Option<Self> {
         let (jobs, receiver) = sync_channel::<Job>(queued);
         let receiver = Arc::new(Mutex::new(receiver));
+        let waiting = Arc::new(AtomicUsize::new(0));
         let started = (0..threads)
             .filter(|index| {
                 let receiver = Arc::clone(&receiver);
+                let waiting = Arc::clone(&waiting);
                 std::thread::Builder::new()
                     .name(format!("tower-bearer-argon2-{index}"))
-                    .spawn(move || work(&receiver))
+                    .spawn(move || work(&receiver, &waiting))
                     .is_ok()
             })
             .count();
-        (started > 0).then_some(Self { jobs })
+        (started > 0).then_some(Self {
+            jobs,
+            waiting,
+            capacity: queued,
+        })
+    }
+
+    /// Whether a check sent now would be queued rather than refused as busy.
+    fn has_room(&self) -> bool {
+        self.waiting.load(Ordering::Relaxed) < self.capacity
     }
 
     /// Runs `check` on the pool's threads and waits for it without blocking the runtime.
@@ -52,7 +68,13 @@ impl HashingPool {
         let job: Job = Box::new(move || {
             let _ = reply.send(check());
         });
-        match self.jobs.try_send(job) {
+        // Counted before sending, so a thread that takes the job at once never sees 0 - 1.
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        let sent = self.jobs.try_send(job);
+        if sent.is_err() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+        match sent {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => return Err(PasswordError::Busy),
             Err(TrySendError::Disconnected(_)) => return Err(PasswordError::Interrupted),
@@ -61,7 +83,7 @@ impl HashingPool {
     }
 }
 
-fn work(jobs: &Mutex<Receiver<Job>>) {
+fn work(jobs: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
     let priority = thread_priority::ThreadPriorityValue::try_from(PRIORITY)
         .map(thread_priority::ThreadPriority::Crossplatform);
     if let Ok(priority) = priority
@@ -73,27 +95,43 @@ fn work(jobs: &Mutex<Receiver<Job>>) {
         // The lock is held only while waiting for the next job, not while running it.
         let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         match job {
-            Ok(job) => job(),
+            Ok(job) => {
+                waiting.fetch_sub(1, Ordering::Relaxed);
+                job();
+            }
             Err(_) => return, // the pool is gone
         }
     }
 }
 
-/// Runs `check` on the process's hashing threads (one per core), started on first use; on
-/// tokio's blocking pool if no thread could be started.
-pub(crate) async fn run<T: Send + 'static>(
-    check: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
-) -> Result<T, PasswordError> {
+/// The process's hashing threads (one per core), started on first use; `None` if no thread
+/// could be started (then checks run on tokio's blocking pool).
+fn pool() -> Option<&'static HashingPool> {
     static POOL: OnceLock<Option<HashingPool>> = OnceLock::new();
-    let pool = POOL.get_or_init(|| {
+    POOL.get_or_init(|| {
         let threads = std::thread::available_parallelism().map_or(1, usize::from);
         let pool = HashingPool::start(threads, threads * QUEUED_PER_THREAD);
         if pool.is_none() {
             tracing::warn!("no password hashing thread could start: using tokio's blocking pool");
         }
         pool
-    });
-    match pool {
+    })
+    .as_ref()
+}
+
+/// Whether a password check started now would be queued rather than refused with
+/// [`PasswordError::Busy`]. Sign-in asks before it counts an attempt, so that a flood that
+/// fills the queue neither counts toward anybody's lockout nor creates counters.
+pub(crate) fn has_room() -> bool {
+    pool().is_none_or(HashingPool::has_room)
+}
+
+/// Runs `check` on the process's hashing threads; on tokio's blocking pool if no thread
+/// could be started.
+pub(crate) async fn run<T: Send + 'static>(
+    check: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
+) -> Result<T, PasswordError> {
+    match pool() {
         Some(pool) => pool.run(check).await,
         None => tokio::task::spawn_blocking(check)
             .await
@@ -127,6 +165,7 @@ mod tests {
         let queued = spawn(hold(blocked.clone()));
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 
+        assert!(!pool.has_room(), "a full queue has no room");
         assert!(matches!(
             pool.run(|| Ok(())).await,
             Err(PasswordError::Busy)
@@ -137,6 +176,7 @@ mod tests {
         assert!(running.await.unwrap().is_ok());
         assert!(queued.await.unwrap().is_ok());
         assert!(pool.run(|| Ok(())).await.is_ok(), "room again once drained");
+        assert!(pool.has_room());
     }
 
     #[cfg(target_os = "linux")]

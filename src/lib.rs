@@ -40,7 +40,7 @@ pub use extract::{Admin, Customer};
 pub use future::ResponseFuture;
 pub use layer::{BearerAuth, BearerAuthLayer};
 pub use lifetimes::{Lifetimes, MAX_LIFETIME, MIN_LIFETIME};
-pub use lockout::LockoutPolicy;
+pub use lockout::{LockoutPolicy, MAX_LOCK_DURATION, MIN_LOCK_DURATION};
 pub use password::PasswordError;
 pub use registry::IssueRequest;
 pub use registry::{IssuedToken, TokenRegistry};

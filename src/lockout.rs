@@ -4,13 +4,23 @@ use std::time::Duration;
 
 use crate::caller::TokenKind;
 use crate::error::ConfigError;
+use crate::token::sha256_hex;
+
+/// The shortest lock a [`LockoutPolicy`] accepts.
+pub const MIN_LOCK_DURATION: Duration = Duration::from_secs(1);
+/// The longest lock a [`LockoutPolicy`] accepts (365 days): past it, deadlines would not fit
+/// the clocks and counters of the stores.
+pub const MAX_LOCK_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// How many failed sign-ins lock an account, and for how long. Defaults are Magento's:
 /// 6 failures lock for 1800 s. Each further failure restarts the window; a successful
 /// sign-in clears the count. While locked, passwords are not even checked.
 ///
-/// Counters live in the registry's store (`bearer:lock:<kind>:<username>` in Redis), so
-/// every instance of the app shares them.
+/// Counters live in the registry's store (`bearer:lock:<kind>:<sha256 of the name>` in
+/// Redis), so every instance of the app shares them. Only attempts whose password is
+/// actually checked count: one refused because the password-check queue is full, or
+/// because the directory failed, is taken back, so neither a flood nor an outage can lock
+/// anybody out.
 ///
 /// ```
 /// use std::time::Duration;
@@ -22,6 +32,7 @@ use crate::error::ConfigError;
 ///
 /// let strict = LockoutPolicy::new(3, Duration::from_secs(3600))?;
 /// assert!(LockoutPolicy::new(0, Duration::from_secs(60)).is_err());
+/// assert!(LockoutPolicy::new(6, Duration::MAX).is_err());
 /// # Ok::<(), tower_bearer::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -40,13 +51,13 @@ impl Default for LockoutPolicy {
 }
 
 impl LockoutPolicy {
-    /// A policy of `max_failures` failures (at least 1) locking for `lock_duration` (at
-    /// least 1 second).
+    /// A policy of `max_failures` failures (at least 1) locking for `lock_duration` (from
+    /// 1 second to [`MAX_LOCK_DURATION`]).
     ///
     /// # Errors
     /// [`ConfigError::InvalidLockout`] when either is out of range.
     pub fn new(max_failures: u64, lock_duration: Duration) -> Result<Self, ConfigError> {
-        if max_failures == 0 || lock_duration < Duration::from_secs(1) {
+        if max_failures == 0 || !(MIN_LOCK_DURATION..=MAX_LOCK_DURATION).contains(&lock_duration) {
             return Err(ConfigError::InvalidLockout {
                 max_failures,
                 lock_duration,
@@ -68,10 +79,11 @@ impl LockoutPolicy {
         self.lock_duration
     }
 
-    /// The counter's key in the store: `<kind>:<name>`, the name being the directory's
-    /// [`lockout_name`](crate::Directory::lockout_name) of the username (lower-cased by
-    /// default).
+    /// The counter's key in the store: `<kind>:<sha256 hex of name>`, the name being the
+    /// directory's [`lockout_name`](crate::Directory::lockout_name) of the username
+    /// (lower-cased by default). Hashed, so every key has one length whatever the username,
+    /// and a `{…}` in it cannot choose a cluster slot.
     pub(crate) fn key(kind: TokenKind, name: &str) -> String {
-        format!("{kind}:{name}")
+        format!("{kind}:{}", sha256_hex(name))
     }
 }

@@ -95,6 +95,8 @@ fn verify_now(phc: &str, password: &str) -> Result<bool, PasswordError> {
         None => Version::default(),
     };
     let params = Params::try_from(&parsed).map_err(PasswordError::Hash)?;
+    #[cfg(test)]
+    checked::record(salt.as_str());
     let mut salt_buffer = [0u8; 64];
     let salt = salt
         .decode_b64(&mut salt_buffer)
@@ -124,18 +126,159 @@ thread_local! {
     static MEMORY: std::cell::RefCell<Vec<Block>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Spends exactly the time of a password check, for a user who does not exist, so that an
-/// unknown username cannot be told from a wrong password by timing.
+/// Spends exactly the time of a password check with this crate's parameters, for a user
+/// who does not exist, so that an unknown username cannot be told from a wrong password by
+/// timing. If your stored hashes use other parameters, use a [`DummyHash::like`] one of
+/// them instead.
 ///
 /// # Errors
 /// [`PasswordError`] when the check cannot run (see [`verify_password`]).
 pub async fn burn_dummy_verification(password: &str) -> Result<(), PasswordError> {
-    verify_password(DUMMY_HASH, password).await.map(|_| ())
+    DummyHash::default().verify(password).await
+}
+
+/// A hash no password matches, to check against when a username has no account, so that
+/// an unknown username costs exactly what a wrong password costs (no user enumeration by
+/// timing).
+///
+/// The cost of a check depends on the hash's algorithm and parameters, so the dummy must
+/// have those of the hashes your directory stores: [`DummyHash::default`] has this crate's
+/// (those of [`hash_password`]); [`DummyHash::like`] copies them from one of your hashes.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::PasswordError> {
+/// use tower_bearer::password::{DummyHash, hash_password};
+///
+/// // At start-up, from any hash your user table holds (here, one made with other costs):
+/// let stored = "$argon2id$v=19$m=8192,t=3,p=1$MDEyMzQ1Njc4OWFiY2RlZg$0UMoqvNbyyVaV+6+qjXgHCkf1QCfhbwQTHsd7IUAJdI";
+/// let dummy = DummyHash::like(stored)?;
+/// assert!(format!("{dummy:?}").contains("m=8192,t=3,p=1"));
+///
+/// // For a username with no account:
+/// dummy.verify("whatever was typed").await?;
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct DummyHash {
+    phc: std::sync::Arc<str>,
+}
+
+impl Default for DummyHash {
+    /// A dummy with this crate's Argon2id parameters.
+    fn default() -> Self {
+        Self {
+            phc: DUMMY_HASH.into(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DummyHash {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The PHC string up to its salt: algorithm, version and parameters.
+        let parameters = self
+            .phc
+            .splitn(5, '$')
+            .take(4)
+            .collect::<Vec<_>>()
+            .join("$");
+        f.debug_tuple("DummyHash").field(&parameters).finish()
+    }
+}
+
+impl DummyHash {
+    /// A dummy with the algorithm, version, parameters and output length of `phc` (a PHC
+    /// string of one of your stored hashes): a hash of 32 random bytes nobody keeps, with a
+    /// fresh salt. Computing it costs one password hash: do it once, at start-up.
+    ///
+    /// # Errors
+    /// [`PasswordError`] when `phc` is not an Argon2 PHC string, or the OS random source
+    /// fails.
+    pub fn like(phc: &str) -> Result<Self, PasswordError> {
+        let parsed = PasswordHash::new(phc).map_err(PasswordError::Hash)?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(PasswordError::Hash)?;
+        let version = match parsed.version {
+            Some(version) => {
+                Version::try_from(version).map_err(|e| PasswordError::Hash(e.into()))?
+            }
+            None => Version::default(),
+        };
+        let params = Params::try_from(&parsed).map_err(PasswordError::Hash)?;
+        let mut secret = [0u8; 32];
+        let mut salt = [0u8; 16];
+        getrandom::fill(&mut secret).map_err(PasswordError::Random)?;
+        getrandom::fill(&mut salt).map_err(PasswordError::Random)?;
+        let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
+        let hash = Argon2::new(algorithm, version, params)
+            .hash_password(&secret, &salt)
+            .map_err(PasswordError::Hash)?;
+        Ok(Self {
+            phc: hash.to_string().into(),
+        })
+    }
+
+    #[cfg(test)]
+    pub(crate) fn phc_for_tests(&self) -> String {
+        self.phc.to_string()
+    }
+
+    /// Checks `password` against the dummy, as [`verify_password`] checks a real hash, and
+    /// throws the (always negative) answer away.
+    ///
+    /// # Errors
+    /// [`PasswordError`] when the check cannot run (see [`verify_password`]).
+    pub async fn verify(&self, password: &str) -> Result<(), PasswordError> {
+        verify_password(&self.phc, password).await.map(|_| ())
+    }
+}
+
+/// Which hashes were checked, by salt: lets tests see that a check really ran (e.g. the
+/// dummy verification of an unknown user), whatever other tests check meanwhile.
+#[cfg(test)]
+pub(crate) mod checked {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, PoisonError};
+
+    static BY_SALT: Mutex<Option<HashMap<String, u64>>> = Mutex::new(None);
+
+    pub(crate) fn record(salt: &str) {
+        let mut counts = BY_SALT.lock().unwrap_or_else(PoisonError::into_inner);
+        *counts
+            .get_or_insert_with(HashMap::new)
+            .entry(salt.to_owned())
+            .or_default() += 1;
+    }
+
+    /// How many checks ran against the PHC string `phc`.
+    pub(crate) fn count(phc: &str) -> u64 {
+        let salt = phc.split('$').nth(4).unwrap_or_default();
+        let counts = BY_SALT.lock().unwrap_or_else(PoisonError::into_inner);
+        counts
+            .as_ref()
+            .and_then(|counts| counts.get(salt))
+            .copied()
+            .unwrap_or(0)
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_dummy_like_a_hash_has_its_parameters_and_matches_nothing() {
+        let params = Params::new(8 * 1024, 3, 1, Some(24)).unwrap();
+        let salt = SaltString::encode_b64(b"0123456789abcdef").unwrap();
+        let stored = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"s3cret", &salt)
+            .unwrap()
+            .to_string();
+        let dummy = DummyHash::like(&stored).unwrap();
+        assert!(dummy.phc.starts_with("$argon2id$v=19$m=8192,t=3,p=1$"));
+        assert_ne!(&*dummy.phc, stored.as_str(), "a fresh salt and secret");
+        assert!(!verify_now(&dummy.phc, "s3cret").unwrap());
+        assert!(dummy.verify("s3cret").await.is_ok());
+        assert!(DummyHash::like("not a phc string").is_err());
+    }
 
     #[test]
     fn a_hash_verifies_its_password_only() {

@@ -307,7 +307,8 @@ impl From<SignInError> for ApiError {
             SignInError::InvalidCredentials | SignInError::TwoFactorRequired => {
                 Self::new(StatusCode::UNAUTHORIZED, error.to_string())
             }
-            SignInError::Store(_) | SignInError::Directory(_) => {
+            SignInError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE),
+            _ => {
                 tracing::warn!(%error, "token route failed on a backend");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE)
             }

@@ -94,7 +94,7 @@ impl fmt::Display for Token {
 /// );
 /// assert_eq!(hash.id().as_str(), "ba7816bf8f01");
 /// ```
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct TokenHash([u8; 32]);
 
 impl TokenHash {
@@ -106,6 +106,20 @@ impl TokenHash {
     /// The raw 32 bytes.
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
+    }
+
+    /// The hash whose raw bytes are `bytes` (as a store keeps them); `None` unless exactly
+    /// 32 bytes.
+    ///
+    /// ```
+    /// use tower_bearer::TokenHash;
+    ///
+    /// let hash = TokenHash::of("abc");
+    /// assert_eq!(TokenHash::from_bytes(hash.as_bytes()), Some(hash));
+    /// assert_eq!(TokenHash::from_bytes(b"short"), None);
+    /// ```
+    pub fn from_bytes(bytes: &[u8]) -> Option<Self> {
+        bytes.try_into().ok().map(Self)
     }
 
     /// Parses the 64 lower-case hex digits produced by [`TokenHash::to_hex`].
@@ -154,6 +168,12 @@ impl fmt::Debug for TokenHash {
 }
 
 const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// The SHA-256 of `text` in hex: how user-supplied names (subjects, usernames) enter store
+/// keys, so that none can steer a cluster slot with a `{…}` or make a key long.
+pub(crate) fn sha256_hex(text: &str) -> String {
+    TokenHash::of(text).to_hex()
+}
 
 fn hex_value(digit: u8) -> Option<u8> {
     match digit {

@@ -29,6 +29,7 @@ pub const MAX_USERNAME_LEN: usize = 255;
 
 /// Why a sign-in issued no token.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum SignInError {
     /// Wrong password, unknown user or locked account (and, on the two-factor route, a
     /// wrong, expired or already used code, or an admin without a second factor):
@@ -41,9 +42,14 @@ pub enum SignInError {
     /// The token store failed.
     #[error("the token store failed: {0}")]
     Store(#[from] StoreError),
-    /// The account directory failed.
+    /// The account directory failed (including a password check refused with
+    /// [`PasswordError::Busy`](crate::PasswordError::Busy)).
     #[error("the account directory failed: {0}")]
     Directory(#[from] DirectoryError),
+    /// Too many password checks are waiting: the attempt was refused before it was
+    /// counted. Try again shortly.
+    #[error("too many sign-ins are waiting; try again later")]
+    Busy,
 }
 
 /// Issues tokens in exchange for credentials checked against a [`Directory`], enforcing
@@ -137,7 +143,8 @@ impl TokenService {
     /// # Errors
     /// [`SignInError::InvalidCredentials`] for a wrong password, an unknown user or a
     /// locked account; [`SignInError::TwoFactorRequired`] for an admin with 2FA;
-    /// [`SignInError::Store`] / [`SignInError::Directory`] when a backend fails.
+    /// [`SignInError::Store`] / [`SignInError::Directory`] when a backend fails;
+    /// [`SignInError::Busy`] when too many password checks are waiting.
     pub async fn sign_in(
         &self,
         kind: TokenKind,
@@ -220,7 +227,8 @@ impl TokenService {
     /// this one may still win).
     async fn claim_totp_step(&self, subject: &str, step: u64) -> Result<bool, StoreError> {
         let store = self.registry.store();
-        let key = |step: u64| format!("totp:{}:{step}", subject.to_lowercase());
+        let subject_key = crate::token::sha256_hex(&subject.to_lowercase());
+        let key = |step: u64| format!("totp:{subject_key}:{step}");
         if !store.claim_once(key(step), TOTP_CLAIM_TTL).await? {
             return Ok(false);
         }
@@ -234,6 +242,12 @@ impl TokenService {
     /// The lockout-guarded password check: the subject on success. The failure counter is
     /// left counting this attempt; call [`TokenService::clear_failures`] once the whole
     /// sign-in has succeeded.
+    ///
+    /// Only attempts whose password is checked are counted: one the password-check queue
+    /// has no room for is refused before it counts, and one whose check could not run (the
+    /// queue filled meanwhile, or the directory failed) is taken back. A flood of made-up
+    /// usernames therefore neither locks out anybody nor creates more counters than the
+    /// hashing threads can check passwords.
     pub(crate) async fn check_password(
         &self,
         kind: TokenKind,
@@ -245,21 +259,31 @@ impl TokenService {
             // names cannot fill it with counters.
             return Err(SignInError::InvalidCredentials);
         }
+        if !crate::hashing_pool::has_room() {
+            tracing::info!(kind = %kind, "sign-in refused: too many password checks waiting");
+            return Err(SignInError::Busy);
+        }
         let key = LockoutPolicy::key(kind, &self.directory.lockout_name(kind, username));
-        let attempt = self
-            .registry
-            .store()
-            .record_failure(key, self.lockout.lock_duration())
+        let store = self.registry.store();
+        let attempt = store
+            .record_failure(key.clone(), self.lockout.lock_duration())
             .await?;
         if attempt > self.lockout.max_failures() {
             tracing::info!(kind = %kind, "sign-in refused: account locked");
             return Err(SignInError::InvalidCredentials);
         }
-        match self.directory.verify(kind, username, password).await? {
-            Some(subject) => Ok(subject),
-            None => {
+        match self.directory.verify(kind, username, password).await {
+            Ok(Some(subject)) => Ok(subject),
+            Ok(None) => {
                 tracing::info!(kind = %kind, attempt, "sign-in refused: bad credentials");
                 Err(SignInError::InvalidCredentials)
+            }
+            Err(error) => {
+                // No password was judged: this attempt must not count toward a lockout.
+                if let Err(forgive_error) = store.forgive_failure(key).await {
+                    tracing::warn!(%forgive_error, "a failed attempt could not be taken back");
+                }
+                Err(SignInError::from(error))
             }
         }
     }

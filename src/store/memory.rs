@@ -1,11 +1,11 @@
 //! [`MemoryStore`]: the embedded token store.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use super::{StoreFuture, TokenStore};
+use super::{MAX_TOKENS_PER_SUBJECT, StoreFuture, TokenStore};
 use crate::caller::{Caller, TokenKind};
 use crate::token::TokenHash;
 
@@ -39,7 +39,7 @@ pub struct MemoryStore {
 #[derive(Default)]
 struct Shared {
     tokens: [RwLock<Expiring<TokenHash, Caller>>; SHARDS],
-    subjects: Mutex<Expiring<(TokenKind, String), HashMap<TokenHash, Instant>>>,
+    subjects: Mutex<Expiring<(TokenKind, String), SubjectIndex>>,
     failures: Mutex<Expiring<String, u64>>,
     claims: Mutex<Expiring<String, ()>>,
 }
@@ -72,16 +72,27 @@ impl MemoryStore {
         let index_key = (caller.kind, caller.subject.clone());
         write(self.shard(&hash)).insert(hash, caller, deadline, now);
 
-        let mut subjects = lock(&self.shared.subjects);
-        let (hashes, index_deadline) = subjects
-            .take_live(&index_key, now)
-            .unwrap_or_else(|| (HashMap::new(), now));
-        let mut hashes: HashMap<TokenHash, Instant> = hashes
-            .into_iter()
-            .filter(|(_, token_deadline)| *token_deadline > now)
-            .collect();
-        hashes.insert(hash, deadline);
-        subjects.insert(index_key, hashes, index_deadline.max(deadline), now);
+        // Token first, index second (see TokenStore::insert). The index is updated in place:
+        // its expired entries are dropped as it is touched, so it holds only live tokens.
+        let evicted = {
+            let mut subjects = lock(&self.shared.subjects);
+            match subjects.get_mut_with_deadline(&index_key, now) {
+                Some((index, index_deadline)) => {
+                    *index_deadline = (*index_deadline).max(deadline);
+                    index.add(hash, deadline, now)
+                }
+                None => {
+                    let mut index = SubjectIndex::default();
+                    let evicted = index.add(hash, deadline, now);
+                    subjects.insert(index_key, index, deadline, now);
+                    evicted
+                }
+            }
+        };
+        // Past the ceiling the oldest tokens are revoked, so the index stays exact.
+        for old in evicted {
+            write(self.shard(&old)).remove_live(&old, now);
+        }
     }
 
     fn get_now(&self, hash: &TokenHash) -> Option<Caller> {
@@ -94,10 +105,10 @@ impl MemoryStore {
 
     fn remove_now(&self, hash: &TokenHash) -> Option<Caller> {
         let now = Instant::now();
-        let caller = write(self.shard(hash)).remove_live(hash, now)?;
+        let (caller, deadline) = write(self.shard(hash)).take_live(hash, now)?;
         let mut subjects = lock(&self.shared.subjects);
-        if let Some(hashes) = subjects.get_mut(&(caller.kind, caller.subject.clone()), now) {
-            hashes.remove(hash);
+        if let Some(index) = subjects.get_mut(&(caller.kind, caller.subject.clone()), now) {
+            index.remove(*hash, deadline);
         }
         Some(caller)
     }
@@ -105,11 +116,11 @@ impl MemoryStore {
     fn remove_subject_now(&self, kind: TokenKind, subject: String) -> u64 {
         let now = Instant::now();
         let taken = lock(&self.shared.subjects).take_live(&(kind, subject), now);
-        let Some((hashes, _)) = taken else {
+        let Some((index, _)) = taken else {
             return 0;
         };
-        let removed = hashes
-            .keys()
+        let removed = index
+            .hashes()
             .filter(|hash| write(self.shard(hash)).remove_live(hash, now).is_some())
             .count();
         u64::try_from(removed).unwrap_or(u64::MAX)
@@ -160,6 +171,18 @@ impl TokenStore for MemoryStore {
         ready(self.record_failure_now(key, window))
     }
 
+    fn forgive_failure(&self, key: String) -> StoreFuture<()> {
+        let now = Instant::now();
+        let mut failures = lock(&self.shared.failures);
+        if let Some(count) = failures.get_mut(&key, now) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                failures.map.remove(&key);
+            }
+        }
+        ready(())
+    }
+
     fn failures(&self, key: String) -> StoreFuture<u64> {
         let count = lock(&self.shared.failures)
             .get(&key, Instant::now())
@@ -189,6 +212,44 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// One subject's live tokens, ordered by deadline: expired entries are dropped from the
+/// front as the index is written (O(log n) per issue, however many tokens the subject
+/// holds), and it never holds more than [`MAX_TOKENS_PER_SUBJECT`].
+#[derive(Default)]
+struct SubjectIndex {
+    by_deadline: BTreeSet<(Instant, TokenHash)>,
+}
+
+impl SubjectIndex {
+    /// Lists `hash` until `deadline`, after dropping what expired by `now`. Returns the
+    /// oldest entries pushed out past the ceiling, for the caller to revoke.
+    fn add(&mut self, hash: TokenHash, deadline: Instant, now: Instant) -> Vec<TokenHash> {
+        while self
+            .by_deadline
+            .first()
+            .is_some_and(|(first_deadline, _)| *first_deadline <= now)
+        {
+            self.by_deadline.pop_first();
+        }
+        self.by_deadline.insert((deadline, hash));
+        let mut evicted = Vec::new();
+        while self.by_deadline.len() > MAX_TOKENS_PER_SUBJECT {
+            if let Some((_, old)) = self.by_deadline.pop_first() {
+                evicted.push(old);
+            }
+        }
+        evicted
+    }
+
+    fn remove(&mut self, hash: TokenHash, deadline: Instant) {
+        self.by_deadline.remove(&(deadline, hash));
+    }
+
+    fn hashes(&self) -> impl Iterator<Item = &TokenHash> {
+        self.by_deadline.iter().map(|(_, hash)| hash)
+    }
 }
 
 /// A map whose entries expire at a deadline, swept as it is written.
@@ -225,6 +286,14 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
             .get_mut(key)
             .filter(|(_, deadline)| *deadline > now)
             .map(|(value, _)| value)
+    }
+
+    /// The live value under `key` and its deadline, to update both in place.
+    fn get_mut_with_deadline(&mut self, key: &K, now: Instant) -> Option<(&mut V, &mut Instant)> {
+        self.map
+            .get_mut(key)
+            .filter(|(_, deadline)| *deadline > now)
+            .map(|(value, deadline)| (value, deadline))
     }
 
     fn insert(&mut self, key: K, value: V, deadline: Instant, now: Instant) {

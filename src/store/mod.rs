@@ -31,6 +31,11 @@ pub use redis::{RedisStore, RedisStoreOptions};
 #[cfg(feature = "redis")]
 pub use redis_cache::{CacheOptions, CacheStats};
 
+/// The most live tokens one subject (of one kind) holds in a store. Issuing past it
+/// revokes the subject's oldest tokens, so the subject's index, and a revoke-all that reads
+/// it, stay bounded however often the subject signs in.
+pub const MAX_TOKENS_PER_SUBJECT: usize = 10_000;
+
 /// The future a store returns: boxed because the registry holds its store as a trait object.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
 
@@ -44,6 +49,9 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Stores `caller` under `caller.token_hash` for `ttl`, then adds the hash to its
     /// subject's index (in that order, so a concurrent [`remove_subject`] either sees the
     /// token or ran entirely before this issue took effect).
+    ///
+    /// The index lists only live tokens: entries of expired tokens are dropped as it is
+    /// written, and past [`MAX_TOKENS_PER_SUBJECT`] the subject's oldest tokens are revoked.
     ///
     /// [`remove_subject`]: TokenStore::remove_subject
     fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()>;
@@ -63,6 +71,13 @@ pub trait TokenStore: Send + Sync + 'static {
     /// Adds one failed sign-in to `key`'s counter and (re)starts its window; returns the
     /// new count. Counting and setting the window are one atomic step.
     fn record_failure(&self, key: String, window: Duration) -> StoreFuture<u64>;
+
+    /// Takes back one failure of `key` counted by [`record_failure`] for an attempt that
+    /// ended without a password check (the check was refused, or the directory failed), so
+    /// an outage or a flood cannot lock an account. A counter that reaches 0 is deleted.
+    ///
+    /// [`record_failure`]: TokenStore::record_failure
+    fn forgive_failure(&self, key: String) -> StoreFuture<()>;
 
     /// The current failed sign-in count of `key` (0 once its window has passed).
     fn failures(&self, key: String) -> StoreFuture<u64>;

@@ -12,10 +12,10 @@ use super::redis_cache::{
     CacheOptions, CacheStats, LocalCache, revocation_message, spawn_follower,
 };
 use super::redis_connection::RedisConnection;
-use super::{StoreFuture, TokenStore, bounded};
+use super::{MAX_TOKENS_PER_SUBJECT, StoreFuture, TokenStore, bounded};
 use crate::caller::{Caller, SecondFactor, TokenKind};
 use crate::error::StoreError;
-use crate::token::TokenHash;
+use crate::token::{TokenHash, sha256_hex};
 
 /// Settings of a [`RedisStore`].
 ///
@@ -111,9 +111,18 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// | key | type | holds | expiry |
 /// |---|---|---|---|
 /// | `bearer:token:<sha256 hex>` | string | the [`Caller`] record (JSON) | the token's lifetime |
-/// | `bearer:subject:<kind>:<subject>` | set | hashes of the subject's tokens | the longest of them |
-/// | `bearer:lock:<kind>:<username>` | integer | failed sign-ins | the lockout window |
-/// | `bearer:used:<key>` | string | a one-time claim, e.g. `used:totp:<admin>:<step>` for a used code | the claim's time |
+/// | `bearer:index:<kind>:<sha256 hex of the subject>` | sorted set | raw hashes of the subject's live tokens, scored by expiry (Unix ms) | the longest of them |
+/// | `bearer:lock:<kind>:<sha256 hex of the lockout name>` | integer | failed sign-ins | the lockout window |
+/// | `bearer:used:<key>` | string | a one-time claim, e.g. `used:totp:<admin hash>:<step>` for a used code | the claim's time |
+///
+/// User-supplied parts of keys (subjects, usernames) enter them only as their SHA-256, so
+/// a `{…}` in them cannot choose a cluster slot, and every key has a bounded length. The
+/// index holds only live tokens: each issue drops the entries of expired ones, and past
+/// [`MAX_TOKENS_PER_SUBJECT`] the oldest tokens are revoked. Indexes written by 0.1
+/// (`bearer:subject:<kind>:<subject>`, a set never pruned) are no longer written; revoke-all
+/// still reads and deletes one in chunks until it is gone, and it expires with the last
+/// token it lists. Lockout counters of 0.1 (`bearer:lock:<kind>:<username>`) are not read:
+/// an upgrade starts every lockout afresh.
 ///
 /// No command spans keys of two hash slots, so the same layout works on Redis Cluster. Every
 /// call is bounded by [`RedisStoreOptions::with_timeout`]; after an outage the connection is
@@ -127,10 +136,11 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// | operation | one Redis | Redis Cluster |
 /// |---|---|---|
 /// | resolve ([`get`](TokenStore::get)) | 1: `GET` (0 when the local cache holds the token) | the same |
-/// | issue ([`insert`](TokenStore::insert)) | 1: `SET`, `SADD`, `PEXPIRE` ×2 pipelined | 2: `SET`, then `SADD` + `PEXPIRE` ×2 pipelined on the index's node |
-/// | revoke ([`remove`](TokenStore::remove)) | 2: `GETDEL`, then `SREM` + `PUBLISH` pipelined | 2: `GETDEL`, then `SREM` and `PUBLISH` concurrently |
-/// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | 2: `MULTI SMEMBERS DEL EXEC`, then one `DEL` per token + `PUBLISH` pipelined | 3: `MULTI SMEMBERS DEL EXEC`, then one `DEL` per token concurrently, then `PUBLISH` |
+/// | issue ([`insert`](TokenStore::insert)) | 1: `SET`, `ZREMRANGEBYSCORE`, `ZADD`, `PEXPIRE` ×2, `ZCARD` pipelined | 2: `SET`, then the rest pipelined on the index's node |
+/// | revoke ([`remove`](TokenStore::remove)) | 2: `GETDEL`, then `ZREM` + `PUBLISH` pipelined | 2: `GETDEL`, then `ZREM` and `PUBLISH` concurrently |
+/// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | per chunk of 500 tokens: `ZRANGE`, then one `DEL` per token pipelined, then `ZREM` + `PUBLISH` pipelined; then one `SRANDMEMBER` for a 0.1 index | the same, the `DEL`s sent concurrently |
 /// | lockout: count a failure | 1: `MULTI INCR PEXPIRE EXEC` | the same |
+/// | lockout: take a failure back | 1: `EVAL` (`DECR`, `DEL` at 0) | the same |
 /// | lockout: read, clear; one-time claim | 1: `GET`, `DEL`; `SET NX PX` | the same |
 ///
 /// ```no_run
@@ -354,7 +364,21 @@ impl RedisStore {
         key
     }
 
-    fn subject_key(&self, kind: TokenKind, subject: &str) -> String {
+    /// The subject's index: a sorted set of the raw hashes of its tokens, scored by their
+    /// expiry (Unix ms). The subject enters the key only as its SHA-256, so a `{…}` in it
+    /// cannot pick a cluster slot and the key's length does not depend on it.
+    fn index_key(&self, kind: TokenKind, subject: &str) -> String {
+        format!(
+            "{}index:{}:{}",
+            self.options.prefix,
+            kind,
+            sha256_hex(subject)
+        )
+    }
+
+    /// The index 0.1 wrote: a set of hex hashes that was never pruned. Only revoke-all still
+    /// reads it (in chunks, deleting it as it goes); it expires with its last token.
+    fn legacy_index_key(&self, kind: TokenKind, subject: &str) -> String {
         format!("{}subject:{}:{}", self.options.prefix, kind, subject)
     }
 
@@ -364,6 +388,88 @@ impl RedisStore {
         if let Some(cache) = &self.cache {
             cache.invalidate(hashes);
         }
+    }
+
+    /// One command, bounded.
+    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        bounded(self.options.timeout, command.query_async(&mut connection)).await
+    }
+
+    /// Revokes the tokens whose index entries are `members` (raw hashes, or the hex hashes
+    /// of a 0.1 index), then unlists them from `index_key` with `unlist` (`ZREM`, `SREM`) and
+    /// announces the revocation. Tokens first, index last: if a deletion fails the entries
+    /// stay listed, and a retry finds them. Returns how many live tokens were deleted.
+    async fn revoke_listed(
+        &self,
+        index_key: &str,
+        unlist: &str,
+        members: Vec<Vec<u8>>,
+    ) -> Result<u64, StoreError> {
+        let hashes: Vec<TokenHash> = members
+            .iter()
+            .filter_map(|member| {
+                TokenHash::from_bytes(member).or_else(|| {
+                    std::str::from_utf8(member)
+                        .ok()
+                        .and_then(TokenHash::from_hex)
+                })
+            })
+            .collect();
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        self.evict_locally(hashes.iter().copied());
+        let deleted: Vec<u64> = if hashes.is_empty() {
+            Vec::new()
+        } else if connection.is_cluster() {
+            // One key per DEL: tokens are spread over many cluster slots.
+            let deletes = hashes.iter().map(|hash| {
+                let mut connection = connection.clone();
+                let key = self.token_key(hash);
+                async move {
+                    redis::cmd("DEL")
+                        .arg(key)
+                        .query_async::<u64>(&mut connection)
+                        .await
+                }
+            });
+            bounded(timeout, futures_util::future::try_join_all(deletes)).await?
+        } else {
+            let mut pipe = redis::pipe();
+            for hash in &hashes {
+                pipe.cmd("DEL").arg(self.token_key(hash));
+            }
+            bounded(timeout, pipe.query_async(&mut connection)).await?
+        };
+        // The announcement goes after the deletions, so an instance that hears it and asks
+        // Redis again cannot find (and cache) a token still there.
+        let mut unlisting = redis::cmd(unlist);
+        unlisting.arg(index_key).arg(&members);
+        let mut publish = redis::cmd("PUBLISH");
+        publish
+            .arg(self.options.revocation_channel())
+            .arg(revocation_message(&hashes));
+        if hashes.is_empty() {
+            // Nothing to announce: only unreadable entries, dropped.
+            bounded(timeout, unlisting.query_async::<()>(&mut connection)).await?;
+        } else if connection.is_cluster() {
+            // The index and the channel may live on different nodes.
+            let mut second = connection.clone();
+            let (unlisted, published) = tokio::join!(
+                bounded(timeout, unlisting.query_async::<()>(&mut connection)),
+                bounded(timeout, publish.query_async::<()>(&mut second)),
+            );
+            unlisted?;
+            published?;
+        } else {
+            let mut pipe = redis::pipe();
+            pipe.add_command(unlisting)
+                .ignore()
+                .add_command(publish)
+                .ignore();
+            bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
+        }
+        Ok(deleted.into_iter().sum())
     }
 
     fn lock_key(&self, key: &str) -> String {
@@ -428,24 +534,48 @@ impl Record {
     }
 }
 
-/// Appends the subject-index half of an issue: add the token's hash, then NX then GT: create
-/// the index's expiry if it has none, else only ever extend it. One key, so one slot.
-fn push_index(pipe: &mut Pipeline, subject_key: &str, member: &str, ttl: u64) {
-    pipe.cmd("SADD")
-        .arg(subject_key)
-        .arg(member)
+/// Appends the subject-index half of an issue, all on the one index key (so one slot):
+/// drop the entries of expired tokens, list this one until its expiry, create the index's
+/// expiry if it has none (NX) or else only ever extend it (GT), and count what is listed.
+fn push_index(
+    pipe: &mut Pipeline,
+    index_key: &str,
+    hash: &TokenHash,
+    expires_at_ms: i64,
+    ttl: u64,
+) {
+    pipe.cmd("ZREMRANGEBYSCORE")
+        .arg(index_key)
+        .arg("-inf")
+        .arg(Utc::now().timestamp_millis())
+        .ignore()
+        .cmd("ZADD")
+        .arg(index_key)
+        .arg(expires_at_ms)
+        .arg(hash.as_bytes())
         .ignore()
         .cmd("PEXPIRE")
-        .arg(subject_key)
+        .arg(index_key)
         .arg(ttl)
         .arg("NX")
         .ignore()
         .cmd("PEXPIRE")
-        .arg(subject_key)
+        .arg(index_key)
         .arg(ttl)
         .arg("GT")
-        .ignore();
+        .ignore()
+        .cmd("ZCARD")
+        .arg(index_key);
 }
+
+/// How many index entries revoke-all reads, deletes and unlists per step: no single
+/// command touches more, so none blocks Redis for long, however large the index.
+const CHUNK: usize = 500;
+
+/// Atomically takes back one counted failure, deleting the counter when it reaches 0 (a
+/// plain `DECR` on a counter that expired meanwhile would leave a -1 behind).
+const FORGIVE_FAILURE: &str = "local n = redis.call('DECR', KEYS[1]) \
+    if n <= 0 then redis.call('DEL', KEYS[1]) end return n";
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis())
@@ -455,32 +585,53 @@ fn millis(duration: Duration) -> u64 {
 
 impl TokenStore for RedisStore {
     fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()> {
-        let mut connection = self.connection.clone();
-        let timeout = self.options.timeout;
-        let token_key = self.token_key(&caller.token_hash);
-        let subject_key = self.subject_key(caller.kind, &caller.subject);
-        let member = caller.token_hash.to_hex();
+        let store = self.clone();
         Box::pin(async move {
+            let mut connection = store.connection.clone();
+            let timeout = store.options.timeout;
+            let token_key = store.token_key(&caller.token_hash);
+            let index_key = store.index_key(caller.kind, &caller.subject);
             let record = Record::encode(&caller)?;
             let ttl = millis(ttl);
+            let expires_at = caller.expires_at.timestamp_millis();
             let mut set = redis::cmd("SET");
             set.arg(&token_key).arg(record).arg("PX").arg(ttl);
             // Token first, index second (see TokenStore::insert). Not MULTI: the two keys may
             // live in different cluster slots.
-            if connection.is_cluster() {
+            let listed: u64 = if connection.is_cluster() {
                 // A cluster pipeline runs on one node: two round trips, the token's write
                 // acknowledged before the index is touched.
                 bounded(timeout, set.query_async::<()>(&mut connection)).await?;
                 let mut index = redis::pipe();
-                push_index(&mut index, &subject_key, &member, ttl);
-                bounded(timeout, index.query_async::<()>(&mut connection)).await
+                push_index(&mut index, &index_key, &caller.token_hash, expires_at, ttl);
+                let (listed,): (u64,) =
+                    bounded(timeout, index.query_async(&mut connection)).await?;
+                listed
             } else {
                 // One Redis runs a pipeline in order: one round trip.
                 let mut pipe = redis::pipe();
                 pipe.add_command(set).ignore();
-                push_index(&mut pipe, &subject_key, &member, ttl);
-                bounded(timeout, pipe.query_async::<()>(&mut connection)).await
+                push_index(&mut pipe, &index_key, &caller.token_hash, expires_at, ttl);
+                let (listed,): (u64,) = bounded(timeout, pipe.query_async(&mut connection)).await?;
+                listed
+            };
+            let excess = usize::try_from(listed)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(MAX_TOKENS_PER_SUBJECT);
+            if excess > 0 {
+                // Past the ceiling: revoke the tokens that expire first (the oldest).
+                let oldest: Vec<Vec<u8>> = bounded(
+                    timeout,
+                    redis::cmd("ZRANGE")
+                        .arg(&index_key)
+                        .arg(0)
+                        .arg(excess - 1)
+                        .query_async(&mut connection),
+                )
+                .await?;
+                store.revoke_listed(&index_key, "ZREM", oldest).await?;
             }
+            Ok(())
         })
     }
 
@@ -529,10 +680,10 @@ impl TokenStore for RedisStore {
             let caller = Record::decode(hash, &bytes)?;
             // The token is gone already: dropping its index entry and announcing the
             // revocation may happen in either order.
-            let mut unindex = redis::cmd("SREM");
+            let mut unindex = redis::cmd("ZREM");
             unindex
-                .arg(store.subject_key(caller.kind, &caller.subject))
-                .arg(hash.to_hex());
+                .arg(store.index_key(caller.kind, &caller.subject))
+                .arg(hash.as_bytes());
             let mut publish = redis::cmd("PUBLISH");
             publish
                 .arg(store.options.revocation_channel())
@@ -561,74 +712,35 @@ impl TokenStore for RedisStore {
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
         let store = self.clone();
         Box::pin(async move {
-            let mut connection = store.connection.clone();
-            let timeout = store.options.timeout;
-            let subject_key = store.subject_key(kind, &subject);
-            let members: Vec<String> = bounded(
-                timeout,
-                redis::cmd("SMEMBERS")
-                    .arg(&subject_key)
-                    .query_async(&mut connection),
-            )
-            .await?;
-            let hashes: Vec<TokenHash> = members
-                .iter()
-                .filter_map(|hex| TokenHash::from_hex(hex))
-                .collect();
-            if hashes.is_empty() {
-                return Ok(0);
-            }
-            store.evict_locally(hashes.iter().copied());
-            // Tokens first, index last: if a deletion fails, the tokens stay listed and a
-            // retry finds them. A token a racing issue indexes after the SMEMBERS above is
-            // neither deleted nor unlisted: it was issued after this revoke, and stays
-            // reachable by the next one.
-            let deleted = if connection.is_cluster() {
-                // One key per DEL: tokens are spread over many cluster slots.
-                let deletes = hashes.iter().map(|hash| {
-                    let mut connection = connection.clone();
-                    let key = store.token_key(hash);
-                    async move {
-                        redis::cmd("DEL")
-                            .arg(key)
-                            .query_async::<u64>(&mut connection)
-                            .await
-                    }
-                });
-                bounded(timeout, futures_util::future::try_join_all(deletes)).await?
-            } else {
-                let mut pipe = redis::pipe();
-                for hash in &hashes {
-                    pipe.cmd("DEL").arg(store.token_key(hash));
+            let index_key = store.index_key(kind, &subject);
+            let legacy_key = store.legacy_index_key(kind, &subject);
+            let mut revoked = 0;
+            // Chunk by chunk, lowest expiry first, until the index is empty. Tokens issued
+            // before this call are listed by now (an issue lists its token before it
+            // returns); one a racing issue lists meanwhile may be revoked too, or left to
+            // the next revoke-all (it was issued after this one). The index holds at most
+            // MAX_TOKENS_PER_SUBJECT entries, so the steps are bounded as well.
+            for _ in 0..=MAX_TOKENS_PER_SUBJECT / CHUNK + 1 {
+                let members: Vec<Vec<u8>> = store
+                    .query(redis::cmd("ZRANGE").arg(&index_key).arg(0).arg(CHUNK - 1))
+                    .await?;
+                if members.is_empty() {
+                    break;
                 }
-                bounded(timeout, pipe.query_async::<Vec<u64>>(&mut connection)).await?
-            };
-            // The announcement goes after the deletions, so an instance that hears it and
-            // asks Redis again cannot find (and cache) a token still there.
-            let mut unlist = redis::cmd("SREM");
-            unlist.arg(&subject_key).arg(&members);
-            let mut publish = redis::cmd("PUBLISH");
-            publish
-                .arg(store.options.revocation_channel())
-                .arg(revocation_message(&hashes));
-            if connection.is_cluster() {
-                // The index and the channel may live on different nodes.
-                let mut second = connection.clone();
-                let (unlisted, published) = tokio::join!(
-                    bounded(timeout, unlist.query_async::<()>(&mut connection)),
-                    bounded(timeout, publish.query_async::<()>(&mut second)),
-                );
-                unlisted?;
-                published?;
-            } else {
-                let mut pipe = redis::pipe();
-                pipe.add_command(unlist)
-                    .ignore()
-                    .add_command(publish)
-                    .ignore();
-                bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
+                revoked += store.revoke_listed(&index_key, "ZREM", members).await?;
             }
-            Ok(deleted.into_iter().sum())
+            // A 0.1 index (a set of hex hashes, never pruned): read at random in chunks
+            // until it is empty, so even a huge one never blocks Redis.
+            loop {
+                let members: Vec<Vec<u8>> = store
+                    .query(redis::cmd("SRANDMEMBER").arg(&legacy_key).arg(CHUNK))
+                    .await?;
+                if members.is_empty() {
+                    break;
+                }
+                revoked += store.revoke_listed(&legacy_key, "SREM", members).await?;
+            }
+            Ok(revoked)
         })
     }
 
@@ -651,6 +763,24 @@ impl TokenStore for RedisStore {
             )
             .await?;
             Ok(count)
+        })
+    }
+
+    fn forgive_failure(&self, key: String) -> StoreFuture<()> {
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        let key = self.lock_key(&key);
+        Box::pin(async move {
+            bounded(
+                timeout,
+                redis::cmd("EVAL")
+                    .arg(FORGIVE_FAILURE)
+                    .arg(1)
+                    .arg(key)
+                    .query_async::<i64>(&mut connection),
+            )
+            .await
+            .map(drop)
         })
     }
 

@@ -18,7 +18,7 @@ use tower_bearer::{
     RemoteAssistance, SignInError, Token, TokenKind, TokenRegistry, TokenService,
 };
 
-use crate::support::{RedisCluster, TestCluster};
+use crate::support::{RedisCluster, TestCluster, lockout_key, sha256_hex};
 
 /// Issues tokens of `kind` to `subject` until every master holds at least `per_master` of
 /// them; returns each token with the port of the master that holds its record.
@@ -206,7 +206,13 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
     }
 
     // Two customers whose counters live on different masters.
-    let lock_key = |username: &str| format!("{}lock:customer:{username}", test.prefix);
+    let lock_key = |username: &str| {
+        format!(
+            "{}lock:{}",
+            test.prefix,
+            lockout_key(TokenKind::Customer, username)
+        )
+    };
     let ada = "ada@example.com";
     let ada_node = cluster.node_of(&lock_key(ada));
     let bob = (0..100)
@@ -248,7 +254,8 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
         ));
     }
     let store = registries[0].store();
-    assert_eq!(store.failures(format!("customer:{ada}")).await.unwrap(), 10);
+    let failures = |username: &str| store.failures(lockout_key(TokenKind::Customer, username));
+    assert_eq!(failures(ada).await.unwrap(), 10);
     for service in &services {
         assert!(
             matches!(
@@ -258,19 +265,19 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
             "locked on every instance, even with the right password"
         );
     }
-    assert_eq!(store.failures(format!("customer:{ada}")).await.unwrap(), 12);
+    assert_eq!(failures(ada).await.unwrap(), 12);
 
     // The other customer, counted on another master, is not locked; a success clears.
     services[0]
         .sign_in(TokenKind::Customer, &bob, "wrong")
         .await
         .unwrap_err();
-    assert_eq!(store.failures(format!("customer:{bob}")).await.unwrap(), 1);
+    assert_eq!(failures(&bob).await.unwrap(), 1);
     services[1]
         .sign_in(TokenKind::Customer, &bob, "s3cret")
         .await
         .unwrap();
-    assert_eq!(store.failures(format!("customer:{bob}")).await.unwrap(), 0);
+    assert_eq!(failures(&bob).await.unwrap(), 0);
 }
 
 fn app(registry: TokenRegistry) -> Router {
@@ -491,7 +498,8 @@ async fn the_revocation_feed_moves_to_another_node_when_its_node_dies() {
     let subject = (0..100)
         .map(|i| format!("user{i}"))
         .find(|subject| {
-            cluster.node_of(&format!("{}subject:customer:{subject}", test.prefix)) != feed_node
+            let index = format!("{}index:customer:{}", test.prefix, sha256_hex(subject));
+            cluster.node_of(&index) != feed_node
         })
         .unwrap();
     let issued = loop {

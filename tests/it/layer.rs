@@ -402,6 +402,10 @@ impl TokenStore for DownStore {
         self.fail()
     }
 
+    fn forgive_failure(&self, _key: String) -> StoreFuture<()> {
+        self.fail()
+    }
+
     fn failures(&self, _key: String) -> StoreFuture<u64> {
         self.fail()
     }

@@ -8,19 +8,11 @@ use axum::routing::get;
 use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, StatusCode};
 use redis::AsyncCommands;
-use sha2::{Digest, Sha256};
 use tower::ServiceExt;
 use tower_bearer::store::{RedisStore, RedisStoreOptions};
 use tower_bearer::{BearerAuthLayer, Caller, TokenKind, TokenRegistry};
 
-use crate::support::{RedisServer, TestRedis};
-
-fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
+use crate::support::{RedisServer, TestRedis, sha256_hex};
 
 #[tokio::test]
 async fn token_key_is_the_sha256_of_the_token_and_its_ttl_is_the_lifetime() {
@@ -49,9 +41,21 @@ async fn token_key_is_the_sha256_of_the_token_and_its_ttl_is_the_lifetime() {
             "the record names the subject: {record}"
         );
 
-        let index = format!("{}subject:{}:ada@example.com", redis.prefix, kind);
-        let members: Vec<String> = inspect.smembers(&index).await.unwrap();
-        assert_eq!(members, vec![sha256_hex(issued.token.expose())]);
+        let index = format!(
+            "{}index:{}:{}",
+            redis.prefix,
+            kind,
+            sha256_hex("ada@example.com")
+        );
+        let members: Vec<(Vec<u8>, i64)> = inspect.zrange_withscores(&index, 0, -1).await.unwrap();
+        assert_eq!(
+            members,
+            vec![(
+                issued.token.hash().as_bytes().to_vec(),
+                issued.caller.expires_at.timestamp_millis()
+            )],
+            "the index lists the raw hash, scored by the token's expiry"
+        );
         let index_ttl: i64 = inspect.pttl(&index).await.unwrap();
         assert!(
             (lifetime_ms - 2_000..=lifetime_ms).contains(&index_ttl),
@@ -65,7 +69,7 @@ async fn subject_index_expiry_only_ever_grows() {
     let redis = TestRedis::start();
     let registry = redis.registry().await;
     let mut inspect = redis.inspector().await;
-    let index = format!("{}subject:customer:ada", redis.prefix);
+    let index = format!("{}index:customer:{}", redis.prefix, sha256_hex("ada"));
 
     registry.issue(TokenKind::Customer, "ada").await.unwrap();
     // Another instance configured with a shorter lifetime issues next: the index must keep
@@ -119,10 +123,13 @@ async fn no_key_or_value_in_redis_contains_a_raw_token() {
             .unwrap();
         let content = match kind.as_str() {
             "string" => inspect.get::<_, String>(&key).await.unwrap(),
-            "set" => inspect
-                .smembers::<_, Vec<String>>(&key)
+            "zset" => inspect
+                .zrange::<_, Vec<Vec<u8>>>(&key, 0, -1)
                 .await
                 .unwrap()
+                .iter()
+                .map(|member| String::from_utf8_lossy(member).into_owned())
+                .collect::<Vec<_>>()
                 .join(","),
             other => panic!("unexpected key type {other} at {key}"),
         };

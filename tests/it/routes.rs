@@ -24,7 +24,7 @@ use tower_bearer::{
     SignInError, TokenKind, TokenRegistry, TokenService, token_routes,
 };
 
-use crate::support::{RedisServer, TestRedis};
+use crate::support::{RedisServer, TestRedis, lockout_key};
 
 const CUSTOMER_TOKEN: &str = "/V1/integration/customer/token";
 const ADMIN_TOKEN: &str = "/V1/integration/admin/token";
@@ -253,11 +253,11 @@ impl Server {
         self.verifications.load(Ordering::SeqCst)
     }
 
-    /// The failed sign-ins counted for `username` (key `<kind>:<username lower-cased>`).
+    /// The failed sign-ins counted for `username`.
     async fn failures(&self, kind: TokenKind, username: &str) -> u64 {
         self.registry
             .store()
-            .failures(format!("{kind}:{}", username.to_lowercase()))
+            .failures(lockout_key(kind, username))
             .await
             .expect("read the failure counter")
     }
@@ -730,7 +730,11 @@ async fn lockout_is_per_kind_and_lower_cased_username(make: impl MakeServer) {
     server.admin_token().await;
 
     if let Backend::Redis(redis) = &server.backend {
-        let key = format!("{}lock:customer:customer@example.com", redis.prefix);
+        let key = format!(
+            "{}lock:{}",
+            redis.prefix,
+            lockout_key(TokenKind::Customer, "customer@example.com")
+        );
         let mut inspector = redis.inspector().await;
         let count: Option<u64> = ::redis::cmd("GET")
             .arg(&key)
@@ -1088,7 +1092,8 @@ async fn an_over_long_username_is_refused_without_counting_or_checking_a_passwor
         0,
         "no password checked"
     );
-    let counted = tower_bearer::store::TokenStore::failures(&store, format!("customer:{name}"));
+    let counted =
+        tower_bearer::store::TokenStore::failures(&store, lockout_key(TokenKind::Customer, &name));
     assert_eq!(
         counted.await.unwrap(),
         0,

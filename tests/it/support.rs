@@ -9,8 +9,24 @@ use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
+use sha2::{Digest, Sha256};
 use tower_bearer::store::{MemoryStore, RedisStore, RedisStoreOptions};
-use tower_bearer::{Lifetimes, TokenRegistry};
+use tower_bearer::{Lifetimes, TokenKind, TokenRegistry};
+
+/// The SHA-256 hex of `text`, computed here independently of the crate: how tokens,
+/// subjects and usernames enter Redis keys.
+pub fn sha256_hex(text: &str) -> String {
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
+
+/// The store key of `username`'s lockout counter, with the default `lockout_name`
+/// (lower-cased): `<kind>:<sha256 hex>`.
+pub fn lockout_key(kind: TokenKind, username: &str) -> String {
+    format!("{kind}:{}", sha256_hex(&username.to_lowercase()))
+}
 
 const INSTALL_HINT: &str = "redis-server was not found on PATH. The Redis tests need a real \
     redis-server (7.0 or later): install it with `apt-get install redis-server` (Debian/Ubuntu) \

@@ -18,7 +18,7 @@ use tower_bearer::{
     token_routes,
 };
 
-use crate::support::TestRedis;
+use crate::support::{TestRedis, sha256_hex};
 
 const TFA_TOKEN: &str = "/V1/tfa/provider/google/authenticate";
 const ADMIN_TOKEN: &str = "/V1/integration/admin/token";
@@ -299,7 +299,8 @@ async fn used_code_is_refused_on_every_instance(app: Deployment) {
 
     if let Some(redis) = &app.redis {
         let mut redis_connection = redis.inspector().await;
-        let key = format!("{}used:totp:{TFA_ADMIN}:{}", redis.prefix, now / 30);
+        let admin = sha256_hex(&TFA_ADMIN.to_lowercase());
+        let key = format!("{}used:totp:{admin}:{}", redis.prefix, now / 30);
         let ttl: i64 = ::redis::cmd("PTTL")
             .arg(&key)
             .query_async(&mut redis_connection)
