@@ -57,6 +57,8 @@ macro_rules! conformance_suite {
                 concurrent_issues_all_resolve,
                 token_issued_on_behalf_records_the_acting_admin,
                 failure_counter_counts_clears_and_expires,
+                a_forgiven_failure_is_taken_back_and_the_last_one_deletes_the_counter,
+                revoke_all_reaches_every_token_of_a_subject_beyond_one_chunk,
                 claim_once_is_won_once_per_key_until_its_ttl_passes,
             );
         }
@@ -73,6 +75,22 @@ macro_rules! conformance_suite {
 
 conformance_suite!(memory);
 conformance_suite!(redis);
+
+// Ten thousand issues: on the stores with a one-round-trip issue only (the cluster's issue
+// takes two, and its index code is the same as one Redis's).
+mod memory_ceiling {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens() {
+        super::issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(super::memory).await;
+    }
+}
+
+mod redis_ceiling {
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens() {
+        super::issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(super::redis).await;
+    }
+}
 #[cfg(feature = "cluster")]
 conformance_suite!(cluster);
 
@@ -428,6 +446,111 @@ async fn failure_counter_counts_clears_and_expires(make: impl MakeFixture) {
         store.failures(key).await.unwrap(),
         0,
         "the window has passed"
+    );
+}
+
+async fn a_forgiven_failure_is_taken_back_and_the_last_one_deletes_the_counter(
+    make: impl MakeFixture,
+) {
+    let fixture = make(Lifetimes::default()).await;
+    let store = fixture.registry.store();
+    let window = Duration::from_secs(60);
+    let key = "customer:forgiven".to_owned();
+    store.record_failure(key.clone(), window).await.unwrap();
+    store.record_failure(key.clone(), window).await.unwrap();
+    store.forgive_failure(key.clone()).await.unwrap();
+    assert_eq!(store.failures(key.clone()).await.unwrap(), 1);
+    store.forgive_failure(key.clone()).await.unwrap();
+    assert_eq!(store.failures(key.clone()).await.unwrap(), 0);
+    // Forgiving what is not counted leaves nothing behind: the next failure counts 1.
+    store.forgive_failure(key.clone()).await.unwrap();
+    assert_eq!(store.record_failure(key, window).await.unwrap(), 1);
+}
+
+/// Issues `count` tokens to `subject`, `BATCH` at a time, in the order they are returned.
+async fn issue_many(registry: &TokenRegistry, subject: &str, count: usize) -> Vec<Token> {
+    const BATCH: usize = 100;
+    let mut tokens = Vec::with_capacity(count);
+    while tokens.len() < count {
+        let batch = BATCH.min(count - tokens.len());
+        let issues = (0..batch).map(|_| registry.issue(TokenKind::Customer, subject));
+        for issued in futures_util::future::join_all(issues).await {
+            tokens.push(issued.unwrap().token);
+        }
+    }
+    tokens
+}
+
+async fn revoke_all_reaches_every_token_of_a_subject_beyond_one_chunk(make: impl MakeFixture) {
+    let fixture = make(Lifetimes::default()).await;
+    let registry = &fixture.registry;
+    // More than two of the Redis store's chunks of 500.
+    let tokens = issue_many(registry, "ada", 1_203).await;
+    let other = registry.issue(TokenKind::Customer, "bob").await.unwrap();
+
+    let revoked = registry
+        .revoke_all(TokenKind::Customer, "ada")
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1_203);
+    for token in &tokens {
+        assert_eq!(registry.resolve(token.expose()).await.unwrap(), None);
+    }
+    assert!(
+        registry
+            .resolve(other.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
+        0,
+        "nothing left listed"
+    );
+}
+
+async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(make: impl MakeFixture) {
+    use tower_bearer::store::MAX_TOKENS_PER_SUBJECT;
+    // The first token is issued a few milliseconds before the rest, so it expires first.
+    let fixture = make(Lifetimes::default()).await;
+    let registry = &fixture.registry;
+    let first = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let mut tokens = issue_many(registry, "ada", MAX_TOKENS_PER_SUBJECT - 1).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    assert!(
+        registry
+            .resolve(first.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let last = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert_eq!(
+        registry.resolve(first.token.expose()).await.unwrap(),
+        None,
+        "the oldest token made room"
+    );
+    assert!(
+        registry
+            .resolve(last.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    tokens.push(last.token);
+    let revoked = registry
+        .revoke_all(TokenKind::Customer, "ada")
+        .await
+        .unwrap();
+    assert_eq!(
+        revoked, MAX_TOKENS_PER_SUBJECT as u64,
+        "the index stays exact"
     );
 }
 

@@ -85,6 +85,65 @@ async fn subject_index_expiry_only_ever_grows() {
 }
 
 #[tokio::test]
+async fn the_subject_index_lists_only_live_tokens() {
+    let redis = TestRedis::start();
+    let registry = redis
+        .registry()
+        .await
+        .with_lifetimes(crate::support::short_lifetimes());
+    let mut inspect = redis.inspector().await;
+    let index = format!("{}index:customer:{}", redis.prefix, sha256_hex("ada"));
+    for _ in 0..5 {
+        registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    }
+    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 5);
+
+    // Every issue drops the entries of tokens that have expired since.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 1);
+
+    // A revoked token leaves the index at once.
+    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    registry.revoke(issued.token.expose()).await.unwrap();
+    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 1);
+}
+
+#[tokio::test]
+async fn a_subject_index_written_by_0_1_is_revoked_in_chunks_and_deleted() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let mut inspect = redis.inspector().await;
+    // 0.1 kept a plain set of hex hashes under `subject:<kind>:<subject>`, never pruned:
+    // live tokens among many long expired ones.
+    let mut live = Vec::new();
+    for _ in 0..3 {
+        let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+        live.push(issued.token);
+    }
+    let index = format!("{}index:customer:{}", redis.prefix, sha256_hex("ada"));
+    let _: () = inspect.del(&index).await.unwrap();
+    let legacy = format!("{}subject:customer:ada", redis.prefix);
+    let mut members: Vec<String> = (0..1_500)
+        .map(|i| sha256_hex(&format!("expired {i}")))
+        .collect();
+    members.extend(live.iter().map(|token| sha256_hex(token.expose())));
+    let _: () = inspect.sadd(&legacy, &members).await.unwrap();
+    let _: () = inspect.expire(&legacy, 3600).await.unwrap();
+
+    let revoked = registry
+        .revoke_all(TokenKind::Customer, "ada")
+        .await
+        .unwrap();
+    assert_eq!(revoked, 3, "the live tokens the old index listed");
+    for token in &live {
+        assert_eq!(registry.resolve(token.expose()).await.unwrap(), None);
+    }
+    let exists: bool = inspect.exists(&legacy).await.unwrap();
+    assert!(!exists, "the old index is gone once read");
+}
+
+#[tokio::test]
 async fn no_key_or_value_in_redis_contains_a_raw_token() {
     let redis = TestRedis::start();
     let registry = redis.registry().await;

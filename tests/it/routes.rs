@@ -4,7 +4,7 @@
 //! the memory registry and the Redis registry on a real `redis-server`.
 
 use std::future::Future;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, LazyLock};
 use std::time::{Duration, Instant};
 
@@ -19,9 +19,10 @@ use serde_json::{Value, json};
 use tokio::task::JoinHandle;
 use tower_bearer::store::{MemoryStore, RedisStore, RedisStoreOptions};
 use tower_bearer::{
-    Admin, BearerAuthLayer, Caller, Customer, CustomerAccount, Directory, DirectoryFuture,
-    INVALID_CREDENTIALS_MESSAGE, LockoutPolicy, MAX_BODY_BYTES, MemoryDirectory, RemoteAssistance,
-    SignInError, TokenKind, TokenRegistry, TokenService, token_routes,
+    Admin, BearerAuthLayer, Caller, Customer, CustomerAccount, Directory, DirectoryError,
+    DirectoryFuture, INVALID_CREDENTIALS_MESSAGE, LockoutPolicy, MAX_BODY_BYTES, MemoryDirectory,
+    PasswordError, RemoteAssistance, SignInError, TokenKind, TokenRegistry, TokenService,
+    token_routes,
 };
 
 use crate::support::{RedisServer, TestRedis, lockout_key};
@@ -66,14 +67,31 @@ static ACCOUNTS: LazyLock<Arc<MemoryDirectory>> = LazyLock::new(|| {
     directory
         .add_admin(ADMIN, ADMIN_PASSWORD)
         .expect("hash a password");
+    // A customer whose email is the admin's username: one name, two subjects.
+    directory
+        .add_customer(ADMIN, PASSWORD, RemoteAssistance::Denied)
+        .expect("hash a password");
     Arc::new(directory)
 });
 
-/// The seeded directory, counting how many passwords it is asked to verify. (No admin has
-/// a second factor, so the trait's default for it is the seeded directory's answer.)
+/// The seeded directory, counting how many passwords it is asked to verify, and failing on
+/// demand. (No admin has a second factor, so the trait's default for it is the seeded
+/// directory's answer.)
 struct CountingDirectory {
     accounts: Arc<MemoryDirectory>,
     verifications: Arc<AtomicUsize>,
+    outage: Arc<AtomicU8>,
+}
+
+/// How the directory fails, set with [`Server::directory_fails`].
+#[derive(Clone, Copy)]
+#[repr(u8)]
+enum Outage {
+    None = 0,
+    /// The password-check queue is full ([`PasswordError::Busy`]).
+    Busy = 1,
+    /// The user database is down.
+    Down = 2,
 }
 
 impl Directory for CountingDirectory {
@@ -83,6 +101,14 @@ impl Directory for CountingDirectory {
         username: &'a str,
         password: &'a str,
     ) -> DirectoryFuture<'a, Option<String>> {
+        let failure = match self.outage.load(Ordering::SeqCst) {
+            1 => Some(DirectoryError::from(PasswordError::Busy)),
+            2 => Some(DirectoryError("the user database is down".into())),
+            _ => None,
+        };
+        if let Some(failure) = failure {
+            return Box::pin(async move { Err(failure) });
+        }
         self.verifications.fetch_add(1, Ordering::SeqCst);
         self.accounts.verify(kind, username, password)
     }
@@ -128,6 +154,7 @@ struct Server {
     client: reqwest::Client,
     registry: TokenRegistry,
     verifications: Arc<AtomicUsize>,
+    outage: Arc<AtomicU8>,
     backend: Backend,
     task: JoinHandle<()>,
 }
@@ -153,9 +180,11 @@ async fn redis(lockout: LockoutPolicy) -> Server {
 impl Server {
     async fn start(registry: TokenRegistry, backend: Backend, lockout: LockoutPolicy) -> Self {
         let verifications = Arc::new(AtomicUsize::new(0));
+        let outage = Arc::new(AtomicU8::new(Outage::None as u8));
         let directory = CountingDirectory {
             accounts: Arc::clone(&ACCOUNTS),
             verifications: Arc::clone(&verifications),
+            outage: Arc::clone(&outage),
         };
         let service = TokenService::new(registry.clone(), directory).with_lockout(lockout);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -170,9 +199,15 @@ impl Server {
             client: reqwest::Client::new(),
             registry,
             verifications,
+            outage,
             backend,
             task,
         }
+    }
+
+    /// Makes the directory fail (or work again) from now on.
+    fn directory_fails(&self, outage: Outage) {
+        self.outage.store(outage as u8, Ordering::SeqCst);
     }
 
     fn store_name(&self) -> &'static str {
@@ -387,12 +422,16 @@ macro_rules! route_suite {
                 a_success_clears_the_failure_count,
                 lockout_is_per_kind_and_lower_cased_username,
                 fifty_parallel_wrong_passwords_check_at_most_six_passwords,
+                a_directory_outage_answers_503_and_counts_toward_no_lockout,
+                a_full_password_check_queue_answers_503_and_locks_nobody_out,
+                made_up_usernames_get_fixed_length_counters_that_pick_no_cluster_slot,
                 revoke_customer_token_kills_every_token_of_the_caller_and_no_other,
                 revoke_customer_token_refuses_admin_tokens_and_anonymous_calls,
                 revoke_without_a_body_kills_only_the_callers_own_token,
                 revoke_of_a_named_token_kills_that_token,
                 revoke_of_an_unknown_or_revoked_token_answers_true,
                 customer_cannot_revoke_another_customers_token,
+                a_customer_cannot_revoke_the_token_of_an_admin_of_the_same_name,
                 admin_may_revoke_any_customers_token,
                 revoke_of_a_non_string_token_is_a_400,
                 admin_force_sign_out_kills_every_token_of_the_customer,
@@ -781,6 +820,92 @@ async fn fifty_parallel_wrong_passwords_check_at_most_six_passwords(make: impl M
     assert_eq!(server.verifications(), verified);
 }
 
+async fn a_directory_outage_answers_503_and_counts_toward_no_lockout(make: impl MakeServer) {
+    let server = make(LockoutPolicy::default()).await;
+    server.directory_fails(Outage::Down);
+    // More retries than the lockout allows, all with the right password.
+    for _ in 0..10 {
+        let reply = server.sign_in(CUSTOMER_TOKEN, CUSTOMER, PASSWORD).await;
+        reply.message(StatusCode::SERVICE_UNAVAILABLE);
+        assert!(reply.header(RETRY_AFTER).is_some(), "{reply:?}");
+    }
+    assert_eq!(server.failures(TokenKind::Customer, CUSTOMER).await, 0);
+
+    server.directory_fails(Outage::None);
+    let token = server.customer_token(CUSTOMER).await;
+    assert!(server.opens(CUSTOMER_ME, &token).await);
+}
+
+async fn a_full_password_check_queue_answers_503_and_locks_nobody_out(make: impl MakeServer) {
+    let server = make(LockoutPolicy::default()).await;
+    server.directory_fails(Outage::Busy);
+    // A flood of made-up names, and the victim retrying with the right password.
+    for i in 0..50 {
+        let reply = server
+            .sign_in(CUSTOMER_TOKEN, &format!("flood{i}@example.com"), "x")
+            .await;
+        reply.message(StatusCode::SERVICE_UNAVAILABLE);
+    }
+    for _ in 0..10 {
+        let reply = server.sign_in(CUSTOMER_TOKEN, CUSTOMER, PASSWORD).await;
+        reply.message(StatusCode::SERVICE_UNAVAILABLE);
+        assert!(reply.header(RETRY_AFTER).is_some(), "{reply:?}");
+    }
+    assert_eq!(server.failures(TokenKind::Customer, CUSTOMER).await, 0);
+    assert_eq!(
+        server
+            .failures(TokenKind::Customer, "flood0@example.com")
+            .await,
+        0
+    );
+    if let Backend::Redis(redis) = &server.backend {
+        assert_eq!(
+            redis_keys(redis, "lock:*").await,
+            Vec::<String>::new(),
+            "refused attempts leave no counter behind"
+        );
+    }
+
+    server.directory_fails(Outage::None);
+    let token = server.customer_token(CUSTOMER).await;
+    assert!(server.opens(CUSTOMER_ME, &token).await);
+}
+
+async fn made_up_usernames_get_fixed_length_counters_that_pick_no_cluster_slot(
+    make: impl MakeServer,
+) {
+    let server = make(LockoutPolicy::default()).await;
+    let names = [
+        "{victim}a@example.com",
+        "{victim}b@example.com",
+        "x",
+        &"y".repeat(255),
+    ];
+    for name in names {
+        server
+            .sign_in(CUSTOMER_TOKEN, name, "wrong")
+            .await
+            .message(StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            server.failures(TokenKind::Customer, name).await,
+            1,
+            "{name}"
+        );
+    }
+    if let Backend::Redis(redis) = &server.backend {
+        let keys = redis_keys(redis, "lock:*").await;
+        assert_eq!(keys.len(), names.len(), "{keys:?}");
+        let prefix = format!("{}lock:customer:", redis.prefix);
+        for key in keys {
+            let hash = key.strip_prefix(&prefix).expect("a customer counter");
+            assert!(
+                hash.len() == 64 && hash.bytes().all(|b| b.is_ascii_hexdigit()),
+                "{key}: the username enters the key only as its SHA-256"
+            );
+        }
+    }
+}
+
 // --- revocation ------------------------------------------------------------------------
 
 async fn revoke_customer_token_kills_every_token_of_the_caller_and_no_other(make: impl MakeServer) {
@@ -869,9 +994,15 @@ async fn revoke_of_an_unknown_or_revoked_token_answers_true(make: impl MakeServe
     let server = make(LockoutPolicy::default()).await;
     let caller = server.customer_token(CUSTOMER).await;
     let revoked = server.customer_token(CUSTOMER).await;
-    server
+    let first = server
         .post_json(REVOKE, &json!({ "token": revoked }), Some(&caller))
         .await;
+    assert_eq!(first.status, StatusCode::OK, "{first:?}");
+    assert_eq!(first.json(), json!(true));
+    assert!(
+        !server.opens(CUSTOMER_ME, &revoked).await,
+        "the first revoke took"
+    );
 
     for token in [
         revoked.as_str(),
@@ -902,6 +1033,19 @@ async fn customer_cannot_revoke_another_customers_token(make: impl MakeServer) {
     assert!(server.opens(CUSTOMER_ME, &theirs).await);
     assert!(server.opens(ADMIN_ME, &admin).await);
     assert!(server.opens(CUSTOMER_ME, &mine).await);
+}
+
+async fn a_customer_cannot_revoke_the_token_of_an_admin_of_the_same_name(make: impl MakeServer) {
+    let server = make(LockoutPolicy::default()).await;
+    // The customer `admin` and the admin `admin`: same subject text, different kinds.
+    let customer = server.customer_token(ADMIN).await;
+    let admin = server.admin_token().await;
+
+    server
+        .post_json(REVOKE, &json!({ "token": admin }), Some(&customer))
+        .await
+        .message(StatusCode::FORBIDDEN);
+    assert!(server.opens(ADMIN_ME, &admin).await);
 }
 
 async fn admin_may_revoke_any_customers_token(make: impl MakeServer) {
@@ -1080,6 +1224,7 @@ async fn an_over_long_username_is_refused_without_counting_or_checking_a_passwor
     let directory = CountingDirectory {
         accounts: ACCOUNTS.clone(),
         verifications: verifications.clone(),
+        outage: Arc::default(),
     };
     let store = MemoryStore::new();
     let service = TokenService::new(TokenRegistry::new(store.clone()), directory);
@@ -1120,6 +1265,29 @@ impl Directory for TrimmingDirectory {
 
     fn lockout_name(&self, _kind: TokenKind, username: &str) -> String {
         username.trim().to_lowercase()
+    }
+}
+
+#[tokio::test]
+async fn a_success_clears_the_counter_the_directory_counts_failures_under() {
+    let lockout = LockoutPolicy::new(6, Duration::from_secs(60)).expect("a valid policy");
+    let service =
+        TokenService::new(TokenRegistry::memory(), TrimmingDirectory).with_lockout(lockout);
+    for _ in 0..3 {
+        // Five failures under one spelling, a success under another: the success must
+        // clear the counter both share (the directory's lockout name), or the next round's
+        // failures would lock the account.
+        for _ in 0..5 {
+            let refused = service
+                .sign_in(TokenKind::Customer, &format!(" {CUSTOMER} "), "wrong")
+                .await;
+            assert!(matches!(refused, Err(SignInError::InvalidCredentials)));
+        }
+        let padded = format!("{CUSTOMER}   ");
+        let signed_in = service
+            .sign_in(TokenKind::Customer, &padded, PASSWORD)
+            .await;
+        assert!(signed_in.is_ok(), "{signed_in:?}");
     }
 }
 

@@ -272,12 +272,25 @@ async fn codes_two_steps_off_are_refused(app: Deployment) {
 async fn malformed_codes_are_refused_with_the_generic_message(app: Deployment) {
     let now = now_inside_a_step().await;
     let code = SECRET.code_at(now);
-    // Each is refused without using the code up, and counts as a failure (3 allowed).
-    for malformed in [format!(" {code}"), format!("{code}0"), code[1..].to_owned()] {
-        app.two_factor(TFA_ADMIN, PASSWORD, &malformed)
+    let malformed = [format!(" {code}"), format!("{code}0"), code[1..].to_owned()];
+    // Each is refused without using the code up...
+    for malformed in &malformed[..2] {
+        app.two_factor(TFA_ADMIN, PASSWORD, malformed)
             .await
             .assert_refused(INVALID_CREDENTIALS_MESSAGE);
     }
+    app.two_factor(TFA_ADMIN, PASSWORD, &code).await.token();
+    // ...and counts as a failure: MAX_FAILURES of them lock the admin, even with the next
+    // step's right code.
+    assert_eq!(malformed.len() as u64, MAX_FAILURES);
+    for malformed in &malformed {
+        app.two_factor(TFA_ADMIN, PASSWORD, malformed)
+            .await
+            .assert_refused(INVALID_CREDENTIALS_MESSAGE);
+    }
+    app.two_factor(TFA_ADMIN, PASSWORD, &SECRET.code_at(now + 30))
+        .await
+        .assert_refused(INVALID_CREDENTIALS_MESSAGE);
 }
 
 async fn used_code_is_refused_on_every_instance(app: Deployment) {
