@@ -12,7 +12,8 @@
 //! use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema};
 //! use axum::Router;
 //! use tower_bearer::graphql::{TokenMutation, graphql_router};
-//! use tower_bearer::{Caller, MemoryDirectory, TokenRegistry, TokenService};
+//! use tower_bearer::{Caller, SignIn, TokenRegistry};
+//! use tower_bearer::sign_in::MemoryDirectory;
 //!
 //! #[derive(Default)]
 //! struct Query;
@@ -29,7 +30,7 @@
 //! struct Mutation(TokenMutation);
 //!
 //! let registry = TokenRegistry::memory();
-//! let service = TokenService::new(registry.clone(), MemoryDirectory::new());
+//! let service = SignIn::new(registry.clone(), MemoryDirectory::new());
 //! let schema = Schema::build(Query, Mutation::default(), EmptySubscription)
 //!     .data(service)
 //!     .finish();
@@ -48,12 +49,10 @@ use http::header::{ALLOW, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde::Deserialize;
 
-use crate::caller::{Caller, TokenKind};
-use crate::error::{AuthError, UNAVAILABLE_MESSAGE};
-use crate::layer::BearerAuthLayer;
-use crate::registry::TokenRegistry;
-use crate::response::ErrorBody;
-use crate::token_service::{INVALID_CREDENTIALS_MESSAGE, SignInError, TokenService};
+use crate::bearer::ErrorBody;
+use crate::magento::{UNAVAILABLE_MESSAGE, is_json};
+use crate::sign_in::{INVALID_CREDENTIALS_MESSAGE, SignIn, SignInError};
+use crate::{AuthError, BearerAuthLayer, Caller, TokenKind, TokenRegistry};
 
 /// Magento's answer to a guest, or the wrong kind of caller, on a protected field.
 pub const NOT_AUTHORIZED_MESSAGE: &str = "The current customer isn't authorized.";
@@ -93,9 +92,9 @@ fn caller_of_kind<'a>(ctx: &Context<'a>, kind: TokenKind) -> async_graphql::Resu
         .ok_or_else(|| error(NOT_AUTHORIZED_MESSAGE, category::AUTHORIZATION))
 }
 
-fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a TokenService> {
-    ctx.data::<TokenService>().map_err(|_| {
-        tracing::error!("the GraphQL schema has no TokenService: add it with .data(service)");
+fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a SignIn> {
+    ctx.data::<SignIn>().map_err(|_| {
+        tracing::error!("the GraphQL schema has no SignIn: add it with .data(service)");
         error(UNAVAILABLE_MESSAGE, category::INTERNAL)
     })
 }
@@ -115,7 +114,7 @@ fn require_value(value: &str, name: &str) -> async_graphql::Result<()> {
     Ok(())
 }
 
-/// Magento's token mutations. Needs a [`TokenService`] in the schema's data.
+/// Magento's token mutations. Needs a [`SignIn`] in the schema's data.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct TokenMutation;
 
@@ -241,7 +240,7 @@ fn errors_body(message: &str, category: &str) -> ErrorBody {
     }))
 }
 
-/// `/graphql` for `executor` (your `Schema`, with a [`TokenService`] in its data):
+/// `/graphql` for `executor` (your `Schema`, with a [`SignIn`] in its data):
 ///
 /// - `POST` with a JSON body `{"query", "variables", "operationName"}`;
 /// - `GET` with `?query=…&variables=…&operationName=…` for queries (a mutation over GET is
@@ -313,7 +312,7 @@ async fn graphql_post<E: Executor>(
         Ok(body) => body,
         Err(rejection) => return refuse(rejection.status(), "The request body could not be read."),
     };
-    if !crate::routes::is_json(&headers) {
+    if !is_json(&headers) {
         return refuse(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "Send GraphQL requests as JSON, with \"Content-Type: application/json\".",

@@ -3,53 +3,44 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-mod body;
-mod caller;
-mod directory;
-mod error;
-#[cfg(feature = "axum")]
-mod extract;
-mod future;
+// The parts, from the lowest: token, store, registry, bearer, sign_in, magento. Each
+// imports only the parts below it (`scripts/check-layers.sh` checks it).
+pub mod bearer;
 #[cfg(feature = "graphql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
 pub mod graphql;
-mod hashing_pool;
-pub mod header;
-mod layer;
-mod lifetimes;
-mod lockout;
-pub mod password;
-mod registry;
-mod response;
-#[cfg(feature = "axum")]
-mod routes;
+#[cfg(all(feature = "axum", feature = "sign-in"))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "sign-in"))))]
+pub mod magento;
+pub mod registry;
+#[cfg(feature = "sign-in")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sign-in")))]
+pub mod sign_in;
 pub mod store;
-mod token;
-mod token_service;
-mod totp;
+pub mod token;
 
-pub use body::ResponseBody;
-pub use caller::SecondFactor;
-pub use caller::{Caller, TokenKind, UnknownTokenKind};
-pub use directory::{
-    CustomerAccount, Directory, DirectoryError, DirectoryFuture, MemoryDirectory, RemoteAssistance,
-};
-pub use error::{AuthError, ConfigError, StoreError};
+// What an application names every day; everything else lives in its module.
+pub use bearer::error::AuthError;
 #[cfg(feature = "axum")]
-pub use extract::{Admin, Customer};
-pub use future::ResponseFuture;
-pub use layer::{BearerAuth, BearerAuthLayer};
-pub use lifetimes::{Lifetimes, MAX_LIFETIME, MIN_LIFETIME};
-pub use lockout::{LockoutPolicy, MAX_LOCK_DURATION, MIN_LOCK_DURATION};
-pub use password::PasswordError;
-pub use registry::IssueRequest;
-pub use registry::{IssuedToken, TokenRegistry};
-pub use response::{DEFAULT_REALM, DEFAULT_RETRY_AFTER, ErrorBody};
-#[cfg(feature = "axum")]
-pub use routes::{MAX_BODY_BYTES, token_routes};
-pub use token::{TOKEN_LEN, Token, TokenHash, TokenId};
-pub use token_service::{
-    INVALID_CREDENTIALS_MESSAGE, MAX_USERNAME_LEN, SignInError, TWO_FACTOR_REQUIRED_MESSAGE,
-    TokenService,
-};
-pub use totp::{TotpError, TotpSecret};
+#[cfg_attr(docsrs, doc(cfg(feature = "axum")))]
+pub use bearer::extract::{Admin, Customer};
+pub use bearer::layer::BearerAuthLayer;
+pub use bearer::service::BearerAuth;
+pub use registry::TokenRegistry;
+#[cfg(feature = "sign-in")]
+#[cfg_attr(docsrs, doc(cfg(feature = "sign-in")))]
+pub use sign_in::SignIn;
+pub use token::caller::Caller;
+pub use token::kind::TokenKind;
+
+/// Renamed [`SignIn`]: it exchanges credentials for tokens and is not a tower `Service`.
+#[cfg(feature = "sign-in")]
+#[deprecated(since = "0.2.0", note = "renamed `SignIn`")]
+pub type TokenService = SignIn;
+
+/// Moved to [`magento::rest::router`].
+#[cfg(all(feature = "axum", feature = "sign-in"))]
+#[deprecated(since = "0.2.0", note = "use `tower_bearer::magento::rest::router`")]
+pub fn token_routes(sign_in: SignIn) -> axum::Router {
+    magento::rest::router(sign_in)
+}

@@ -17,9 +17,10 @@ use bench::redis_server::RedisServer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use redis::AsyncCommands;
 use redis::aio::ConnectionManager;
-use tower_bearer::header::bearer_token;
+use tower_bearer::bearer::bearer_token;
 use tower_bearer::store::{CacheOptions, RedisStoreOptions};
-use tower_bearer::{Token, TokenHash, TokenKind, TokenRegistry};
+use tower_bearer::token::{Token, TokenHash};
+use tower_bearer::{TokenKind, TokenRegistry};
 
 fn hot_paths(c: &mut Criterion) {
     let runtime = tokio::runtime::Builder::new_current_thread()

@@ -14,18 +14,18 @@ use std::time::Duration;
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{Value, json};
+use tower_bearer::magento::rest;
+use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance, TotpSecret};
 use tower_bearer::store::{CacheOptions, RedisStoreOptions};
-use tower_bearer::{
-    Admin, BearerAuthLayer, Caller, Customer, Lifetimes, MemoryDirectory, RemoteAssistance,
-    TokenKind, TokenRegistry, TokenService, TotpSecret, token_routes,
-};
+use tower_bearer::token::Lifetimes;
+use tower_bearer::{Admin, BearerAuthLayer, Caller, Customer, SignIn, TokenKind, TokenRegistry};
 use tracing_subscriber::EnvFilter;
 
 /// A configured demo: registry, token service with seeded accounts, and what to tell a person.
 pub struct Demo {
     pub bind: String,
     pub registry: TokenRegistry,
-    pub service: TokenService,
+    pub service: SignIn,
     /// Where tokens live, in words.
     pub store: String,
     pub lifetimes: Lifetimes,
@@ -74,7 +74,7 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
 
     Ok(Demo {
         bind,
-        service: TokenService::new(registry.clone(), directory),
+        service: SignIn::new(registry.clone(), directory),
         registry,
         store,
         lifetimes,
@@ -135,7 +135,7 @@ pub fn rest_app(demo: &Demo) -> Router {
         .route("/V1/customers/me", get(customer_me))
         .route("/V1/admin/me", get(admin_me))
         .route_layer(BearerAuthLayer::required(demo.registry.clone()));
-    let api = token_routes(demo.service.clone()).merge(protected);
+    let api = rest::router(demo.service.clone()).merge(protected);
     Router::new()
         .merge(api.clone())
         .nest("/rest", api.clone())

@@ -5,9 +5,8 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use super::{MAX_TOKENS_PER_SUBJECT, StoreFuture, TokenStore};
-use crate::caller::{Caller, TokenKind};
-use crate::token::TokenHash;
+use super::{MAX_TOKENS_PER_SUBJECT, SignInStore, StoreFuture, TokenStore};
+use crate::token::{Caller, TokenHash, TokenKind};
 
 /// Token records are spread over this many locks so concurrent requests rarely wait.
 const SHARDS: usize = 16;
@@ -166,7 +165,9 @@ impl TokenStore for MemoryStore {
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
         ready(self.remove_subject_now(kind, subject))
     }
+}
 
+impl SignInStore for MemoryStore {
     fn record_failure(&self, key: String, window: Duration) -> StoreFuture<u64> {
         ready(self.record_failure_now(key, window))
     }

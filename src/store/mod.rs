@@ -1,4 +1,5 @@
-//! Where tokens live: the [`TokenStore`] trait and its backends.
+//! Where tokens live: the [`TokenStore`] trait (and [`SignInStore`], what sign-in keeps
+//! beside them), the [`StoreError`] they fail with, and the backends.
 //!
 //! - [`MemoryStore`]: the embedded default, one process only;
 //! - `RedisStore` (feature `redis`): shared by every instance of the app, on one Redis or
@@ -13,9 +14,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::time::Duration;
 
-use crate::caller::{Caller, TokenKind};
-use crate::error::StoreError;
-use crate::token::TokenHash;
+use crate::token::{Caller, RandomError, TokenHash, TokenKind};
 
 mod memory;
 #[cfg(feature = "redis")]
@@ -25,11 +24,28 @@ mod redis_cache;
 #[cfg(feature = "redis")]
 mod redis_connection;
 
-pub use memory::MemoryStore;
+#[doc(inline)]
+pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
 pub use redis::{RedisStore, RedisStoreOptions};
 #[cfg(feature = "redis")]
 pub use redis_cache::{CacheOptions, CacheStats};
+
+/// The token store failed: it could not be reached, did not answer in time, or answered
+/// something unusable. The layer turns it into a 503, never into a 401.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// The store did not answer within its bound.
+    #[error("the token store did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The store answered with an error or the connection failed.
+    #[error("the token store failed: {0}")]
+    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The OS random source failed while drawing a token.
+    #[error(transparent)]
+    Random(#[from] RandomError),
+}
 
 /// The most live tokens one subject (of one kind) holds in a store. Issuing past it
 /// revokes the subject's oldest tokens, so the subject's index, and a revoke-all that reads
@@ -39,7 +55,7 @@ pub const MAX_TOKENS_PER_SUBJECT: usize = 10_000;
 /// The future a store returns: boxed because the registry holds its store as a trait object.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
 
-/// A backend for [`TokenRegistry`](crate::TokenRegistry).
+/// Where a [`TokenRegistry`](crate::TokenRegistry) keeps its tokens: four verbs.
 ///
 /// Every method returns a `'static` future (clone what it needs: stores are cheap handles),
 /// so the layer can hold it across polls. Implementations must bound the time of every call
@@ -67,7 +83,16 @@ pub trait TokenStore: Send + Sync + 'static {
     /// listed for a retry; a token a racing [`insert`](TokenStore::insert) lists after the
     /// index was read is left alone (it was issued after this revoke).
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64>;
+}
 
+/// What sign-in keeps beside the tokens, shared by every instance: the failed-attempt
+/// counters of the lockout and the one-time claims that let a second-factor code be used
+/// once. [`MemoryStore`] and `RedisStore` keep both; a store used only behind the layer
+/// needs only [`TokenStore`].
+///
+/// Keys are built by [`SignIn`](crate::SignIn) and never contain a username or subject in
+/// clear (only their SHA-256), so they have a bounded length.
+pub trait SignInStore: Send + Sync + 'static {
     /// Adds one failed sign-in to `key`'s counter and (re)starts its window; returns the
     /// new count. Counting and setting the window are one atomic step.
     fn record_failure(&self, key: String, window: Duration) -> StoreFuture<u64>;
@@ -76,7 +101,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// ended without a password check (the check was refused, or the directory failed), so
     /// an outage or a flood cannot lock an account. A counter that reaches 0 is deleted.
     ///
-    /// [`record_failure`]: TokenStore::record_failure
+    /// [`record_failure`]: SignInStore::record_failure
     fn forgive_failure(&self, key: String) -> StoreFuture<()>;
 
     /// The current failed sign-in count of `key` (0 once its window has passed).

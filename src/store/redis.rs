@@ -8,14 +8,13 @@ use redis::Pipeline;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use serde::{Deserialize, Serialize};
 
+use super::StoreError;
 use super::redis_cache::{
     CacheOptions, CacheStats, LocalCache, revocation_message, spawn_follower,
 };
 use super::redis_connection::RedisConnection;
-use super::{MAX_TOKENS_PER_SUBJECT, StoreFuture, TokenStore, bounded};
-use crate::caller::{Caller, SecondFactor, TokenKind};
-use crate::error::StoreError;
-use crate::token::{TokenHash, sha256_hex};
+use super::{MAX_TOKENS_PER_SUBJECT, SignInStore, StoreFuture, TokenStore, bounded};
+use crate::token::{Caller, SecondFactor, TokenHash, TokenKind, sha256_hex};
 
 /// Settings of a [`RedisStore`].
 ///
@@ -144,7 +143,7 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// | lockout: read, clear; one-time claim | 1: `GET`, `DEL`; `SET NX PX` | the same |
 ///
 /// ```no_run
-/// # async fn run() -> Result<(), tower_bearer::StoreError> {
+/// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
 /// use tower_bearer::{TokenRegistry, store::RedisStore};
 ///
 /// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?;
@@ -214,7 +213,7 @@ impl RedisStore {
     /// when that node fails.
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), tower_bearer::StoreError> {
+    /// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
     /// use tower_bearer::{TokenRegistry, store::{RedisStore, RedisStoreOptions}};
     ///
     /// let nodes = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001", "redis://127.0.0.1:7002"];
@@ -335,7 +334,7 @@ impl RedisStore {
     /// Whether the store is on a Redis Cluster.
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), tower_bearer::StoreError> {
+    /// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
     /// use tower_bearer::store::RedisStore;
     ///
     /// let store = RedisStore::connect("redis://127.0.0.1/").await?;
@@ -743,7 +742,9 @@ impl TokenStore for RedisStore {
             Ok(revoked)
         })
     }
+}
 
+impl SignInStore for RedisStore {
     fn record_failure(&self, key: String, window: Duration) -> StoreFuture<u64> {
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;

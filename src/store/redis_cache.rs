@@ -9,8 +9,7 @@ use chrono::Utc;
 use futures_util::StreamExt;
 use moka::Expiry;
 
-use crate::caller::Caller;
-use crate::token::TokenHash;
+use crate::token::{Caller, TokenHash};
 
 /// Settings of the local cache of resolved tokens (see
 /// [`RedisStoreOptions::with_cache`](super::RedisStoreOptions::with_cache)).

@@ -5,7 +5,8 @@ use std::time::{Duration, Instant};
 
 use redis::AsyncCommands;
 use tower_bearer::store::{CacheOptions, RedisStore};
-use tower_bearer::{Lifetimes, Token, TokenKind, TokenRegistry};
+use tower_bearer::token::{Lifetimes, Token};
+use tower_bearer::{TokenKind, TokenRegistry};
 
 use crate::support::TestRedis;
 

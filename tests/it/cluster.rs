@@ -12,11 +12,13 @@ use axum::routing::get;
 use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{Request, StatusCode};
 use tower::ServiceExt;
-use tower_bearer::store::{CacheOptions, RedisStore};
-use tower_bearer::{
-    BearerAuthLayer, Caller, Directory, IssuedToken, LockoutPolicy, MemoryDirectory,
-    RemoteAssistance, SignInError, Token, TokenKind, TokenRegistry, TokenService,
+use tower_bearer::registry::IssuedToken;
+use tower_bearer::sign_in::{
+    Directory, LockoutPolicy, MemoryDirectory, RemoteAssistance, SignInError,
 };
+use tower_bearer::store::{CacheOptions, RedisStore};
+use tower_bearer::token::Token;
+use tower_bearer::{BearerAuthLayer, Caller, SignIn, TokenKind, TokenRegistry};
 
 use crate::support::{RedisCluster, TestCluster, lockout_key, sha256_hex};
 
@@ -179,7 +181,8 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
             let registry = registries[i % 2].clone();
             tokio::spawn(async move {
                 registry
-                    .store()
+                    .sign_in_store()
+                    .expect("sign-in state")
                     .record_failure("customer:counted".to_owned(), window)
                     .await
             })
@@ -197,7 +200,8 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
     for registry in &registries {
         assert_eq!(
             registry
-                .store()
+                .sign_in_store()
+                .expect("sign-in state")
                 .failures("customer:counted".to_owned())
                 .await
                 .unwrap(),
@@ -228,10 +232,10 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
         .unwrap();
     let directory: Arc<dyn Directory> = Arc::new(directory);
     let lockout = LockoutPolicy::new(6, Duration::from_secs(60)).unwrap();
-    let services: Vec<TokenService> = registries
+    let services: Vec<SignIn> = registries
         .iter()
         .map(|registry| {
-            TokenService::from_shared(registry.clone(), directory.clone()).with_lockout(lockout)
+            SignIn::from_shared(registry.clone(), directory.clone()).with_lockout(lockout)
         })
         .collect();
 
@@ -253,7 +257,7 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
             Err(SignInError::InvalidCredentials)
         ));
     }
-    let store = registries[0].store();
+    let store = registries[0].sign_in_store().expect("sign-in state");
     let failures = |username: &str| store.failures(lockout_key(TokenKind::Customer, username));
     assert_eq!(failures(ada).await.unwrap(), 10);
     for service in &services {

@@ -5,7 +5,8 @@
 use std::collections::HashSet;
 use std::time::Duration;
 
-use tower_bearer::{Lifetimes, Token, TokenKind, TokenRegistry};
+use tower_bearer::token::{Lifetimes, Token};
+use tower_bearer::{TokenKind, TokenRegistry};
 
 use crate::support::{TestRedis, short_lifetimes};
 
@@ -407,7 +408,7 @@ async fn token_issued_on_behalf_records_the_acting_admin(make: impl MakeFixture)
 async fn failure_counter_counts_clears_and_expires(make: impl MakeFixture) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
-    let store = registry.store();
+    let store = registry.sign_in_store().expect("sign-in state");
     let window = Duration::from_secs(1);
     let key = "customer:ada@example.com".to_owned();
     assert_eq!(store.failures(key.clone()).await.unwrap(), 0);
@@ -453,7 +454,7 @@ async fn a_forgiven_failure_is_taken_back_and_the_last_one_deletes_the_counter(
     make: impl MakeFixture,
 ) {
     let fixture = make(Lifetimes::default()).await;
-    let store = fixture.registry.store();
+    let store = fixture.registry.sign_in_store().expect("sign-in state");
     let window = Duration::from_secs(60);
     let key = "customer:forgiven".to_owned();
     store.record_failure(key.clone(), window).await.unwrap();
@@ -557,7 +558,7 @@ async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(make: impl 
 async fn claim_once_is_won_once_per_key_until_its_ttl_passes(make: impl MakeFixture) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
-    let store = registry.store();
+    let store = registry.sign_in_store().expect("sign-in state");
     let ttl = Duration::from_secs(1);
     let key = "totp:root:56666667".to_owned();
     assert!(store.claim_once(key.clone(), ttl).await.unwrap());
@@ -592,7 +593,8 @@ async fn claim_once_is_won_once_per_key_until_its_ttl_passes(make: impl MakeFixt
             let registry = registry.clone();
             tokio::spawn(async move {
                 registry
-                    .store()
+                    .sign_in_store()
+                    .expect("sign-in state")
                     .claim_once("totp:root:raced".to_owned(), Duration::from_secs(60))
                     .await
             })

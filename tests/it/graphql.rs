@@ -9,11 +9,10 @@ use axum::routing::get;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use tower_bearer::graphql::{self, TokenMutation, graphql_router};
+use tower_bearer::magento::rest;
+use tower_bearer::sign_in::{INVALID_CREDENTIALS_MESSAGE, MemoryDirectory, RemoteAssistance};
 use tower_bearer::store::{RedisStore, RedisStoreOptions};
-use tower_bearer::{
-    BearerAuthLayer, Customer, INVALID_CREDENTIALS_MESSAGE, MemoryDirectory, RemoteAssistance,
-    TokenRegistry, TokenService, token_routes,
-};
+use tower_bearer::{BearerAuthLayer, Customer, SignIn, TokenRegistry};
 
 use crate::support::{RedisServer, TestRedis, serve};
 
@@ -62,7 +61,7 @@ fn app(registry: TokenRegistry) -> Router {
         .add_customer("noassist@example.com", "password", RemoteAssistance::Denied)
         .unwrap();
     directory.add_admin("admin", "admin123").unwrap();
-    let service = TokenService::new(registry.clone(), directory);
+    let service = SignIn::new(registry.clone(), directory);
     let schema = Schema::build(Query, Mutation::default(), EmptySubscription)
         .data(service.clone())
         .finish();
@@ -73,7 +72,7 @@ fn app(registry: TokenRegistry) -> Router {
         )
         .route_layer(BearerAuthLayer::required(registry.clone()));
     graphql_router(schema, registry)
-        .merge(token_routes(service))
+        .merge(rest::router(service))
         .merge(rest_me)
 }
 

@@ -17,12 +17,12 @@ use http_body_util::BodyExt;
 use serde_json::{Value, json};
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
-use tower_bearer::header::{MAX_TOKEN_LEN, MalformedAuthorization};
-use tower_bearer::store::{StoreFuture, TokenStore};
-use tower_bearer::{
-    Admin, AuthError, BearerAuthLayer, Caller, Customer, ErrorBody, ResponseBody, StoreError,
-    Token, TokenHash, TokenKind, TokenRegistry,
-};
+use tower_bearer::bearer::{ErrorBody, ResponseBody};
+use tower_bearer::bearer::{MAX_TOKEN_LEN, MalformedAuthorization};
+use tower_bearer::store::StoreError;
+use tower_bearer::store::{SignInStore, StoreFuture, TokenStore};
+use tower_bearer::token::{Token, TokenHash};
+use tower_bearer::{Admin, AuthError, BearerAuthLayer, Caller, Customer, TokenKind, TokenRegistry};
 
 use crate::support;
 
@@ -397,7 +397,9 @@ impl TokenStore for DownStore {
     fn remove_subject(&self, _kind: TokenKind, _subject: String) -> StoreFuture<u64> {
         self.fail()
     }
+}
 
+impl SignInStore for DownStore {
     fn record_failure(&self, _key: String, _window: Duration) -> StoreFuture<u64> {
         self.fail()
     }

@@ -3,7 +3,8 @@
 use std::time::Duration;
 
 use tower_bearer::store::MemoryStore;
-use tower_bearer::{Lifetimes, TokenKind, TokenRegistry};
+use tower_bearer::token::Lifetimes;
+use tower_bearer::{TokenKind, TokenRegistry};
 
 #[tokio::test]
 async fn memory_stays_bounded_under_churn_of_expiring_tokens() {

@@ -75,7 +75,7 @@ async fn subject_index_expiry_only_ever_grows() {
     // Another instance configured with a shorter lifetime issues next: the index must keep
     // the longer expiry, or the first token would escape revoke_all.
     let short = TokenRegistry::new(redis.store().await).with_lifetimes(
-        tower_bearer::Lifetimes::default()
+        tower_bearer::token::Lifetimes::default()
             .with_customer(Duration::from_secs(60))
             .unwrap(),
     );
@@ -270,7 +270,7 @@ fn assert_unavailable(status: StatusCode, headers: &http::HeaderMap, elapsed: Du
 async fn stopped_redis_answers_503_within_the_bound_never_401() {
     let (mut server, registry) = own_server_registry().await;
     let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    let unknown = tower_bearer::Token::generate().unwrap();
+    let unknown = tower_bearer::token::Token::generate().unwrap();
     server.stop();
 
     for token in [issued.token.expose(), unknown.expose()] {

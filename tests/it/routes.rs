@@ -17,13 +17,14 @@ use reqwest::header::{
 };
 use serde_json::{Value, json};
 use tokio::task::JoinHandle;
-use tower_bearer::store::{MemoryStore, RedisStore, RedisStoreOptions};
-use tower_bearer::{
-    Admin, BearerAuthLayer, Caller, Customer, CustomerAccount, Directory, DirectoryError,
-    DirectoryFuture, INVALID_CREDENTIALS_MESSAGE, LockoutPolicy, MAX_BODY_BYTES, MemoryDirectory,
-    PasswordError, RemoteAssistance, SignInError, TokenKind, TokenRegistry, TokenService,
-    token_routes,
+use tower_bearer::magento::rest;
+use tower_bearer::magento::rest::MAX_BODY_BYTES;
+use tower_bearer::sign_in::{
+    CustomerAccount, Directory, DirectoryError, DirectoryFuture, INVALID_CREDENTIALS_MESSAGE,
+    LockoutPolicy, MemoryDirectory, PasswordError, RemoteAssistance, SignInError,
 };
+use tower_bearer::store::{MemoryStore, RedisStore, RedisStoreOptions};
+use tower_bearer::{Admin, BearerAuthLayer, Caller, Customer, SignIn, TokenKind, TokenRegistry};
 
 use crate::support::{RedisServer, TestRedis, lockout_key};
 
@@ -119,12 +120,12 @@ impl Directory for CountingDirectory {
 }
 
 /// The token routes and two protected demo routes, mounted as the example server does.
-fn app(service: TokenService) -> Router {
+fn app(service: SignIn) -> Router {
     let demo = Router::new()
         .route(CUSTOMER_ME, get(customer_me))
         .route(ADMIN_ME, get(admin_me))
         .route_layer(BearerAuthLayer::required(service.registry().clone()));
-    let api = token_routes(service).merge(demo);
+    let api = rest::router(service).merge(demo);
     Router::new()
         .merge(api.clone())
         .nest("/rest", api.clone())
@@ -186,7 +187,7 @@ impl Server {
             verifications: Arc::clone(&verifications),
             outage: Arc::clone(&outage),
         };
-        let service = TokenService::new(registry.clone(), directory).with_lockout(lockout);
+        let service = SignIn::new(registry.clone(), directory).with_lockout(lockout);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind a loopback port");
@@ -291,7 +292,8 @@ impl Server {
     /// The failed sign-ins counted for `username`.
     async fn failures(&self, kind: TokenKind, username: &str) -> u64 {
         self.registry
-            .store()
+            .sign_in_store()
+            .expect("sign-in state")
             .failures(lockout_key(kind, username))
             .await
             .expect("read the failure counter")
@@ -1227,8 +1229,11 @@ async fn an_over_long_username_is_refused_without_counting_or_checking_a_passwor
         outage: Arc::default(),
     };
     let store = MemoryStore::new();
-    let service = TokenService::new(TokenRegistry::new(store.clone()), directory);
-    let name = format!("{}@example.com", "a".repeat(tower_bearer::MAX_USERNAME_LEN));
+    let service = SignIn::new(TokenRegistry::new(store.clone()), directory);
+    let name = format!(
+        "{}@example.com",
+        "a".repeat(tower_bearer::sign_in::MAX_USERNAME_LEN)
+    );
 
     let refused = service.sign_in(TokenKind::Customer, &name, PASSWORD).await;
     assert!(matches!(refused, Err(SignInError::InvalidCredentials)));
@@ -1238,7 +1243,7 @@ async fn an_over_long_username_is_refused_without_counting_or_checking_a_passwor
         "no password checked"
     );
     let counted =
-        tower_bearer::store::TokenStore::failures(&store, lockout_key(TokenKind::Customer, &name));
+        tower_bearer::store::SignInStore::failures(&store, lockout_key(TokenKind::Customer, &name));
     assert_eq!(
         counted.await.unwrap(),
         0,
@@ -1271,8 +1276,7 @@ impl Directory for TrimmingDirectory {
 #[tokio::test]
 async fn a_success_clears_the_counter_the_directory_counts_failures_under() {
     let lockout = LockoutPolicy::new(6, Duration::from_secs(60)).expect("a valid policy");
-    let service =
-        TokenService::new(TokenRegistry::memory(), TrimmingDirectory).with_lockout(lockout);
+    let service = SignIn::new(TokenRegistry::memory(), TrimmingDirectory).with_lockout(lockout);
     for _ in 0..3 {
         // Five failures under one spelling, a success under another: the success must
         // clear the counter both share (the directory's lockout name), or the next round's
@@ -1293,7 +1297,7 @@ async fn a_success_clears_the_counter_the_directory_counts_failures_under() {
 
 #[tokio::test]
 async fn every_spelling_the_directory_accepts_shares_one_lockout_counter() {
-    let service = TokenService::new(TokenRegistry::memory(), TrimmingDirectory);
+    let service = SignIn::new(TokenRegistry::memory(), TrimmingDirectory);
     let paddings = [
         ("", " "),
         (" ", ""),

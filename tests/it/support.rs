@@ -11,7 +11,8 @@ use std::time::{Duration, Instant};
 
 use sha2::{Digest, Sha256};
 use tower_bearer::store::{MemoryStore, RedisStore, RedisStoreOptions};
-use tower_bearer::{Lifetimes, TokenKind, TokenRegistry};
+use tower_bearer::token::Lifetimes;
+use tower_bearer::{TokenKind, TokenRegistry};
 
 /// The SHA-256 hex of `text`, computed here independently of the crate: how tokens,
 /// subjects and usernames enter Redis keys.
@@ -689,7 +690,7 @@ impl TestCluster {
     }
 
     /// The key of `token`'s record.
-    pub fn token_key(&self, token: &tower_bearer::Token) -> String {
+    pub fn token_key(&self, token: &tower_bearer::token::Token) -> String {
         format!("{}token:{}", self.prefix, token.hash().to_hex())
     }
 }

@@ -11,12 +11,13 @@ use axum::{Json, Router};
 use reqwest::StatusCode;
 use reqwest::header::CACHE_CONTROL;
 use serde_json::{Value, json};
-use tower_bearer::store::MemoryStore;
-use tower_bearer::{
-    Admin, BearerAuthLayer, Caller, Directory, INVALID_CREDENTIALS_MESSAGE, LockoutPolicy,
-    MemoryDirectory, TWO_FACTOR_REQUIRED_MESSAGE, TokenRegistry, TokenService, TotpSecret,
-    token_routes,
+use tower_bearer::magento::rest;
+use tower_bearer::sign_in::{
+    Directory, INVALID_CREDENTIALS_MESSAGE, LockoutPolicy, MemoryDirectory,
+    TWO_FACTOR_REQUIRED_MESSAGE, TotpSecret,
 };
+use tower_bearer::store::MemoryStore;
+use tower_bearer::{Admin, BearerAuthLayer, Caller, SignIn, TokenRegistry};
 
 use crate::support::{TestRedis, sha256_hex};
 
@@ -75,8 +76,8 @@ async fn serve(registry: TokenRegistry) -> String {
     let directory: Arc<dyn Directory> = ACCOUNTS.clone();
     let lockout =
         LockoutPolicy::new(MAX_FAILURES, Duration::from_secs(60)).expect("a valid lockout");
-    let service = TokenService::from_shared(registry.clone(), directory).with_lockout(lockout);
-    let app = token_routes(service).merge(
+    let service = SignIn::from_shared(registry.clone(), directory).with_lockout(lockout);
+    let app = rest::router(service).merge(
         Router::new()
             .route(ADMIN_ME, get(admin_me))
             .route_layer(BearerAuthLayer::required(registry)),
@@ -493,7 +494,7 @@ async fn redis_record_of_a_two_factor_token_carries_the_factor_and_others_do_not
         let key = format!(
             "{}token:{}",
             redis.prefix,
-            tower_bearer::TokenHash::of(&token).to_hex()
+            tower_bearer::token::TokenHash::of(&token).to_hex()
         );
         let record: String = ::redis::cmd("GET")
             .arg(&key)

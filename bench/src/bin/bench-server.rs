@@ -28,11 +28,11 @@ use redis::aio::ConnectionManager;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
+use tower_bearer::magento::rest;
+use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance};
 use tower_bearer::store::{CacheOptions, RedisStoreOptions};
-use tower_bearer::{
-    BearerAuthLayer, MemoryDirectory, RemoteAssistance, Token, TokenKind, TokenRegistry,
-    TokenService, token_routes,
-};
+use tower_bearer::token::Token;
+use tower_bearer::{BearerAuthLayer, SignIn, TokenKind, TokenRegistry};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{Session, SessionManagerLayer, SessionStore};
 use tower_sessions_redis_store::RedisStore as SessionRedisStore;
@@ -142,7 +142,7 @@ async fn run(options: Options) -> Result<(), Box<dyn Error>> {
             let email = format!("customer{index}@example.com");
             directory.add_customer(&email, "password", RemoteAssistance::Denied)?;
         }
-        app = app.merge(token_routes(TokenService::new(registry, directory)));
+        app = app.merge(rest::router(SignIn::new(registry, directory)));
     }
 
     let listener = tokio::net::TcpListener::bind(options.bind).await?;

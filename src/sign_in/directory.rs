@@ -5,9 +5,9 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::{PoisonError, RwLock};
 
-use crate::caller::TokenKind;
-use crate::password::{DummyHash, PasswordError, hash_password, verify_password};
-use crate::totp::TotpSecret;
+use super::password::{DummyHash, PasswordError, hash_password, verify_password};
+use super::totp::TotpSecret;
+use crate::token::TokenKind;
 
 /// The future a [`Directory`] returns.
 pub type DirectoryFuture<'a, T> =
@@ -49,8 +49,9 @@ pub struct CustomerAccount {
 /// ([`TokenRegistry::revoke_all`](crate::TokenRegistry::revoke_all)).
 ///
 /// ```
-/// use tower_bearer::{Directory, DirectoryFuture, TokenKind, CustomerAccount};
-/// use tower_bearer::password::{DummyHash, verify_password};
+/// use tower_bearer::TokenKind;
+/// use tower_bearer::sign_in::{CustomerAccount, Directory, DirectoryFuture};
+/// use tower_bearer::sign_in::password::{DummyHash, verify_password};
 ///
 /// struct Users {
 ///     // e.g. a database pool, and a dummy with the parameters of the stored hashes
@@ -144,7 +145,8 @@ struct Account {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use tower_bearer::{Directory, MemoryDirectory, RemoteAssistance, TokenKind};
+/// use tower_bearer::TokenKind;
+/// use tower_bearer::sign_in::{Directory, MemoryDirectory, RemoteAssistance};
 ///
 /// let directory = MemoryDirectory::new();
 /// directory.add_customer("ada@example.com", "s3cret", RemoteAssistance::Allowed)?;
@@ -217,7 +219,7 @@ impl MemoryDirectory {
     ///
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use tower_bearer::{Directory, MemoryDirectory, TotpSecret};
+    /// use tower_bearer::sign_in::{Directory, MemoryDirectory, TotpSecret};
     ///
     /// let directory = MemoryDirectory::new();
     /// let secret = TotpSecret::generate()?;
@@ -252,8 +254,8 @@ impl MemoryDirectory {
     /// crate's parameters, which [`MemoryDirectory`] hashes its passwords with).
     ///
     /// ```
-    /// use tower_bearer::MemoryDirectory;
-    /// use tower_bearer::password::DummyHash;
+    /// use tower_bearer::sign_in::MemoryDirectory;
+    /// use tower_bearer::sign_in::password::DummyHash;
     ///
     /// let directory = MemoryDirectory::new().with_dummy(DummyHash::default());
     /// ```
@@ -335,7 +337,7 @@ impl Directory for MemoryDirectory {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::password::checked;
+    use crate::sign_in::password::checked;
 
     #[tokio::test]
     async fn an_unknown_username_costs_one_full_password_check() {

@@ -1,11 +1,11 @@
 //! Password hashing with Argon2id (OWASP parameters), verified off the async runtime.
 //!
-//! For [`Directory`](crate::Directory) implementations: store [`hash_password`]'s PHC string,
+//! For [`Directory`](super::Directory) implementations: store [`hash_password`]'s PHC string,
 //! check with [`verify_password`].
 //!
 //! ```
-//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::PasswordError> {
-//! use tower_bearer::password::{hash_password, verify_password};
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::sign_in::PasswordError> {
+//! use tower_bearer::sign_in::password::{hash_password, verify_password};
 //!
 //! let phc = hash_password("correct horse")?;
 //! assert!(phc.starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
@@ -16,6 +16,10 @@
 
 use argon2::password_hash::{Output, PasswordHash, PasswordHasher, SaltString};
 use argon2::{Algorithm, Argon2, Block, Params, Version};
+
+use crate::token::{RandomError, random_fill};
+
+pub(crate) mod pool;
 
 /// Argon2id memory cost in KiB (OWASP: 19 MiB).
 pub const MEMORY_KIB: u32 = 19_456;
@@ -30,13 +34,14 @@ const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$agBBziBhCmveGevGSrneOw$
 
 /// Hashing or verifying a password failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum PasswordError {
     /// The stored hash is not a PHC string Argon2 can read, or hashing failed.
     #[error("password hash error: {0}")]
-    Hash(argon2::password_hash::Error),
+    Hash(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// The OS random source failed while drawing a salt.
-    #[error("the OS random source failed: {0}")]
-    Random(#[source] getrandom::Error),
+    #[error(transparent)]
+    Random(#[from] RandomError),
     /// Too many password checks are already waiting: try again shortly.
     #[error("too many password checks are waiting; try again later")]
     Busy,
@@ -45,9 +50,22 @@ pub enum PasswordError {
     Interrupted,
 }
 
+impl From<pool::Refused> for PasswordError {
+    fn from(refused: pool::Refused) -> Self {
+        match refused {
+            pool::Refused::Busy => Self::Busy,
+            pool::Refused::Interrupted => Self::Interrupted,
+        }
+    }
+}
+
+fn hash_failed(error: argon2::password_hash::Error) -> PasswordError {
+    PasswordError::Hash(Box::new(error))
+}
+
 fn argon2() -> Result<Argon2<'static>, PasswordError> {
     let params = Params::new(MEMORY_KIB, ITERATIONS, PARALLELISM, None)
-        .map_err(|error| PasswordError::Hash(error.into()))?;
+        .map_err(|error| hash_failed(error.into()))?;
     Ok(Argon2::new(Algorithm::Argon2id, Version::V0x13, params))
 }
 
@@ -60,11 +78,11 @@ fn argon2() -> Result<Argon2<'static>, PasswordError> {
 /// [`PasswordError`] when the OS random source fails.
 pub fn hash_password(password: &str) -> Result<String, PasswordError> {
     let mut salt = [0u8; 16];
-    getrandom::fill(&mut salt).map_err(PasswordError::Random)?;
-    let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
+    random_fill(&mut salt)?;
+    let salt = SaltString::encode_b64(&salt).map_err(hash_failed)?;
     let hash = argon2()?
         .hash_password(password.as_bytes(), &salt)
-        .map_err(PasswordError::Hash)?;
+        .map_err(hash_failed)?;
     Ok(hash.to_string())
 }
 
@@ -79,28 +97,24 @@ pub fn hash_password(password: &str) -> Result<String, PasswordError> {
 pub async fn verify_password(phc: &str, password: &str) -> Result<bool, PasswordError> {
     let phc = phc.to_owned();
     let password = password.to_owned();
-    crate::hashing_pool::run(move || verify_now(&phc, &password)).await
+    pool::run(move || verify_now(&phc, &password)).await?
 }
 
 fn verify_now(phc: &str, password: &str) -> Result<bool, PasswordError> {
-    let parsed = PasswordHash::new(phc).map_err(PasswordError::Hash)?;
+    let parsed = PasswordHash::new(phc).map_err(hash_failed)?;
     let (Some(expected), Some(salt)) = (parsed.hash, parsed.salt) else {
-        return Err(PasswordError::Hash(
-            argon2::password_hash::Error::PhcStringField,
-        ));
+        return Err(hash_failed(argon2::password_hash::Error::PhcStringField));
     };
-    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(PasswordError::Hash)?;
+    let algorithm = Algorithm::try_from(parsed.algorithm).map_err(hash_failed)?;
     let version = match parsed.version {
-        Some(version) => Version::try_from(version).map_err(|e| PasswordError::Hash(e.into()))?,
+        Some(version) => Version::try_from(version).map_err(|e| hash_failed(e.into()))?,
         None => Version::default(),
     };
-    let params = Params::try_from(&parsed).map_err(PasswordError::Hash)?;
+    let params = Params::try_from(&parsed).map_err(hash_failed)?;
     #[cfg(test)]
     checked::record(salt.as_str());
     let mut salt_buffer = [0u8; 64];
-    let salt = salt
-        .decode_b64(&mut salt_buffer)
-        .map_err(PasswordError::Hash)?;
+    let salt = salt.decode_b64(&mut salt_buffer).map_err(hash_failed)?;
     let mut computed = vec![0u8; expected.len()];
     let argon2 = Argon2::new(algorithm, version, params.clone());
     // Each hashing thread keeps its 19 MiB of Argon2 memory from one check to the next,
@@ -116,8 +130,8 @@ fn verify_now(phc: &str, password: &str) -> Result<bool, PasswordError> {
                 &mut memory[..],
             )
         })
-        .map_err(|error| PasswordError::Hash(error.into()))?;
-    let computed = Output::new(&computed).map_err(PasswordError::Hash)?;
+        .map_err(|error| hash_failed(error.into()))?;
+    let computed = Output::new(&computed).map_err(hash_failed)?;
     // `Output`'s equality is constant-time.
     Ok(computed == expected)
 }
@@ -146,8 +160,8 @@ pub async fn burn_dummy_verification(password: &str) -> Result<(), PasswordError
 /// (those of [`hash_password`]); [`DummyHash::like`] copies them from one of your hashes.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::PasswordError> {
-/// use tower_bearer::password::{DummyHash, hash_password};
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::sign_in::PasswordError> {
+/// use tower_bearer::sign_in::password::{DummyHash, hash_password};
 ///
 /// // At start-up, from any hash your user table holds (here, one made with other costs):
 /// let stored = "$argon2id$v=19$m=8192,t=3,p=1$MDEyMzQ1Njc4OWFiY2RlZg$0UMoqvNbyyVaV+6+qjXgHCkf1QCfhbwQTHsd7IUAJdI";
@@ -194,23 +208,21 @@ impl DummyHash {
     /// [`PasswordError`] when `phc` is not an Argon2 PHC string, or the OS random source
     /// fails.
     pub fn like(phc: &str) -> Result<Self, PasswordError> {
-        let parsed = PasswordHash::new(phc).map_err(PasswordError::Hash)?;
-        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(PasswordError::Hash)?;
+        let parsed = PasswordHash::new(phc).map_err(hash_failed)?;
+        let algorithm = Algorithm::try_from(parsed.algorithm).map_err(hash_failed)?;
         let version = match parsed.version {
-            Some(version) => {
-                Version::try_from(version).map_err(|e| PasswordError::Hash(e.into()))?
-            }
+            Some(version) => Version::try_from(version).map_err(|e| hash_failed(e.into()))?,
             None => Version::default(),
         };
-        let params = Params::try_from(&parsed).map_err(PasswordError::Hash)?;
+        let params = Params::try_from(&parsed).map_err(hash_failed)?;
         let mut secret = [0u8; 32];
         let mut salt = [0u8; 16];
-        getrandom::fill(&mut secret).map_err(PasswordError::Random)?;
-        getrandom::fill(&mut salt).map_err(PasswordError::Random)?;
-        let salt = SaltString::encode_b64(&salt).map_err(PasswordError::Hash)?;
+        random_fill(&mut secret)?;
+        random_fill(&mut salt)?;
+        let salt = SaltString::encode_b64(&salt).map_err(hash_failed)?;
         let hash = Argon2::new(algorithm, version, params)
             .hash_password(&secret, &salt)
-            .map_err(PasswordError::Hash)?;
+            .map_err(hash_failed)?;
         Ok(Self {
             phc: hash.to_string().into(),
         })

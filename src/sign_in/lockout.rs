@@ -2,9 +2,7 @@
 
 use std::time::Duration;
 
-use crate::caller::TokenKind;
-use crate::error::ConfigError;
-use crate::token::sha256_hex;
+use crate::token::{ConfigError, TokenKind, sha256_hex};
 
 /// The shortest lock a [`LockoutPolicy`] accepts.
 pub const MIN_LOCK_DURATION: Duration = Duration::from_secs(1);
@@ -24,7 +22,7 @@ pub const MAX_LOCK_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_bearer::LockoutPolicy;
+/// use tower_bearer::sign_in::LockoutPolicy;
 ///
 /// let policy = LockoutPolicy::default();
 /// assert_eq!(policy.max_failures(), 6);
@@ -33,7 +31,7 @@ pub const MAX_LOCK_DURATION: Duration = Duration::from_secs(365 * 24 * 3600);
 /// let strict = LockoutPolicy::new(3, Duration::from_secs(3600))?;
 /// assert!(LockoutPolicy::new(0, Duration::from_secs(60)).is_err());
 /// assert!(LockoutPolicy::new(6, Duration::MAX).is_err());
-/// # Ok::<(), tower_bearer::ConfigError>(())
+/// # Ok::<(), tower_bearer::token::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LockoutPolicy {

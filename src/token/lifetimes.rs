@@ -2,8 +2,7 @@
 
 use std::time::Duration;
 
-use crate::caller::TokenKind;
-use crate::error::ConfigError;
+use super::{ConfigError, TokenKind};
 
 /// The shortest lifetime accepted. Anything shorter is almost surely a unit mistake
 /// (milliseconds taken for seconds), and would expire before the client can use it.
@@ -19,14 +18,15 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 ///
 /// ```
 /// use std::time::Duration;
-/// use tower_bearer::{Lifetimes, TokenKind};
+/// use tower_bearer::TokenKind;
+/// use tower_bearer::token::Lifetimes;
 ///
 /// let lifetimes = Lifetimes::default().with_customer(Duration::from_secs(30 * 60))?;
 /// assert_eq!(lifetimes.of(TokenKind::Customer), Duration::from_secs(1800));
 /// assert_eq!(lifetimes.of(TokenKind::Admin), Duration::from_secs(4 * 3600));
 ///
 /// assert!(Lifetimes::default().with_admin(Duration::ZERO).is_err());
-/// # Ok::<(), tower_bearer::ConfigError>(())
+/// # Ok::<(), tower_bearer::token::ConfigError>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Lifetimes {

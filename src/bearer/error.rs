@@ -1,19 +1,16 @@
-//! Errors: [`AuthError`] (a request is refused), [`StoreError`] (the store failed),
-//! [`ConfigError`] (bad configuration, found at start-up).
-
-use std::time::Duration;
+//! [`AuthError`]: why a request was refused.
 
 use http::StatusCode;
 
-use crate::caller::TokenKind;
-use crate::header::MalformedAuthorization;
+use super::MalformedAuthorization;
+use crate::token::TokenKind;
 
 /// The answer to a client when a backend (token store, directory) cannot serve it.
 pub(crate) const UNAVAILABLE_MESSAGE: &str =
     "The token service is temporarily unavailable. Please try again later.";
 
 /// Why the layer or an extractor refused a request. Each variant owns its status and its
-/// RFC 6750 error code; see [`ErrorBody`](crate::ErrorBody) to shape the response built
+/// RFC 6750 error code; see [`ErrorBody`](crate::bearer::ErrorBody) to shape the response built
 /// from it.
 ///
 /// ```
@@ -25,6 +22,7 @@ pub(crate) const UNAVAILABLE_MESSAGE: &str =
 /// assert_eq!(AuthError::StoreUnavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum AuthError {
     /// No bearer credentials where they are required: 401 with a bare challenge.
     #[error("Authorization is required: send an \"Authorization: Bearer <token>\" header.")]
@@ -74,46 +72,4 @@ impl AuthError {
             Self::MissingCredentials | Self::StoreUnavailable => None,
         }
     }
-}
-
-/// The token store failed: it could not be reached, did not answer in time, or answered
-/// something unusable. The layer turns it into a 503, never into a 401.
-#[derive(Debug, thiserror::Error)]
-pub enum StoreError {
-    /// The store did not answer within its bound.
-    #[error("the token store did not answer within {0:?}")]
-    Timeout(Duration),
-    /// The store answered with an error or the connection failed.
-    #[error("the token store failed: {0}")]
-    Backend(#[source] Box<dyn std::error::Error + Send + Sync>),
-    /// The OS random source failed while drawing a token.
-    #[error("the OS random source failed: {0}")]
-    Random(#[source] getrandom::Error),
-}
-
-/// A configuration value was refused at start-up.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ConfigError {
-    /// A token lifetime was zero or out of range.
-    #[error(
-        "invalid {kind} token lifetime {lifetime:?}: it must be between 1 second and 365 days \
-         (a zero lifetime would make every token expire at once)"
-    )]
-    InvalidLifetime {
-        /// Which lifetime.
-        kind: TokenKind,
-        /// The value refused.
-        lifetime: Duration,
-    },
-    /// A lockout policy allowed no attempt, or locked for under a second.
-    #[error(
-        "invalid lockout policy ({max_failures} failures, {lock_duration:?}): at least 1 failure \
-         and a lock from 1 second to 365 days are required"
-    )]
-    InvalidLockout {
-        /// The failures refused.
-        max_failures: u64,
-        /// The duration refused.
-        lock_duration: Duration,
-    },
 }

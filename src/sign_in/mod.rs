@@ -1,15 +1,31 @@
-//! [`TokenService`]: tokens in exchange for a username and password (and, for admins with
-//! two-factor authentication, a one-time password), with lockout.
+//! Sign-in: tokens in exchange for a username and password (and, for admins with two-factor
+//! authentication, a one-time password), with lockout. [`SignIn`] is the
+//! entry point; accounts come from a [`Directory`]; passwords are checked by [`password`]
+//! off the async runtime; [`LockoutPolicy`] and [`TotpSecret`] set the guards.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use crate::caller::{SecondFactor, TokenKind};
-use crate::directory::{Directory, DirectoryError};
-use crate::error::StoreError;
-use crate::lockout::LockoutPolicy;
 use crate::registry::{IssueRequest, IssuedToken, TokenRegistry};
-use crate::totp::{SKEW_STEPS, STEP_SECONDS};
+use crate::store::{SignInStore, StoreError};
+use crate::token::{SecondFactor, TokenKind, sha256_hex};
+
+mod directory;
+mod lockout;
+pub mod password;
+mod totp;
+
+use self::totp::{SKEW_STEPS, STEP_SECONDS};
+#[doc(inline)]
+pub use self::{
+    directory::{
+        CustomerAccount, Directory, DirectoryError, DirectoryFuture, MemoryDirectory,
+        RemoteAssistance,
+    },
+    lockout::{LockoutPolicy, MAX_LOCK_DURATION, MIN_LOCK_DURATION},
+    password::PasswordError,
+    totp::{TotpError, TotpSecret},
+};
 
 /// How long a used one-time password stays claimed: the 90 s in which a code is accepted
 /// (its step and one either side), plus one step for clocks of instances that differ.
@@ -43,7 +59,7 @@ pub enum SignInError {
     #[error("the token store failed: {0}")]
     Store(#[from] StoreError),
     /// The account directory failed (including a password check refused with
-    /// [`PasswordError::Busy`](crate::PasswordError::Busy)).
+    /// [`PasswordError::Busy`]).
     #[error("the account directory failed: {0}")]
     Directory(#[from] DirectoryError),
     /// Too many password checks are waiting: the attempt was refused before it was
@@ -58,11 +74,12 @@ pub enum SignInError {
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use tower_bearer::{MemoryDirectory, RemoteAssistance, SignInError, TokenKind, TokenRegistry, TokenService};
+/// use tower_bearer::{SignIn, TokenKind, TokenRegistry};
+/// use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance, SignInError};
 ///
 /// let directory = MemoryDirectory::new();
 /// directory.add_customer("ada@example.com", "s3cret", RemoteAssistance::Denied)?;
-/// let service = TokenService::new(TokenRegistry::memory(), directory);
+/// let service = SignIn::new(TokenRegistry::memory(), directory);
 ///
 /// let issued = service.sign_in(TokenKind::Customer, "ada@example.com", "s3cret").await?;
 /// assert_eq!(issued.caller.subject, "ada@example.com");
@@ -72,29 +89,29 @@ pub enum SignInError {
 /// # Ok(()) }
 /// ```
 #[derive(Clone)]
-pub struct TokenService {
+pub struct SignIn {
     registry: TokenRegistry,
     directory: Arc<dyn Directory>,
     lockout: LockoutPolicy,
 }
 
-impl std::fmt::Debug for TokenService {
+impl std::fmt::Debug for SignIn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokenService")
+        f.debug_struct("SignIn")
             .field("registry", &self.registry)
             .field("lockout", &self.lockout)
             .finish_non_exhaustive()
     }
 }
 
-impl TokenService {
+impl SignIn {
     /// A service issuing from `registry` to the accounts of `directory`, with Magento's
     /// default lockout (6 failures, 1800 s).
     pub fn new(registry: TokenRegistry, directory: impl Directory) -> Self {
         Self::from_shared(registry, Arc::new(directory))
     }
 
-    /// Like [`TokenService::new`], with a directory the app shares elsewhere.
+    /// Like [`SignIn::new`], with a directory the app shares elsewhere.
     pub fn from_shared(registry: TokenRegistry, directory: Arc<dyn Directory>) -> Self {
         Self {
             registry,
@@ -107,11 +124,12 @@ impl TokenService {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_bearer::{LockoutPolicy, MemoryDirectory, TokenRegistry, TokenService};
+    /// use tower_bearer::{SignIn, TokenRegistry};
+    /// use tower_bearer::sign_in::{LockoutPolicy, MemoryDirectory};
     ///
-    /// let service = TokenService::new(TokenRegistry::memory(), MemoryDirectory::new())
+    /// let service = SignIn::new(TokenRegistry::memory(), MemoryDirectory::new())
     ///     .with_lockout(LockoutPolicy::new(3, Duration::from_secs(900))?);
-    /// # Ok::<(), tower_bearer::ConfigError>(())
+    /// # Ok::<(), tower_bearer::token::ConfigError>(())
     /// ```
     pub fn with_lockout(mut self, lockout: LockoutPolicy) -> Self {
         self.lockout = lockout;
@@ -131,6 +149,43 @@ impl TokenService {
     /// The lockout policy.
     pub fn lockout(&self) -> &LockoutPolicy {
         &self.lockout
+    }
+
+    /// How many failed sign-ins are counted against `username` for tokens of `kind` in
+    /// the current lockout window (the lockout applies once it passes
+    /// [`LockoutPolicy::max_failures`]), e.g. for an admin's view of an account.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_bearer::{SignIn, TokenKind, TokenRegistry};
+    /// use tower_bearer::sign_in::MemoryDirectory;
+    ///
+    /// let sign_in = SignIn::new(TokenRegistry::memory(), MemoryDirectory::new());
+    /// sign_in.sign_in(TokenKind::Customer, "ada@example.com", "guess").await.unwrap_err();
+    /// assert_eq!(sign_in.failed_attempts(TokenKind::Customer, "ADA@example.com").await?, 1);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails.
+    pub async fn failed_attempts(
+        &self,
+        kind: TokenKind,
+        username: &str,
+    ) -> Result<u64, StoreError> {
+        let key = LockoutPolicy::key(kind, &self.directory.lockout_name(kind, username));
+        self.guards()?.failures(key).await
+    }
+
+    /// Where the lockout counters and one-time claims live: beside the registry's tokens.
+    fn guards(&self) -> Result<&dyn SignInStore, StoreError> {
+        self.registry.sign_in_store().ok_or_else(|| {
+            StoreError::Backend(
+                "the registry's store keeps no sign-in state (TokenRegistry::tokens_only): \
+                 build it with TokenRegistry::new over a store that implements SignInStore"
+                    .into(),
+            )
+        })
     }
 
     /// Checks `username` and `password` and issues a token of `kind`.
@@ -162,11 +217,11 @@ impl TokenService {
     }
 
     /// Checks an admin's `username`, `password` and one-time password `otp` (6 digits from
-    /// their authenticator app, see [`TotpSecret`](crate::TotpSecret)) and issues an admin
+    /// their authenticator app, see [`TotpSecret`]) and issues an admin
     /// token recording [`SecondFactor::Totp`]: Magento's
     /// `POST /V1/tfa/provider/google/authenticate`.
     ///
-    /// The attempt counts toward the same lockout as [`TokenService::sign_in`] and is
+    /// The attempt counts toward the same lockout as [`SignIn::sign_in`] and is
     /// cleared only once the code is accepted. A code is accepted at most once: it is
     /// claimed in the registry's store (shared by every instance) for the 2 minutes it could
     /// otherwise be used again, and a code of an older step is refused once a newer one was
@@ -175,12 +230,14 @@ impl TokenService {
     /// ```
     /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use std::time::{SystemTime, UNIX_EPOCH};
-    /// use tower_bearer::{MemoryDirectory, SecondFactor, SignInError, TokenRegistry, TokenService, TotpSecret};
+    /// use tower_bearer::{SignIn, TokenRegistry};
+    /// use tower_bearer::sign_in::{MemoryDirectory, SignInError, TotpSecret};
+    /// use tower_bearer::token::SecondFactor;
     ///
     /// let secret = TotpSecret::generate()?;
     /// let directory = MemoryDirectory::new();
     /// directory.add_admin_with_totp("root", "t0ps3cret", secret.clone())?;
-    /// let service = TokenService::new(TokenRegistry::memory(), directory);
+    /// let service = SignIn::new(TokenRegistry::memory(), directory);
     ///
     /// let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
     /// let code = secret.code_at(now); // what the authenticator app shows
@@ -226,8 +283,8 @@ impl TokenService {
     /// their codes are refused from now on (best effort: a code of an older step racing
     /// this one may still win).
     async fn claim_totp_step(&self, subject: &str, step: u64) -> Result<bool, StoreError> {
-        let store = self.registry.store();
-        let subject_key = crate::token::sha256_hex(&subject.to_lowercase());
+        let store = self.guards()?;
+        let subject_key = sha256_hex(&subject.to_lowercase());
         let key = |step: u64| format!("totp:{subject_key}:{step}");
         if !store.claim_once(key(step), TOTP_CLAIM_TTL).await? {
             return Ok(false);
@@ -240,7 +297,7 @@ impl TokenService {
     }
 
     /// The lockout-guarded password check: the subject on success. The failure counter is
-    /// left counting this attempt; call [`TokenService::clear_failures`] once the whole
+    /// left counting this attempt; call [`SignIn::clear_failures`] once the whole
     /// sign-in has succeeded.
     ///
     /// Only attempts whose password is checked are counted: one the password-check queue
@@ -259,12 +316,12 @@ impl TokenService {
             // names cannot fill it with counters.
             return Err(SignInError::InvalidCredentials);
         }
-        if !crate::hashing_pool::has_room() {
+        if !password::pool::has_room() {
             tracing::info!(kind = %kind, "sign-in refused: too many password checks waiting");
             return Err(SignInError::Busy);
         }
         let key = LockoutPolicy::key(kind, &self.directory.lockout_name(kind, username));
-        let store = self.registry.store();
+        let store = self.guards()?;
         let attempt = store
             .record_failure(key.clone(), self.lockout.lock_duration())
             .await?;
@@ -295,7 +352,7 @@ impl TokenService {
         username: &str,
     ) -> Result<(), StoreError> {
         let key = LockoutPolicy::key(kind, &self.directory.lockout_name(kind, username));
-        self.registry.store().clear_failures(key).await
+        self.guards()?.clear_failures(key).await
     }
 }
 

@@ -1,60 +1,21 @@
-//! [`BearerAuthLayer`] and its service [`BearerAuth`].
+//! [`BearerAuthLayer`]: how the middleware is configured.
 
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use http::{Request, Response};
 use tower_layer::Layer;
-use tower_service::Service;
 
-use crate::caller::{Caller, TokenKind};
-use crate::error::{AuthError, StoreError};
-use crate::future::ResponseFuture;
-use crate::header::bearer_token;
-use crate::registry::{Lookup, TokenRegistry};
-use crate::response::{ErrorBody, Responder};
-
-/// Whether requests without bearer credentials pass.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Mode {
-    Required,
-    Optional,
-}
-
-#[derive(Clone, Debug)]
-pub(crate) struct Config {
-    registry: TokenRegistry,
-    mode: Mode,
-    kind: Option<TokenKind>,
-    pub(crate) responder: Responder,
-}
-
-impl Config {
-    /// Decides a request from what the store said: the caller to inject, or the refusal.
-    pub(crate) fn admit(
-        &self,
-        answer: Result<Option<Caller>, StoreError>,
-    ) -> Result<Caller, AuthError> {
-        match answer {
-            Ok(Some(caller)) => match self.kind {
-                Some(required) if caller.kind != required => {
-                    Err(AuthError::InsufficientScope { required })
-                }
-                _ => Ok(caller),
-            },
-            Ok(None) => Err(AuthError::InvalidToken),
-            // Fail closed: a store that cannot answer is neither a pass nor a 401.
-            Err(_) => Err(AuthError::StoreUnavailable),
-        }
-    }
-}
+use super::error::AuthError;
+use super::service::BearerAuth;
+use super::{Config, ErrorBody, Mode, Responder};
+use crate::registry::TokenRegistry;
+use crate::token::TokenKind;
 
 /// Tower layer that authorizes requests by opaque Bearer token.
 ///
 /// It parses `Authorization: Bearer <token>` (RFC 6750), resolves the token in a
-/// [`TokenRegistry`] and puts the [`Caller`] into the request's extensions. It works on any
-/// `Service<http::Request<B>>`; in axum, read the caller with the [`Caller`] extractor.
+/// [`TokenRegistry`] and puts the [`Caller`](crate::Caller) into the request's extensions. It works on any
+/// `Service<http::Request<B>>`; in axum, read the caller with the [`Caller`](crate::Caller) extractor.
 ///
 /// | request | required | optional |
 /// |---|---|---|
@@ -102,7 +63,7 @@ impl BearerAuthLayer {
         Self::new(registry, Mode::Required)
     }
 
-    /// Requests without bearer credentials pass as guests (no [`Caller`] in the
+    /// Requests without bearer credentials pass as guests (no [`Caller`](crate::Caller) in the
     /// extensions); credentials that are present are still checked and refused when bad.
     ///
     /// ```
@@ -178,7 +139,8 @@ impl BearerAuthLayer {
     /// `WWW-Authenticate` and `Retry-After` stay as RFC 6750 wants them.
     ///
     /// ```
-    /// use tower_bearer::{AuthError, BearerAuthLayer, ErrorBody, TokenRegistry};
+    /// use tower_bearer::{AuthError, BearerAuthLayer, TokenRegistry};
+    /// use tower_bearer::bearer::ErrorBody;
     ///
     /// let layer = BearerAuthLayer::optional(TokenRegistry::memory()).with_error_body(
     ///     |error: &AuthError| {
@@ -203,68 +165,6 @@ impl<S> Layer<S> for BearerAuthLayer {
     type Service = BearerAuth<S>;
 
     fn layer(&self, inner: S) -> Self::Service {
-        BearerAuth {
-            inner,
-            config: self.config.clone(),
-        }
-    }
-}
-
-/// The service made by [`BearerAuthLayer`].
-#[derive(Clone, Debug)]
-pub struct BearerAuth<S> {
-    inner: S,
-    config: Arc<Config>,
-}
-
-impl<S> BearerAuth<S> {
-    /// The inner service.
-    pub fn get_ref(&self) -> &S {
-        &self.inner
-    }
-
-    /// The inner service, mutably.
-    pub fn get_mut(&mut self) -> &mut S {
-        &mut self.inner
-    }
-
-    /// Unwraps the inner service.
-    pub fn into_inner(self) -> S {
-        self.inner
-    }
-}
-
-impl<S, B, ResBody> Service<Request<B>> for BearerAuth<S>
-where
-    S: Service<Request<B>, Response = Response<ResBody>> + Clone,
-{
-    type Response = Response<crate::body::ResponseBody<ResBody>>;
-    type Error = S::Error;
-    type Future = ResponseFuture<S, B>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        // The instance polled ready is the one to call; keep a fresh clone for next time.
-        let clone = self.inner.clone();
-        let mut inner = std::mem::replace(&mut self.inner, clone);
-        let config = &self.config;
-        let refuse = |error: AuthError| ResponseFuture::refused(config.responder.respond(&error));
-
-        match bearer_token(request.headers()) {
-            Err(malformed) => refuse(AuthError::InvalidRequest(malformed)),
-            Ok(None) => match config.mode {
-                Mode::Required => refuse(AuthError::MissingCredentials),
-                Mode::Optional => ResponseFuture::calling(inner.call(request)),
-            },
-            Ok(Some(token)) => match config.registry.lookup(token) {
-                Lookup::Invalid => refuse(AuthError::InvalidToken),
-                Lookup::Pending(hash, lookup) => {
-                    ResponseFuture::resolving(hash, lookup, inner, request, config.clone())
-                }
-            },
-        }
+        BearerAuth::new(inner, Arc::clone(&self.config))
     }
 }

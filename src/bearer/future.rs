@@ -10,12 +10,10 @@ use http::{Request, Response};
 use pin_project_lite::pin_project;
 use tower_service::Service;
 
-use crate::body::ResponseBody;
-use crate::caller::Caller;
-use crate::layer::Config;
+use super::{Config, ResponseBody};
 use crate::registry::finish_resolve;
 use crate::store::StoreFuture;
-use crate::token::TokenHash;
+use crate::token::{Caller, TokenHash};
 
 pin_project! {
     /// Response future of [`BearerAuth`](crate::BearerAuth): waits for the token store, then
@@ -113,6 +111,8 @@ where
                         polled_after_completion()
                     };
                     request.extensions_mut().insert(caller);
+                    // The extractors refuse as this layer would (realm, body).
+                    request.extensions_mut().insert(Arc::clone(config));
                     let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }
@@ -133,5 +133,5 @@ where
 
 #[cold]
 fn polled_after_completion() -> ! {
-    panic!("tower_bearer::ResponseFuture polled after completion")
+    panic!("tower_bearer::bearer::ResponseFuture polled after completion")
 }

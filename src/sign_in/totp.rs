@@ -8,6 +8,8 @@ use std::fmt;
 
 use totp_rs::{Algorithm, Builder, Secret, Totp};
 
+use crate::token::{RandomError, random_fill};
+
 /// Digits of a code.
 const DIGITS: u8 = 6;
 /// Seconds of a step.
@@ -26,7 +28,7 @@ const MIN_BYTES: usize = 16;
 /// store it or to hand it to its owner's authenticator app once.
 ///
 /// ```
-/// use tower_bearer::TotpSecret;
+/// use tower_bearer::sign_in::TotpSecret;
 ///
 /// let secret = TotpSecret::generate()?;
 /// assert_eq!(secret.to_base32().len(), 32); // 20 bytes
@@ -39,7 +41,7 @@ const MIN_BYTES: usize = 16;
 /// let now = 1_700_000_000;
 /// let code = secret.code_at(now);
 /// assert_eq!(secret.verify(&code, now), Some(now / 30));
-/// # Ok::<(), tower_bearer::TotpError>(())
+/// # Ok::<(), tower_bearer::sign_in::TotpError>(())
 /// ```
 #[derive(Clone)]
 pub struct TotpSecret {
@@ -49,7 +51,7 @@ pub struct TotpSecret {
 /// A TOTP secret could not be made or used.
 ///
 /// ```
-/// use tower_bearer::{TotpError, TotpSecret};
+/// use tower_bearer::sign_in::{TotpError, TotpSecret};
 ///
 /// assert!(matches!(TotpSecret::from_base32("AAAA"), Err(TotpError::TooShort { bits: 16 })));
 /// assert!(matches!(TotpSecret::from_base32("0000"), Err(TotpError::InvalidBase32)));
@@ -70,39 +72,39 @@ pub enum TotpError {
     #[error("the issuer and account name of an otpauth URI must be non-empty and have no ':'")]
     InvalidLabel,
     /// The OS random source failed.
-    #[error("the OS random source failed: {0}")]
-    Random(#[source] getrandom::Error),
+    #[error(transparent)]
+    Random(#[from] RandomError),
 }
 
 impl TotpSecret {
     /// Draws a new 20-byte secret from the operating system's CSPRNG.
     ///
     /// ```
-    /// use tower_bearer::TotpSecret;
+    /// use tower_bearer::sign_in::TotpSecret;
     ///
     /// let first = TotpSecret::generate()?;
     /// let second = TotpSecret::generate()?;
     /// assert_ne!(first.to_base32(), second.to_base32());
-    /// # Ok::<(), tower_bearer::TotpError>(())
+    /// # Ok::<(), tower_bearer::sign_in::TotpError>(())
     /// ```
     ///
     /// # Errors
     /// [`TotpError::Random`] when the operating system cannot provide random bytes.
     pub fn generate() -> Result<Self, TotpError> {
         let mut bytes = vec![0u8; GENERATED_BYTES];
-        getrandom::fill(&mut bytes).map_err(TotpError::Random)?;
+        random_fill(&mut bytes)?;
         Ok(Self { bytes })
     }
 
     /// Reads a secret from raw bytes (at least 16).
     ///
     /// ```
-    /// use tower_bearer::TotpSecret;
+    /// use tower_bearer::sign_in::TotpSecret;
     ///
     /// let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec())?;
     /// assert_eq!(secret.to_base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
     /// assert!(TotpSecret::from_bytes(b"short".to_vec()).is_err());
-    /// # Ok::<(), tower_bearer::TotpError>(())
+    /// # Ok::<(), tower_bearer::sign_in::TotpError>(())
     /// ```
     ///
     /// # Errors
@@ -121,12 +123,12 @@ impl TotpSecret {
     /// case, spaces between groups and trailing `=` padding are accepted.
     ///
     /// ```
-    /// use tower_bearer::TotpSecret;
+    /// use tower_bearer::sign_in::TotpSecret;
     ///
     /// let secret = TotpSecret::from_base32("gezd gnbv gy3t qojq gezd gnbv gy3t qojq")?;
     /// assert_eq!(secret.to_base32(), "GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ");
     /// assert!(TotpSecret::from_base32("not base32!").is_err());
-    /// # Ok::<(), tower_bearer::TotpError>(())
+    /// # Ok::<(), tower_bearer::sign_in::TotpError>(())
     /// ```
     ///
     /// # Errors
@@ -157,7 +159,7 @@ impl TotpSecret {
     /// secret: handle with care.
     ///
     /// ```
-    /// use tower_bearer::TotpSecret;
+    /// use tower_bearer::sign_in::TotpSecret;
     ///
     /// let secret = TotpSecret::from_base32("GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ")?;
     /// assert_eq!(
@@ -166,7 +168,7 @@ impl TotpSecret {
     ///      ?secret=GEZDGNBVGY3TQOJQGEZDGNBVGY3TQOJQ&issuer=My%20Shop"
     /// );
     /// assert!(secret.otpauth_uri("Shop", "a:b").is_err());
-    /// # Ok::<(), tower_bearer::TotpError>(())
+    /// # Ok::<(), tower_bearer::sign_in::TotpError>(())
     /// ```
     ///
     /// # Errors
@@ -189,7 +191,7 @@ impl TotpSecret {
     /// (RFC 6238 §5.2); `None` when the code does not match.
     ///
     /// ```
-    /// use tower_bearer::TotpSecret;
+    /// use tower_bearer::sign_in::TotpSecret;
     ///
     /// let secret = TotpSecret::generate()?;
     /// let now = 1_700_000_010; // step 56_666_667
@@ -197,7 +199,7 @@ impl TotpSecret {
     /// assert_eq!(secret.verify(&code, now + 30), Some(56_666_667), "one step late");
     /// assert_eq!(secret.verify(&code, now + 60), None, "two steps late");
     /// assert_eq!(secret.verify(&format!(" {code}"), now), None, "exactly 6 digits");
-    /// # Ok::<(), tower_bearer::TotpError>(())
+    /// # Ok::<(), tower_bearer::sign_in::TotpError>(())
     /// ```
     pub fn verify(&self, code: &str, unix_time: u64) -> Option<u64> {
         if code.len() != usize::from(DIGITS) || !code.bytes().all(|b| b.is_ascii_digit()) {
@@ -211,12 +213,12 @@ impl TotpSecret {
     /// only needs [`TotpSecret::verify`]; this is for tests and tools.
     ///
     /// ```
-    /// use tower_bearer::TotpSecret;
+    /// use tower_bearer::sign_in::TotpSecret;
     ///
     /// // RFC 6238, appendix B (SHA-1), the last 6 of its 8 digits.
     /// let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec())?;
     /// assert_eq!(secret.code_at(59), "287082");
-    /// # Ok::<(), tower_bearer::TotpError>(())
+    /// # Ok::<(), tower_bearer::sign_in::TotpError>(())
     /// ```
     pub fn code_at(&self, unix_time: u64) -> String {
         // Construction guarantees a valid secret, so `totp()` is always `Some`.

@@ -12,6 +12,16 @@ const ALPHABET: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 /// character is equally likely.
 const UNBIASED_LIMIT: u8 = 252;
 
+/// The operating system's random source failed (e.g. no entropy yet at boot).
+#[derive(Debug, thiserror::Error)]
+#[error("the OS random source failed: {0}")]
+pub struct RandomError(#[source] getrandom::Error);
+
+/// Fills `bytes` from the OS CSPRNG: the one place this crate draws randomness.
+pub(crate) fn random_fill(bytes: &mut [u8]) -> Result<(), RandomError> {
+    getrandom::fill(bytes).map_err(RandomError)
+}
+
 /// A bearer token: 32 characters of `[0-9a-z]` (about 165 bits) drawn from the OS CSPRNG.
 ///
 /// This is the secret handed to the client. It is never stored, logged or printed:
@@ -19,7 +29,7 @@ const UNBIASED_LIMIT: u8 = 252;
 /// [`Token::expose`], to send it to its owner once.
 ///
 /// ```
-/// use tower_bearer::Token;
+/// use tower_bearer::token::Token;
 ///
 /// let token = Token::generate().expect("the OS random source is available");
 /// assert_eq!(token.expose().len(), 32);
@@ -34,11 +44,11 @@ impl Token {
     ///
     /// # Errors
     /// Fails only when the operating system cannot provide random bytes.
-    pub fn generate() -> Result<Self, getrandom::Error> {
+    pub fn generate() -> Result<Self, RandomError> {
         let mut token = String::with_capacity(TOKEN_LEN);
         let mut pool = [0u8; 64];
         while token.len() < TOKEN_LEN {
-            getrandom::fill(&mut pool)?;
+            random_fill(&mut pool)?;
             for byte in pool.into_iter().filter(|byte| *byte < UNBIASED_LIMIT) {
                 if token.len() == TOKEN_LEN {
                     break;
@@ -85,7 +95,7 @@ impl fmt::Display for Token {
 /// SHA-256 of a token: the key under which a token is stored.
 ///
 /// ```
-/// use tower_bearer::TokenHash;
+/// use tower_bearer::token::TokenHash;
 ///
 /// let hash = TokenHash::of("abc");
 /// assert_eq!(
@@ -112,7 +122,7 @@ impl TokenHash {
     /// 32 bytes.
     ///
     /// ```
-    /// use tower_bearer::TokenHash;
+    /// use tower_bearer::token::TokenHash;
     ///
     /// let hash = TokenHash::of("abc");
     /// assert_eq!(TokenHash::from_bytes(hash.as_bytes()), Some(hash));

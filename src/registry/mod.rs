@@ -1,15 +1,19 @@
-//! [`TokenRegistry`]: issue, resolve and revoke tokens.
+//! The token registry, [`TokenRegistry`]: issues, resolves and
+//! revokes tokens over a [`TokenStore`]; and what an issue takes and gives
+//! ([`IssueRequest`], [`IssuedToken`]).
 
 use std::sync::Arc;
 
 use chrono::{SubsecRound, Utc};
 use tracing::{debug, warn};
 
-use crate::caller::{Caller, SecondFactor, TokenKind};
-use crate::error::StoreError;
-use crate::lifetimes::Lifetimes;
-use crate::store::{MemoryStore, StoreFuture, TokenStore};
-use crate::token::{Token, TokenHash};
+use crate::store::{MemoryStore, SignInStore, StoreError, StoreFuture, TokenStore};
+use crate::token::{Caller, Lifetimes, Token, TokenHash, TokenKind};
+
+mod issue;
+
+#[doc(inline)]
+pub use self::issue::{IssueRequest, IssuedToken};
 
 /// The token registry: issues tokens, resolves them to a [`Caller`], revokes them.
 ///
@@ -17,7 +21,7 @@ use crate::token::{Token, TokenHash};
 /// the application all hold clones of the same registry.
 ///
 /// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::StoreError> {
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::store::StoreError> {
 /// use tower_bearer::{TokenKind, TokenRegistry};
 ///
 /// let registry = TokenRegistry::memory();
@@ -33,6 +37,8 @@ use crate::token::{Token, TokenHash};
 #[derive(Clone)]
 pub struct TokenRegistry {
     store: Arc<dyn TokenStore>,
+    /// The same store's sign-in side, when it has one (see [`TokenRegistry::tokens_only`]).
+    sign_in_store: Option<Arc<dyn SignInStore>>,
     lifetimes: Lifetimes,
 }
 
@@ -41,82 +47,6 @@ impl std::fmt::Debug for TokenRegistry {
         f.debug_struct("TokenRegistry")
             .field("lifetimes", &self.lifetimes)
             .finish_non_exhaustive()
-    }
-}
-
-/// A freshly issued token and the caller it stands for.
-#[derive(Debug)]
-pub struct IssuedToken {
-    /// The secret, to hand to the client once.
-    pub token: Token,
-    /// What the token resolves to.
-    pub caller: Caller,
-}
-
-/// What to issue a token for: its kind and subject, and what the token records of how it
-/// was obtained. Built with [`IssueRequest::new`] and `with_*`, issued with
-/// [`TokenRegistry::issue_request`].
-///
-/// ```
-/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::StoreError> {
-/// use tower_bearer::{IssueRequest, SecondFactor, TokenKind, TokenRegistry};
-///
-/// let registry = TokenRegistry::memory();
-/// let request = IssueRequest::new(TokenKind::Admin, "root").with_second_factor(SecondFactor::Totp);
-/// let issued = registry.issue_request(request).await?;
-/// assert_eq!(issued.caller.second_factor, Some(SecondFactor::Totp));
-/// assert_eq!(issued.caller.acting_admin, None);
-/// # Ok(()) }
-/// ```
-#[derive(Clone, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct IssueRequest {
-    /// Customer or admin.
-    pub kind: TokenKind,
-    /// Who the token is issued to.
-    pub subject: String,
-    /// The admin acting on the subject's behalf, if any (see
-    /// [`TokenRegistry::issue_on_behalf`]).
-    pub acting_admin: Option<String>,
-    /// The second factor proved besides the password, if any.
-    pub second_factor: Option<SecondFactor>,
-}
-
-impl IssueRequest {
-    /// A token of `kind` for `subject`, with no acting admin and no second factor.
-    pub fn new(kind: TokenKind, subject: impl Into<String>) -> Self {
-        Self {
-            kind,
-            subject: subject.into(),
-            acting_admin: None,
-            second_factor: None,
-        }
-    }
-
-    /// Records the admin who obtains the token on the subject's behalf.
-    ///
-    /// ```
-    /// use tower_bearer::{IssueRequest, TokenKind};
-    ///
-    /// let request = IssueRequest::new(TokenKind::Customer, "ada@example.com").with_acting_admin("root");
-    /// assert_eq!(request.acting_admin.as_deref(), Some("root"));
-    /// ```
-    pub fn with_acting_admin(mut self, admin: impl Into<String>) -> Self {
-        self.acting_admin = Some(admin.into());
-        self
-    }
-
-    /// Records the second factor the subject proved at sign-in.
-    ///
-    /// ```
-    /// use tower_bearer::{IssueRequest, SecondFactor, TokenKind};
-    ///
-    /// let request = IssueRequest::new(TokenKind::Admin, "root").with_second_factor(SecondFactor::Totp);
-    /// assert_eq!(request.second_factor, Some(SecondFactor::Totp));
-    /// ```
-    pub fn with_second_factor(mut self, factor: SecondFactor) -> Self {
-        self.second_factor = Some(factor);
-        self
     }
 }
 
@@ -129,10 +59,33 @@ pub(crate) enum Lookup {
 }
 
 impl TokenRegistry {
-    /// A registry over any store, with default lifetimes.
-    pub fn new(store: impl TokenStore) -> Self {
+    /// A registry over a store that keeps tokens and what sign-in needs beside them (the
+    /// memory and Redis stores, or your own), with default lifetimes.
+    ///
+    /// ```
+    /// use tower_bearer::TokenRegistry;
+    /// use tower_bearer::store::MemoryStore;
+    ///
+    /// let store = MemoryStore::new();
+    /// let registry = TokenRegistry::new(store.clone());
+    /// assert!(registry.sign_in_store().is_some());
+    /// ```
+    pub fn new<S: TokenStore + SignInStore>(store: S) -> Self {
+        let store = Arc::new(store);
+        Self {
+            store: store.clone(),
+            sign_in_store: Some(store),
+            lifetimes: Lifetimes::default(),
+        }
+    }
+
+    /// A registry over a store of tokens only: all the layer needs (resolve) and all an
+    /// application needs to issue and revoke. A [`SignIn`](crate::SignIn) over it has no
+    /// lockout counters to keep, so it refuses every sign-in with a store error (503).
+    pub fn tokens_only(store: impl TokenStore) -> Self {
         Self {
             store: Arc::new(store),
+            sign_in_store: None,
             lifetimes: Lifetimes::default(),
         }
     }
@@ -156,7 +109,7 @@ impl TokenRegistry {
     /// tokens that spares hot tokens their Redis round trip:
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), tower_bearer::StoreError> {
+    /// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
     /// use tower_bearer::TokenRegistry;
     /// use tower_bearer::store::{CacheOptions, RedisStoreOptions};
     ///
@@ -181,7 +134,7 @@ impl TokenRegistry {
     /// (see [`RedisStore::connect_cluster`](crate::store::RedisStore::connect_cluster)):
     ///
     /// ```no_run
-    /// # async fn run() -> Result<(), tower_bearer::StoreError> {
+    /// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
     /// use tower_bearer::TokenRegistry;
     /// use tower_bearer::store::RedisStoreOptions;
     ///
@@ -208,11 +161,12 @@ impl TokenRegistry {
     ///
     /// ```
     /// use std::time::Duration;
-    /// use tower_bearer::{Lifetimes, TokenRegistry};
+    /// use tower_bearer::TokenRegistry;
+    /// use tower_bearer::token::Lifetimes;
     ///
     /// let lifetimes = Lifetimes::default().with_customer(Duration::from_secs(900))?;
     /// let registry = TokenRegistry::memory().with_lifetimes(lifetimes);
-    /// # Ok::<(), tower_bearer::ConfigError>(())
+    /// # Ok::<(), tower_bearer::token::ConfigError>(())
     /// ```
     pub fn with_lifetimes(mut self, lifetimes: Lifetimes) -> Self {
         self.lifetimes = lifetimes;
@@ -224,9 +178,15 @@ impl TokenRegistry {
         &self.lifetimes
     }
 
-    /// The store, e.g. for the lockout counters that live beside the tokens.
+    /// The token store.
     pub fn store(&self) -> &dyn TokenStore {
         &*self.store
+    }
+
+    /// What sign-in keeps beside the tokens (lockout counters, one-time claims), in the
+    /// same store; `None` for a [`tokens_only`](TokenRegistry::tokens_only) registry.
+    pub fn sign_in_store(&self) -> Option<&dyn SignInStore> {
+        self.sign_in_store.as_deref()
     }
 
     /// Issues a token of `kind` to `subject`, valid for that kind's lifetime.
@@ -269,7 +229,7 @@ impl TokenRegistry {
             acting_admin,
             second_factor,
         } = request;
-        let token = Token::generate().map_err(StoreError::Random)?;
+        let token = Token::generate()?;
         let lifetime = self.lifetimes.of(kind);
         // Milliseconds: the precision every store keeps, so a resolved caller equals the
         // issued one. Lifetimes are bounded by MAX_LIFETIME, so the conversion holds.

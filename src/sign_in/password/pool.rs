@@ -10,9 +10,16 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
-use crate::password::PasswordError;
+/// Why the pool did not run a job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// The queue is full: too many jobs are waiting.
+    Busy,
+    /// The thread running the job stopped before answering.
+    Interrupted,
+}
 
-/// Checks waiting beyond this many per thread are refused at once ([`PasswordError::Busy`])
+/// Checks waiting beyond this many per thread are refused at once ([`Refused::Busy`])
 /// rather than queued for seconds.
 const QUEUED_PER_THREAD: usize = 64;
 /// The OS priority of the hashing threads, on the 0..=99 scale of `thread-priority`
@@ -62,8 +69,8 @@ impl HashingPool {
     /// Runs `check` on the pool's threads and waits for it without blocking the runtime.
     async fn run<T: Send + 'static>(
         &self,
-        check: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
-    ) -> Result<T, PasswordError> {
+        check: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Refused> {
         let (reply, answer) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = reply.send(check());
@@ -76,10 +83,10 @@ impl HashingPool {
         }
         match sent {
             Ok(()) => {}
-            Err(TrySendError::Full(_)) => return Err(PasswordError::Busy),
-            Err(TrySendError::Disconnected(_)) => return Err(PasswordError::Interrupted),
+            Err(TrySendError::Full(_)) => return Err(Refused::Busy),
+            Err(TrySendError::Disconnected(_)) => return Err(Refused::Interrupted),
         }
-        answer.await.map_err(|_| PasswordError::Interrupted)?
+        answer.await.map_err(|_| Refused::Interrupted)
     }
 }
 
@@ -120,7 +127,7 @@ fn pool() -> Option<&'static HashingPool> {
 }
 
 /// Whether a password check started now would be queued rather than refused with
-/// [`PasswordError::Busy`]. Sign-in asks before it counts an attempt, so that a flood that
+/// [`Refused::Busy`]. Sign-in asks before it counts an attempt, so that a flood that
 /// fills the queue neither counts toward anybody's lockout nor creates counters.
 pub(crate) fn has_room() -> bool {
     pool().is_none_or(HashingPool::has_room)
@@ -129,13 +136,13 @@ pub(crate) fn has_room() -> bool {
 /// Runs `check` on the process's hashing threads; on tokio's blocking pool if no thread
 /// could be started.
 pub(crate) async fn run<T: Send + 'static>(
-    check: impl FnOnce() -> Result<T, PasswordError> + Send + 'static,
-) -> Result<T, PasswordError> {
+    check: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, Refused> {
     match pool() {
         Some(pool) => pool.run(check).await,
         None => tokio::task::spawn_blocking(check)
             .await
-            .map_err(|_| PasswordError::Interrupted)?,
+            .map_err(|_| Refused::Interrupted),
     }
 }
 
@@ -152,7 +159,6 @@ mod tests {
         let hold = |blocked: Arc<Mutex<Receiver<()>>>| {
             move || {
                 let _ = blocked.lock().unwrap().recv();
-                Ok(())
             }
         };
         // One job running (waiting to be released), one queued: the queue is full.
@@ -166,16 +172,13 @@ mod tests {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
 
         assert!(!pool.has_room(), "a full queue has no room");
-        assert!(matches!(
-            pool.run(|| Ok(())).await,
-            Err(PasswordError::Busy)
-        ));
+        assert!(matches!(pool.run(|| ()).await, Err(Refused::Busy)));
 
         release.send(()).unwrap();
         release.send(()).unwrap();
         assert!(running.await.unwrap().is_ok());
         assert!(queued.await.unwrap().is_ok());
-        assert!(pool.run(|| Ok(())).await.is_ok(), "room again once drained");
+        assert!(pool.run(|| ()).await.is_ok(), "room again once drained");
         assert!(pool.has_room());
     }
 
@@ -188,7 +191,7 @@ mod tests {
                 // Field 19 of /proc/thread-self/stat is the nice value.
                 let stat = std::fs::read_to_string("/proc/thread-self/stat").unwrap();
                 let after_name = &stat[stat.rfind(')').unwrap() + 2..];
-                Ok(after_name.split(' ').nth(16).unwrap().to_owned())
+                after_name.split(' ').nth(16).unwrap().to_owned()
             })
             .await
             .unwrap();

@@ -1,62 +1,18 @@
-//! Who is calling: [`Caller`], injected by the layer, [`TokenKind`] and [`SecondFactor`].
+//! Who is calling: [`Caller`], injected by the layer, and the [`SecondFactor`] it proved.
 
 use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::token::{TokenHash, TokenId};
-
-/// The two kinds of token, as in Magento: customers and admins (integrations of the back office).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TokenKind {
-    /// A shop customer (Magento user type 3). Default lifetime 1 hour.
-    Customer,
-    /// A back-office administrator (Magento user type 2). Default lifetime 4 hours.
-    Admin,
-}
-
-impl TokenKind {
-    /// `"customer"` or `"admin"`, as used in store keys and JSON.
-    pub const fn as_str(self) -> &'static str {
-        match self {
-            Self::Customer => "customer",
-            Self::Admin => "admin",
-        }
-    }
-}
-
-impl fmt::Display for TokenKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-impl FromStr for TokenKind {
-    type Err = UnknownTokenKind;
-
-    fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
-            "customer" => Ok(Self::Customer),
-            "admin" => Ok(Self::Admin),
-            _ => Err(UnknownTokenKind),
-        }
-    }
-}
-
-/// The text was neither `"customer"` nor `"admin"`.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown token kind (expected \"customer\" or \"admin\")")]
-pub struct UnknownTokenKind;
+use super::{TokenHash, TokenId, TokenKind};
 
 /// The second factor an admin proved when the token was issued, beside the password.
 ///
 /// Serialized in lower case (`"totp"`), as [`Caller::second_factor`] shows it:
 ///
 /// ```
-/// use tower_bearer::SecondFactor;
+/// use tower_bearer::token::SecondFactor;
 ///
 /// assert_eq!(serde_json::to_value(SecondFactor::Totp).unwrap(), "totp");
 /// assert_eq!(SecondFactor::Totp.as_str(), "totp");
@@ -106,6 +62,7 @@ impl fmt::Display for SecondFactor {
 /// # }
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
 pub struct Caller {
     /// Customer or admin.
     pub kind: TokenKind,
@@ -129,6 +86,50 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// The caller behind the token whose hash is `token_hash`, issued to `subject` at
+    /// `issued_at` until `expires_at`, with no acting admin and no second factor: for
+    /// custom stores and tests.
+    ///
+    /// ```
+    /// use chrono::{Duration, Utc};
+    /// use tower_bearer::{Caller, TokenKind};
+    /// use tower_bearer::token::{SecondFactor, TokenHash};
+    ///
+    /// let now = Utc::now();
+    /// let caller = Caller::new(TokenKind::Admin, "root", TokenHash::of("t"), now, now + Duration::hours(4))
+    ///     .with_second_factor(SecondFactor::Totp);
+    /// assert!(!caller.is_expired_at(now));
+    /// ```
+    pub fn new(
+        kind: TokenKind,
+        subject: impl Into<String>,
+        token_hash: TokenHash,
+        issued_at: DateTime<Utc>,
+        expires_at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            kind,
+            subject: subject.into(),
+            issued_at,
+            expires_at,
+            acting_admin: None,
+            second_factor: None,
+            token_hash,
+        }
+    }
+
+    /// The same caller, recording `admin` as the admin who obtained the token.
+    pub fn with_acting_admin(mut self, admin: impl Into<String>) -> Self {
+        self.acting_admin = Some(admin.into());
+        self
+    }
+
+    /// The same caller, recording the second factor proved at sign-in.
+    pub fn with_second_factor(mut self, factor: SecondFactor) -> Self {
+        self.second_factor = Some(factor);
+        self
+    }
+
     /// The short id of the token, safe to log.
     pub fn token_id(&self) -> TokenId {
         self.token_hash.id()

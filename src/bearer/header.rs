@@ -2,7 +2,7 @@
 //!
 //! ```
 //! use http::{HeaderMap, HeaderValue, header::AUTHORIZATION};
-//! use tower_bearer::header::{MalformedAuthorization, bearer_token};
+//! use tower_bearer::bearer::{MalformedAuthorization, bearer_token};
 //!
 //! let mut headers = HeaderMap::new();
 //! assert_eq!(bearer_token(&headers), Ok(None));

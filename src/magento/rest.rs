@@ -1,4 +1,4 @@
-//! [`token_routes`]: Magento's REST token services as an axum router.
+//! Magento's REST token services as an axum [`router`].
 
 use std::borrow::Cow;
 
@@ -8,16 +8,15 @@ use axum::extract::{DefaultBodyLimit, Path, State};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use bytes::Bytes;
-use http::header::{CACHE_CONTROL, CONTENT_TYPE, RETRY_AFTER};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::header::RETRY_AFTER;
+use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use crate::caller::{Caller, TokenKind};
-use crate::error::UNAVAILABLE_MESSAGE;
-use crate::extract::{Admin, Customer};
-use crate::layer::BearerAuthLayer;
-use crate::token::{Token, TokenHash};
-use crate::token_service::{SignInError, TokenService};
+use super::{UNAVAILABLE_MESSAGE, is_json, retry_after, token_response};
+use crate::bearer::extract::{Admin, Customer};
+use crate::bearer::layer::BearerAuthLayer;
+use crate::sign_in::{SignIn, SignInError};
+use crate::token::{Caller, TokenHash, TokenKind};
 
 /// The largest request body the token routes read.
 pub const MAX_BODY_BYTES: usize = 16 * 1024;
@@ -33,19 +32,21 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// | `POST /V1/integration/token/revoke` | `{"token"}` or none, any Bearer token | `true`: that one token (or the caller's own) revoked |
 /// | `POST /V1/customers/{email}/tokens/revoke` | admin Bearer token | the number of the customer's tokens revoked |
 ///
-/// An admin with a TOTP secret in the [`Directory`](crate::Directory) gets tokens only from
-/// the two-factor route ([`TokenService::sign_in_with_totp`]); the plain admin route answers
-/// them 401 with [`TWO_FACTOR_REQUIRED_MESSAGE`](crate::TWO_FACTOR_REQUIRED_MESSAGE).
+/// An admin with a TOTP secret in the [`Directory`](crate::sign_in::Directory) gets tokens only from
+/// the two-factor route ([`SignIn::sign_in_with_totp`]); the plain admin route answers
+/// them 401 with [`TWO_FACTOR_REQUIRED_MESSAGE`](crate::sign_in::TWO_FACTOR_REQUIRED_MESSAGE).
 ///
 /// Errors are JSON `{"message": …}` with Magento's texts. Mount it at any prefix; Magento
 /// clients post to `/rest/V1/…` and `/rest/<store_code>/V1/…`:
 ///
 /// ```
 /// use axum::Router;
-/// use tower_bearer::{MemoryDirectory, TokenRegistry, TokenService, token_routes};
+/// use tower_bearer::{SignIn, TokenRegistry};
+/// use tower_bearer::magento::rest;
+/// use tower_bearer::sign_in::MemoryDirectory;
 ///
-/// let service = TokenService::new(TokenRegistry::memory(), MemoryDirectory::new());
-/// let api = token_routes(service);
+/// let service = SignIn::new(TokenRegistry::memory(), MemoryDirectory::new());
+/// let api = rest::router(service);
 /// let app: Router = Router::new()
 ///     .merge(api.clone())
 ///     .nest("/rest", api.clone())
@@ -54,7 +55,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 ///
 /// The revoke routes carry their own [`BearerAuthLayer`]; the token-issuing routes need
 /// none.
-pub fn token_routes(service: TokenService) -> Router {
+pub fn router(service: SignIn) -> Router {
     let registry = service.registry().clone();
     let authenticated = Router::new()
         .route(
@@ -77,7 +78,7 @@ pub fn token_routes(service: TokenService) -> Router {
 }
 
 async fn customer_token(
-    State(service): State<TokenService>,
+    State(service): State<SignIn>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -85,7 +86,7 @@ async fn customer_token(
 }
 
 async fn admin_token(
-    State(service): State<TokenService>,
+    State(service): State<SignIn>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -94,7 +95,7 @@ async fn admin_token(
 
 /// Magento's Google Authenticator provider: an admin token for a password and a TOTP code.
 async fn admin_token_with_totp(
-    State(service): State<TokenService>,
+    State(service): State<SignIn>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -107,7 +108,7 @@ async fn admin_token_with_totp(
 }
 
 async fn sign_in(
-    service: &TokenService,
+    service: &SignIn,
     kind: TokenKind,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -120,16 +121,8 @@ async fn sign_in(
 }
 
 /// `200` with the token as a bare JSON string, never cached (RFC 6749 §5.1).
-pub(crate) fn token_response(token: &Token) -> Response {
-    let mut response = axum::Json(token.expose()).into_response();
-    response
-        .headers_mut()
-        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
 async fn revoke_customer_tokens(
-    State(service): State<TokenService>,
+    State(service): State<SignIn>,
     Customer(caller): Customer,
 ) -> Result<axum::Json<bool>, ApiError> {
     service
@@ -143,7 +136,7 @@ async fn revoke_customer_tokens(
 /// RFC 7009 semantics: `true` whether or not the token was live; only its owner or an
 /// admin may revoke it.
 async fn revoke_token(
-    State(service): State<TokenService>,
+    State(service): State<SignIn>,
     caller: Caller,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
@@ -187,7 +180,7 @@ struct CustomerPath {
 
 /// Admin "force sign-in": revokes every token of a customer.
 async fn force_sign_out(
-    State(service): State<TokenService>,
+    State(service): State<SignIn>,
     Admin(admin): Admin,
     path: Result<Path<CustomerPath>, PathRejection>,
 ) -> Result<axum::Json<u64>, ApiError> {
@@ -266,15 +259,6 @@ fn optional_json_object(
 }
 
 /// Whether the request says its body is JSON (`application/json`, any case, any parameters).
-pub(crate) fn is_json(headers: &HeaderMap) -> bool {
-    headers
-        .get(CONTENT_TYPE)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
-}
-
-/// A non-empty string field, else Magento's `"<field>" is required. Enter and try again.`
 fn required_string<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a str, ApiError> {
     match fields.get(name) {
         Some(Value::String(text)) if !text.is_empty() => Ok(text),
@@ -325,9 +309,7 @@ impl IntoResponse for ApiError {
         )
             .into_response();
         if unavailable {
-            response
-                .headers_mut()
-                .insert(RETRY_AFTER, HeaderValue::from_static("1"));
+            response.headers_mut().insert(RETRY_AFTER, retry_after());
         }
         response
     }

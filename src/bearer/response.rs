@@ -8,7 +8,7 @@ use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
 use http::{HeaderValue, Response};
 
-use crate::error::AuthError;
+use super::error::AuthError;
 
 /// The realm of the challenge when none is configured.
 pub const DEFAULT_REALM: &str = "api";
@@ -23,7 +23,8 @@ pub const DEFAULT_RETRY_AFTER: Duration = Duration::from_secs(1);
 /// GraphQL-shaped errors:
 ///
 /// ```
-/// use tower_bearer::{AuthError, ErrorBody};
+/// use tower_bearer::AuthError;
+/// use tower_bearer::bearer::ErrorBody;
 ///
 /// let graphql = |error: &AuthError| {
 ///     ErrorBody::json(&serde_json::json!({
@@ -144,6 +145,8 @@ impl Responder {
         if matches!(error, AuthError::StoreUnavailable) {
             headers.insert(RETRY_AFTER, self.retry_after.clone());
         }
+        // Why, for an outer layer or a test, without parsing the body.
+        response.extensions_mut().insert(*error);
         response
     }
 
@@ -170,11 +173,13 @@ impl Responder {
 }
 
 /// Whole seconds, rounded up, at least 1.
-fn retry_after_value(delay: Duration) -> HeaderValue {
+pub(crate) fn retry_after_value(delay: Duration) -> HeaderValue {
     let seconds = delay.as_secs() + u64::from(delay.subsec_nanos() > 0);
     HeaderValue::from(seconds.max(1))
 }
 
+/// The refusal with the default realm and body; an extractor behind a layer refuses with
+/// the layer's own ([`Refusal`](super::Refusal)).
 #[cfg(feature = "axum")]
 impl axum::response::IntoResponse for AuthError {
     fn into_response(self) -> axum::response::Response {
@@ -187,7 +192,7 @@ impl axum::response::IntoResponse for AuthError {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::caller::TokenKind;
+    use crate::token::TokenKind;
 
     #[test]
     fn realm_is_escaped_into_a_quoted_string() {

@@ -1,0 +1,72 @@
+//! The middleware: [`BearerAuthLayer`](crate::BearerAuthLayer) and its service
+//! [`BearerAuth`](crate::BearerAuth), what they answer when they refuse, and the axum
+//! extractors that read the [`Caller`] they inject.
+//!
+//! One file per role, as tower-http lays out a middleware: `layer.rs` (configuration),
+//! `service.rs` (the per-request decision), `future.rs` (waiting on the store), `body.rs`,
+//! `response.rs` (RFC 6750 refusals), `header.rs` (parsing `Authorization`), `error.rs`
+//! ([`AuthError`]) and `extract.rs`. What they share lives here.
+
+use crate::registry::TokenRegistry;
+use crate::store::StoreError;
+use crate::token::{Caller, TokenKind};
+
+mod body;
+pub(crate) mod error;
+#[cfg(feature = "axum")]
+pub(crate) mod extract;
+mod future;
+mod header;
+pub(crate) mod layer;
+mod response;
+pub(crate) mod service;
+
+pub(crate) use self::error::UNAVAILABLE_MESSAGE;
+#[cfg(feature = "axum")]
+#[doc(inline)]
+pub use self::extract::Refusal;
+pub(crate) use self::response::{Responder, retry_after_value};
+#[doc(inline)]
+pub use self::{
+    body::ResponseBody,
+    future::ResponseFuture,
+    header::{MAX_TOKEN_LEN, MalformedAuthorization, bearer_token},
+    response::{DEFAULT_REALM, DEFAULT_RETRY_AFTER, ErrorBody},
+};
+
+use self::error::AuthError;
+
+/// Whether requests without bearer credentials pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    Required,
+    Optional,
+}
+
+#[derive(Clone, Debug)]
+pub(crate) struct Config {
+    pub(crate) registry: TokenRegistry,
+    pub(crate) mode: Mode,
+    pub(crate) kind: Option<TokenKind>,
+    pub(crate) responder: Responder,
+}
+
+impl Config {
+    /// Decides a request from what the store said: the caller to inject, or the refusal.
+    pub(crate) fn admit(
+        &self,
+        answer: Result<Option<Caller>, StoreError>,
+    ) -> Result<Caller, AuthError> {
+        match answer {
+            Ok(Some(caller)) => match self.kind {
+                Some(required) if caller.kind != required => {
+                    Err(AuthError::InsufficientScope { required })
+                }
+                _ => Ok(caller),
+            },
+            Ok(None) => Err(AuthError::InvalidToken),
+            // Fail closed: a store that cannot answer is neither a pass nor a 401.
+            Err(_) => Err(AuthError::StoreUnavailable),
+        }
+    }
+}

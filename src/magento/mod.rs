@@ -1,0 +1,39 @@
+//! The front ends of Magento's token services, over [`SignIn`](crate::SignIn) and the
+//! registry: the REST routes ([`rest`]) and, with feature `graphql`, the GraphQL mutations
+//! and their `/graphql` transport. What both share lives here.
+
+use axum::response::{IntoResponse, Response};
+use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue};
+
+use crate::bearer::{DEFAULT_RETRY_AFTER, retry_after_value};
+use crate::token::Token;
+
+pub(crate) use crate::bearer::UNAVAILABLE_MESSAGE;
+
+pub mod rest;
+
+/// Whether the request says its body is JSON (`application/json`, matched by essence,
+/// ignoring case and parameters).
+pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+/// A new token as Magento answers it: a bare JSON string, never cached.
+pub(crate) fn token_response(token: &Token) -> Response {
+    let mut response = axum::Json(token.expose()).into_response();
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// The `Retry-After` of the routes' 503s: the layer's default, so one client back-off fits
+/// every refusal.
+pub(crate) fn retry_after() -> HeaderValue {
+    retry_after_value(DEFAULT_RETRY_AFTER)
+}

@@ -1,0 +1,84 @@
+//! What an issue takes ([`IssueRequest`]) and gives ([`IssuedToken`]).
+
+use crate::token::{Caller, SecondFactor, Token, TokenKind};
+
+/// A freshly issued token and the caller it stands for.
+#[derive(Debug)]
+pub struct IssuedToken {
+    /// The secret, to hand to the client once.
+    pub token: Token,
+    /// What the token resolves to.
+    pub caller: Caller,
+}
+
+/// What to issue a token for: its kind and subject, and what the token records of how it
+/// was obtained. Built with [`IssueRequest::new`] and `with_*`, issued with
+/// [`crate::TokenRegistry::issue_request`].
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::store::StoreError> {
+/// use tower_bearer::{TokenKind, TokenRegistry};
+/// use tower_bearer::registry::IssueRequest;
+/// use tower_bearer::token::SecondFactor;
+///
+/// let registry = TokenRegistry::memory();
+/// let request = IssueRequest::new(TokenKind::Admin, "root").with_second_factor(SecondFactor::Totp);
+/// let issued = registry.issue_request(request).await?;
+/// assert_eq!(issued.caller.second_factor, Some(SecondFactor::Totp));
+/// assert_eq!(issued.caller.acting_admin, None);
+/// # Ok(()) }
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IssueRequest {
+    /// Customer or admin.
+    pub kind: TokenKind,
+    /// Who the token is issued to.
+    pub subject: String,
+    /// The admin acting on the subject's behalf, if any (see
+    /// [`crate::TokenRegistry::issue_on_behalf`]).
+    pub acting_admin: Option<String>,
+    /// The second factor proved besides the password, if any.
+    pub second_factor: Option<SecondFactor>,
+}
+
+impl IssueRequest {
+    /// A token of `kind` for `subject`, with no acting admin and no second factor.
+    pub fn new(kind: TokenKind, subject: impl Into<String>) -> Self {
+        Self {
+            kind,
+            subject: subject.into(),
+            acting_admin: None,
+            second_factor: None,
+        }
+    }
+
+    /// Records the admin who obtains the token on the subject's behalf.
+    ///
+    /// ```
+    /// use tower_bearer::TokenKind;
+    /// use tower_bearer::registry::IssueRequest;
+    ///
+    /// let request = IssueRequest::new(TokenKind::Customer, "ada@example.com").with_acting_admin("root");
+    /// assert_eq!(request.acting_admin.as_deref(), Some("root"));
+    /// ```
+    pub fn with_acting_admin(mut self, admin: impl Into<String>) -> Self {
+        self.acting_admin = Some(admin.into());
+        self
+    }
+
+    /// Records the second factor the subject proved at sign-in.
+    ///
+    /// ```
+    /// use tower_bearer::TokenKind;
+    /// use tower_bearer::registry::IssueRequest;
+    /// use tower_bearer::token::SecondFactor;
+    ///
+    /// let request = IssueRequest::new(TokenKind::Admin, "root").with_second_factor(SecondFactor::Totp);
+    /// assert_eq!(request.second_factor, Some(SecondFactor::Totp));
+    /// ```
+    pub fn with_second_factor(mut self, factor: SecondFactor) -> Self {
+        self.second_factor = Some(factor);
+        self
+    }
+}

@@ -1,0 +1,33 @@
+//! [`ConfigError`]: a configuration refused at start-up.
+
+use std::time::Duration;
+
+use super::TokenKind;
+
+/// A configuration value was refused at start-up.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// A token lifetime was zero or out of range.
+    #[error(
+        "invalid {kind} token lifetime {lifetime:?}: it must be between 1 second and 365 days \
+         (a zero lifetime would make every token expire at once)"
+    )]
+    InvalidLifetime {
+        /// Which lifetime.
+        kind: TokenKind,
+        /// The value refused.
+        lifetime: Duration,
+    },
+    /// A lockout policy allowed no attempt, or locked for under a second.
+    #[error(
+        "invalid lockout policy ({max_failures} failures, {lock_duration:?}): at least 1 failure \
+         and a lock from 1 second to 365 days are required"
+    )]
+    InvalidLockout {
+        /// The failures refused.
+        max_failures: u64,
+        /// The duration refused.
+        lock_duration: Duration,
+    },
+}

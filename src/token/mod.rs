@@ -1,0 +1,24 @@
+//! The vocabulary every other part speaks: the bearer secret ([`Token`]) and its hash,
+//! who a token stands for ([`Caller`], [`TokenKind`],
+//! [`SecondFactor`]), how long tokens live ([`Lifetimes`]) and the [`ConfigError`] of a
+//! refused setting. It imports nothing else of this crate.
+
+pub(crate) mod caller;
+mod config_error;
+pub(crate) mod kind;
+mod lifetimes;
+mod secret;
+
+pub(crate) use self::{
+    caller::Caller,
+    kind::TokenKind,
+    secret::{random_fill, sha256_hex},
+};
+#[doc(inline)]
+pub use self::{
+    caller::SecondFactor,
+    config_error::ConfigError,
+    kind::UnknownTokenKind,
+    lifetimes::{Lifetimes, MAX_LIFETIME, MIN_LIFETIME},
+    secret::{RandomError, TOKEN_LEN, Token, TokenHash, TokenId},
+};
