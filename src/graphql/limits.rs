@@ -20,10 +20,11 @@ use super::{category, error};
 pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 
 /// The deepest nesting of `{`, `[` and `(` (outside strings and comments) that a GraphQL
-/// document may have. Deeper documents are refused before they are parsed: the parser
-/// recurses once per level without a bound of its own, and a few hundred levels overflow
-/// a thread's stack in a debug build (some 1,600 in a release build), which aborts the
-/// whole process. Real queries stay far below: introspection nests about 15 levels.
+/// document may have. Deeper documents are refused before they are parsed: async-graphql's
+/// parser turns nested values into its own types by recursion without a bound, and a few
+/// hundred levels overflow a 2 MiB thread stack in a debug build (some 1,600 in a release
+/// build), which aborts the whole process. Real queries stay far below: GraphiQL's
+/// introspection query nests a dozen.
 pub const MAX_NESTING: usize = 64;
 
 /// The default of [`with_default_limits`] for the depth of fields in an operation: Magento's
@@ -31,8 +32,8 @@ pub const MAX_NESTING: usize = 64;
 pub const MAX_DEPTH: usize = 20;
 
 /// The default of [`with_default_limits`] for the complexity of an operation, where each
-/// field (each alias too) counts 1: Magento's default `queryComplexity`. A request cannot
-/// fan out into thousands of aliased fields.
+/// field (each alias too, `__typename` excepted) counts 1: Magento's default
+/// `queryComplexity`. A request cannot fan out into thousands of aliased fields.
 pub const MAX_COMPLEXITY: usize = 300;
 
 /// The default of [`with_default_limits`] for how deeply selection sets may nest, fragments
@@ -56,7 +57,8 @@ pub(super) const ISSUING_FIELDS: [&str; 2] =
 /// safe behind any transport, not only [`graphql_router`](super::graphql_router)).
 ///
 /// async-graphql sets no depth or complexity limit of its own. Override any of these by
-/// calling the builder's method after this one: the last call wins.
+/// calling the builder's method after this one: the last call wins. The nesting check has
+/// no switch: nothing valid nests that deep.
 ///
 /// ```
 /// use async_graphql::{EmptySubscription, MergedObject, Object, Schema};
