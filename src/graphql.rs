@@ -309,8 +309,8 @@ fn errors_body(message: &str, category: &str) -> ErrorBody {
 ///   http crate (64 KiB; hyper answers a longer one with 414);
 /// - a document nested deeper than [`MAX_NESTING`] is refused with 400 before it is
 ///   parsed, whatever the executor's limits;
-/// - a request that selects more than one token-issuing mutation is refused with one error
-///   before the executor runs;
+/// - a request that selects more than one token-issuing mutation is refused before the
+///   executor runs, with one error ([`ONE_TOKEN_PER_REQUEST_MESSAGE`], HTTP 200);
 /// - answers are HTTP 200 with `data` and/or `errors`, as Apollo clients expect;
 /// - guarded by [`BearerAuthLayer::optional`]: no `Authorization` (or an empty one) is a
 ///   guest; an invalid token is a 401 with `WWW-Authenticate` and a GraphQL-shaped body;
