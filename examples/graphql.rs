@@ -11,7 +11,7 @@ mod common;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema, SimpleObject};
 use tower_bearer::TokenKind;
-use tower_bearer::graphql::{self, TokenMutation, graphql_router};
+use tower_bearer::graphql::{self, TokenMutation, graphql_router, with_default_limits};
 
 /// The example protected query: `customer { email }`.
 #[derive(Default)]
@@ -57,9 +57,12 @@ Revoke all of that customer's tokens:
 async fn main() {
     let result = async {
         let demo = common::setup().await?;
-        let schema = Schema::build(Query, Mutation::default(), EmptySubscription)
-            .data(demo.service.clone())
-            .finish();
+        // Depth, complexity and nesting limits: async-graphql has no depth or complexity
+        // limit by default.
+        let schema =
+            with_default_limits(Schema::build(Query, Mutation::default(), EmptySubscription))
+                .data(demo.service.clone())
+                .finish();
         let app = common::rest_app(&demo).merge(graphql_router(schema, demo.registry.clone()));
         let help = format!("{HELP}\n{}", common::rest_help(&demo));
         common::serve(&demo, app, &help).await

@@ -7,13 +7,19 @@
 //!   them), behind [`BearerAuthLayer::optional`] with GraphQL-shaped refusals; the
 //!   [`Caller`] (or nothing, for a guest) reaches resolvers through the context:
 //!   `ctx.data_opt::<Caller>()`, or [`caller`].
+//! - [`with_default_limits`]: depth, complexity and nesting limits for a public endpoint;
+//!   async-graphql has no depth or complexity limit of its own.
+//!
+//! One request obtains one token at most: a request that selects `generateCustomerToken` or
+//! `generateCustomerTokenAsAdmin` more than once (aliases, fragments) is refused before
+//! any of them runs, so aliases cannot turn a request into a password spray.
 //!
 //! ```
 //! use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema};
 //! use axum::Router;
-//! use tower_bearer::graphql::{TokenMutation, graphql_router};
-//! use tower_bearer::{Caller, SignIn, TokenRegistry};
+//! use tower_bearer::graphql::{TokenMutation, graphql_router, with_default_limits};
 //! use tower_bearer::sign_in::MemoryDirectory;
+//! use tower_bearer::{Caller, SignIn, TokenRegistry};
 //!
 //! #[derive(Default)]
 //! struct Query;
@@ -31,23 +37,32 @@
 //!
 //! let registry = TokenRegistry::memory();
 //! let service = SignIn::new(registry.clone(), MemoryDirectory::new());
-//! let schema = Schema::build(Query, Mutation::default(), EmptySubscription)
+//! let schema = with_default_limits(Schema::build(Query, Mutation::default(), EmptySubscription))
 //!     .data(service)
 //!     .finish();
 //! let app: Router = graphql_router(schema, registry);
 //! ```
 
+mod limits;
+
 use async_graphql::parser::types::OperationType;
 use async_graphql::{Context, ErrorExtensions, Executor, InputObject, Object, SimpleObject};
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use http::header::{ALLOW, CONTENT_TYPE};
-use http::{HeaderMap, HeaderValue, StatusCode};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
+
+#[doc(inline)]
+pub use self::limits::{
+    MAX_COMPLEXITY, MAX_DEPTH, MAX_DIRECTIVES, MAX_NESTING, MAX_RECURSIVE_DEPTH, MAX_REQUEST_BYTES,
+    with_default_limits,
+};
 
 use crate::bearer::ErrorBody;
 use crate::magento::{UNAVAILABLE_MESSAGE, is_json};
@@ -61,6 +76,9 @@ pub const UNKNOWN_CUSTOMER_MESSAGE: &str = "Customer email provided does not exi
 /// The answer of `generateCustomerTokenAsAdmin` for a customer who did not allow it.
 pub const ASSISTANCE_DENIED_MESSAGE: &str =
     "Allow remote shopping assistance is disabled for this customer.";
+/// The answer to a request that selects more than one token-issuing mutation
+/// (`generateCustomerToken`, `generateCustomerTokenAsAdmin`, under any alias).
+pub const ONE_TOKEN_PER_REQUEST_MESSAGE: &str = "A request can generate one token at most.";
 
 /// Magento's GraphQL error categories (`extensions.category`).
 pub mod category {
@@ -104,6 +122,18 @@ fn unavailable(error_text: impl std::fmt::Display) -> async_graphql::Error {
     error(UNAVAILABLE_MESSAGE, category::INTERNAL)
 }
 
+/// Refuses the whole request if it selects more than one token-issuing field. Each issuing
+/// resolver asks before it does anything, so no sign-in runs for such a request wherever
+/// [`TokenMutation`] is merged, behind [`graphql_router`] or any other transport.
+fn refuse_several_issuing_fields(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    // `query_env` is public but hidden in async-graphql's docs; its derive macros use it.
+    let env = ctx.query_env;
+    if limits::issuing_fields(&env.operation.node.selection_set.node, &env.fragments) > 1 {
+        return Err(error(ONE_TOKEN_PER_REQUEST_MESSAGE, category::INPUT));
+    }
+    Ok(())
+}
+
 fn require_value(value: &str, name: &str) -> async_graphql::Result<()> {
     if value.is_empty() {
         return Err(error(
@@ -119,10 +149,27 @@ fn require_value(value: &str, name: &str) -> async_graphql::Result<()> {
 pub struct TokenMutation;
 
 /// The answer of `generateCustomerToken`.
-#[derive(Clone, Debug, SimpleObject)]
+#[derive(Clone, SimpleObject)]
 pub struct CustomerToken {
     /// The customer token.
     pub token: Option<String>,
+}
+
+impl std::fmt::Debug for CustomerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerToken")
+            .field("token", &self.token.as_ref().map(|_| Redacted))
+            .finish()
+    }
+}
+
+/// Stands in for a secret in `Debug` output.
+struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
 }
 
 /// The input of `generateCustomerTokenAsAdmin`.
@@ -134,11 +181,19 @@ pub struct GenerateCustomerTokenAsAdminInput {
 }
 
 /// The answer of `generateCustomerTokenAsAdmin`.
-#[derive(Clone, Debug, SimpleObject)]
+#[derive(Clone, SimpleObject)]
 pub struct GenerateCustomerTokenAsAdminOutput {
     /// A customer token recording the acting admin.
     #[graphql(name = "customer_token")]
     pub customer_token: String,
+}
+
+impl std::fmt::Debug for GenerateCustomerTokenAsAdminOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateCustomerTokenAsAdminOutput")
+            .field("customer_token", &Redacted)
+            .finish()
+    }
 }
 
 /// The answer of `revokeCustomerToken`.
@@ -157,6 +212,7 @@ impl TokenMutation {
         email: String,
         password: String,
     ) -> async_graphql::Result<CustomerToken> {
+        refuse_several_issuing_fields(ctx)?;
         require_value(&email, "email")?;
         require_value(&password, "password")?;
         match service(ctx)?
@@ -180,6 +236,7 @@ impl TokenMutation {
         ctx: &Context<'_>,
         input: GenerateCustomerTokenAsAdminInput,
     ) -> async_graphql::Result<GenerateCustomerTokenAsAdminOutput> {
+        refuse_several_issuing_fields(ctx)?;
         let admin = caller_of_kind(ctx, TokenKind::Admin)?;
         require_value(&input.customer_email, "customer_email")?;
         let service = service(ctx)?;
@@ -240,20 +297,47 @@ fn errors_body(message: &str, category: &str) -> ErrorBody {
     }))
 }
 
-/// `/graphql` for `executor` (your `Schema`, with a [`SignIn`] in its data):
+/// `/graphql` for `executor` (your `Schema`, with a [`SignIn`] in its data, best
+/// built with [`with_default_limits`]):
 ///
-/// - `POST` with a JSON body `{"query", "variables", "operationName"}`;
+/// - `POST` with a JSON body `{"query", "variables", "operationName"}`, of at most
+///   [`MAX_REQUEST_BYTES`] (else 413); every answer to a `POST` carries
+///   `Cache-Control: no-store`, as it may hold a token;
 /// - `GET` with `?query=…&variables=…&operationName=…` for queries (a mutation over GET is
-///   refused with 405); a `GET` without `query` serves GraphiQL;
+///   refused with 405); a `GET` without `query` serves GraphiQL. Its URI is bounded by the
+///   http crate (64 KiB; hyper answers a longer one with 414);
+/// - a document nested deeper than [`MAX_NESTING`] is refused with 400 before it is
+///   parsed, whatever the executor's limits;
+/// - a request that selects more than one token-issuing mutation is refused before the
+///   executor runs, with one error ([`ONE_TOKEN_PER_REQUEST_MESSAGE`], HTTP 200);
 /// - answers are HTTP 200 with `data` and/or `errors`, as Apollo clients expect;
 /// - guarded by [`BearerAuthLayer::optional`]: no `Authorization` (or an empty one) is a
 ///   guest; an invalid token is a 401 with `WWW-Authenticate` and a GraphQL-shaped body;
 ///   a store outage is a 503 in the same shape.
+///
+/// Refusals of the transport itself are GraphQL-shaped too:
+/// `{"errors":[{"message":…,"extensions":{"category":"graphql-input"}}]}`.
 pub fn graphql_router<E: Executor>(executor: E, registry: TokenRegistry) -> Router {
     Router::new()
         .route("/graphql", get(graphql_get::<E>).post(graphql_post::<E>))
         .layer(BearerAuthLayer::optional(registry).with_error_body(graphql_error_body))
+        .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
+        // Outermost, so that the layer's refusals are covered too.
+        .layer(middleware::from_fn(no_store_on_post))
         .with_state(executor)
+}
+
+/// Marks every answer to a POST uncacheable: mutations, which return tokens, only come by
+/// POST. Answers to GET stay cacheable, for the queries PWA Studio sends by GET.
+async fn no_store_on_post(request: axum::extract::Request, next: Next) -> Response {
+    let is_post = request.method() == Method::POST;
+    let mut response = next.run(request).await;
+    if is_post {
+        response
+            .headers_mut()
+            .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    response
 }
 
 /// The query string of a GraphQL GET request.
@@ -265,11 +349,20 @@ struct GetParams {
     variables: Option<String>,
 }
 
+/// How a request came: a mutation may only come by POST.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Transport {
+    Get,
+    Post,
+}
+
 async fn graphql_get<E: Executor>(
     State(executor): State<E>,
     caller: Option<Caller>,
     params: Result<Query<GetParams>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    // No size check of our own: the http crate takes no URI over 64 KiB, so hyper answers
+    // a longer one with 414 before it gets here.
     let Ok(Query(params)) = params else {
         return refuse(StatusCode::BAD_REQUEST, "The query string is malformed.");
     };
@@ -279,27 +372,22 @@ async fn graphql_get<E: Executor>(
             .finish();
         return Html(page).into_response();
     };
+    if limits::exceeds_max_nesting(&query) {
+        return refuse(StatusCode::BAD_REQUEST, limits::TOO_DEEPLY_NESTED_MESSAGE);
+    }
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
     }
     if let Some(variables) = params.variables.filter(|v| !v.is_empty()) {
+        // serde_json refuses JSON nested deeper than 128 levels, so no recursion below
+        // goes deeper either.
         match serde_json::from_str::<serde_json::Value>(&variables) {
             Ok(value) => request = request.variables(async_graphql::Variables::from_json(value)),
             Err(_) => return refuse(StatusCode::BAD_REQUEST, "\"variables\" is not valid JSON."),
         }
     }
-    if is_mutation(&request) {
-        let mut response = refuse(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "Mutations must be sent with POST.",
-        );
-        response
-            .headers_mut()
-            .insert(ALLOW, HeaderValue::from_static("POST"));
-        return response;
-    }
-    execute(&executor, caller, request).await
+    execute(&executor, caller, request, Transport::Get).await
 }
 
 async fn graphql_post<E: Executor>(
@@ -310,6 +398,12 @@ async fn graphql_post<E: Executor>(
 ) -> Response {
     let body = match body {
         Ok(body) => body,
+        Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return refuse(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("The request body is larger than {MAX_REQUEST_BYTES} bytes."),
+            );
+        }
         Err(rejection) => return refuse(rejection.status(), "The request body could not be read."),
     };
     if !is_json(&headers) {
@@ -318,34 +412,58 @@ async fn graphql_post<E: Executor>(
             "Send GraphQL requests as JSON, with \"Content-Type: application/json\".",
         );
     }
-    match serde_json::from_slice::<async_graphql::Request>(&body) {
-        Ok(request) => execute(&executor, caller, request).await,
-        Err(_) => refuse(
+    // The query is a JSON string, so this parse does not recurse into it; `variables` are
+    // bounded by serde_json's nesting limit (128).
+    let Ok(request) = serde_json::from_slice::<async_graphql::Request>(&body) else {
+        return refuse(
             StatusCode::BAD_REQUEST,
             "The request body is not a GraphQL request.",
-        ),
+        );
+    };
+    if limits::exceeds_max_nesting(&request.query) {
+        return refuse(StatusCode::BAD_REQUEST, limits::TOO_DEEPLY_NESTED_MESSAGE);
     }
+    execute(&executor, caller, request, Transport::Post).await
 }
 
-/// Whether the operation the request would run is a mutation (unparsable requests are
-/// left for the executor to report).
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
-    };
-    let mut operations = document.operations.iter();
-    let operation = match &request.operation_name {
-        Some(name) => operations.find(|(op_name, _)| op_name.is_some_and(|n| n.as_str() == name)),
-        None => operations.next(),
-    };
-    operation.is_some_and(|(_, op)| op.node.ty == OperationType::Mutation)
-}
-
+/// Parses the request (once: the executor reuses the document), refuses what the
+/// transport does not allow, and runs the rest. The caller has checked the nesting: the
+/// parser must never see a document nested deeper than [`MAX_NESTING`].
 async fn execute<E: Executor>(
     executor: &E,
     caller: Option<Caller>,
     mut request: async_graphql::Request,
+    transport: Transport,
 ) -> Response {
+    let operation_name = request.operation_name.clone();
+    // An unparsable document is left for the executor to report, in its own words.
+    let (is_mutation, issuing_fields) = match request.parsed_query() {
+        Ok(document) => limits::selected_operation(document, operation_name.as_deref()).map_or(
+            (false, 0),
+            |operation| {
+                (
+                    operation.ty == OperationType::Mutation,
+                    limits::issuing_fields(&operation.selection_set.node, &document.fragments),
+                )
+            },
+        ),
+        Err(_) => (false, 0),
+    };
+    if is_mutation && transport == Transport::Get {
+        let mut response = refuse(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "Mutations must be sent with POST.",
+        );
+        response
+            .headers_mut()
+            .insert(ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    if issuing_fields > 1 {
+        // One error for the request, as a GraphQL error (HTTP 200); the resolvers would
+        // refuse too, but with one error per field.
+        return refuse(StatusCode::OK, ONE_TOKEN_PER_REQUEST_MESSAGE);
+    }
     if let Some(caller) = caller {
         request = request.data(caller);
     }
@@ -370,4 +488,36 @@ fn refuse(status: StatusCode, message: &str) -> Response {
         .headers_mut()
         .insert(CONTENT_TYPE, body.content_type().clone());
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_the_token_answers_hides_the_token() {
+        let token = "k3v9m2q8x7w1z5t4r6y0u2i8o3p1a5s7";
+        let answers = [
+            format!(
+                "{:?}",
+                CustomerToken {
+                    token: Some(token.to_owned())
+                }
+            ),
+            format!(
+                "{:?}",
+                GenerateCustomerTokenAsAdminOutput {
+                    customer_token: token.to_owned()
+                }
+            ),
+        ];
+        for debug in answers {
+            assert!(!debug.contains(token), "{debug}");
+            assert!(debug.contains("<redacted>"), "{debug}");
+        }
+        assert_eq!(
+            format!("{:?}", CustomerToken { token: None }),
+            "CustomerToken { token: None }"
+        );
+    }
 }

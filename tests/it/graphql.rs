@@ -1,5 +1,7 @@
 //! Magento's GraphQL token API over HTTP, against real Redis.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema, SimpleObject};
@@ -8,11 +10,14 @@ use axum::Router;
 use axum::routing::get;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tower_bearer::graphql::{self, TokenMutation, graphql_router};
+use tower_bearer::graphql::{self, TokenMutation, graphql_router, with_default_limits};
 use tower_bearer::magento::rest;
-use tower_bearer::sign_in::{INVALID_CREDENTIALS_MESSAGE, MemoryDirectory, RemoteAssistance};
+use tower_bearer::sign_in::{
+    CustomerAccount, Directory, DirectoryFuture, INVALID_CREDENTIALS_MESSAGE, MemoryDirectory,
+    RemoteAssistance,
+};
 use tower_bearer::store::{RedisStore, RedisStoreOptions};
-use tower_bearer::{BearerAuthLayer, Customer, SignIn, TokenRegistry};
+use tower_bearer::{BearerAuthLayer, Customer, SignIn, TokenKind, TokenRegistry};
 
 use crate::support::{RedisServer, TestRedis, serve};
 
@@ -47,24 +52,78 @@ impl Query {
 #[derive(MergedObject, Default)]
 struct Mutation(TokenMutation);
 
+/// The test accounts, counting the password checks made against them.
+#[derive(Clone)]
+struct CountingDirectory {
+    accounts: Arc<MemoryDirectory>,
+    password_checks: Arc<AtomicUsize>,
+}
+
+impl CountingDirectory {
+    fn new() -> Self {
+        let accounts = MemoryDirectory::new();
+        accounts
+            .add_customer(
+                "customer@example.com",
+                "password",
+                RemoteAssistance::Allowed,
+            )
+            .unwrap();
+        accounts
+            .add_customer("noassist@example.com", "password", RemoteAssistance::Denied)
+            .unwrap();
+        accounts.add_admin("admin", "admin123").unwrap();
+        Self {
+            accounts: Arc::new(accounts),
+            password_checks: Arc::default(),
+        }
+    }
+
+    fn password_checks(&self) -> usize {
+        self.password_checks.load(Ordering::SeqCst)
+    }
+}
+
+impl Directory for CountingDirectory {
+    fn verify<'a>(
+        &'a self,
+        kind: TokenKind,
+        username: &'a str,
+        password: &'a str,
+    ) -> DirectoryFuture<'a, Option<String>> {
+        self.password_checks.fetch_add(1, Ordering::SeqCst);
+        self.accounts.verify(kind, username, password)
+    }
+
+    fn customer<'a>(&'a self, email: &'a str) -> DirectoryFuture<'a, Option<CustomerAccount>> {
+        self.accounts.customer(email)
+    }
+}
+
+type TestSchema = Schema<Query, Mutation, EmptySubscription>;
+
+/// The schema as the example builds it: with the default limits.
+fn schema(service: SignIn) -> TestSchema {
+    with_default_limits(Schema::build(Query, Mutation::default(), EmptySubscription))
+        .data(service)
+        .finish()
+}
+
+/// A schema without any limit: `TokenMutation` merged by someone who set none.
+fn schema_without_limits(service: SignIn) -> TestSchema {
+    Schema::build(Query, Mutation::default(), EmptySubscription)
+        .data(service)
+        .finish()
+}
+
 /// One app as in Magento: GraphQL and the REST token and demo routes side by side.
 fn app(registry: TokenRegistry) -> Router {
-    let directory = MemoryDirectory::new();
-    directory
-        .add_customer(
-            "customer@example.com",
-            "password",
-            RemoteAssistance::Allowed,
-        )
-        .unwrap();
-    directory
-        .add_customer("noassist@example.com", "password", RemoteAssistance::Denied)
-        .unwrap();
-    directory.add_admin("admin", "admin123").unwrap();
+    app_with(registry, CountingDirectory::new())
+}
+
+fn app_with(registry: TokenRegistry, directory: CountingDirectory) -> Router {
     let service = SignIn::new(registry.clone(), directory);
-    let schema = Schema::build(Query, Mutation::default(), EmptySubscription)
-        .data(service.clone())
-        .finish();
+    let schema = schema(service.clone());
     let rest_me = Router::new()
         .route(
             "/V1/customers/me",
@@ -79,16 +138,19 @@ fn app(registry: TokenRegistry) -> Router {
 struct Server {
     base: String,
     http: reqwest::Client,
-    _redis: TestRedis,
+    directory: CountingDirectory,
+    redis: TestRedis,
 }
 
 async fn start() -> Server {
     let redis = TestRedis::start();
-    let base = serve(app(redis.registry().await)).await;
+    let directory = CountingDirectory::new();
+    let base = serve(app_with(redis.registry().await, directory.clone())).await;
     Server {
         base,
         http: reqwest::Client::new(),
-        _redis: redis,
+        directory,
+        redis,
     }
 }
 
@@ -146,6 +208,36 @@ impl Server {
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
         response.json().await.unwrap()
+    }
+
+    /// A POST of `{"query": query}`, as it is.
+    async fn post_query(&self, query: &str) -> reqwest::Response {
+        self.http
+            .post(format!("{}/graphql", self.base))
+            .json(&json!({ "query": query }))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Whether the store holds a failure counter for the test customer.
+    async fn customer_has_failures(&self) -> bool {
+        let key = format!("{}lock:customer:customer@example.com", self.redis.prefix);
+        redis::cmd("EXISTS")
+            .arg(key)
+            .query_async::<bool>(&mut self.redis.inspector().await)
+            .await
+            .unwrap()
+    }
+
+    /// How many token records the store holds.
+    async fn stored_tokens(&self) -> usize {
+        redis::cmd("KEYS")
+            .arg(format!("{}token:*", self.redis.prefix))
+            .query_async::<Vec<String>>(&mut self.redis.inspector().await)
+            .await
+            .unwrap()
+            .len()
     }
 
     async fn rest_me(&self, token: &str) -> reqwest::Response {
@@ -577,4 +669,303 @@ async fn introspection_shows_magentos_names() {
     assert_eq!(names(&body["data"]["output"]["fields"]), ["customer_token"]);
     assert_eq!(names(&body["data"]["token"]["fields"]), ["token"]);
     assert_eq!(names(&body["data"]["revoke"]["fields"]), ["result"]);
+}
+
+/// The request of the finding: a sign-in whose password is a list nested `levels` deep.
+fn deeply_nested_mutation(levels: usize) -> String {
+    format!(
+        r#"mutation{{generateCustomerToken(email:"x",password:{}"p"{}){{token}}}}"#,
+        "[".repeat(levels),
+        "]".repeat(levels)
+    )
+}
+
+/// `{customer(x:[[[…1…]]]){email}}`, nested `levels` deep: a query, as GET carries it.
+fn deeply_nested_query(levels: usize) -> String {
+    format!(
+        "{{customer(x:{}1{}){{email}}}}",
+        "[".repeat(levels),
+        "]".repeat(levels)
+    )
+}
+
+/// Asserts a GraphQL-shaped refusal of the transport with `status`.
+async fn assert_refused(response: reqwest::Response, status: StatusCode) {
+    assert_eq!(response.status(), status);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(only_error(&body).1, "graphql-input", "{body}");
+}
+
+/// Nesting depths around those where parsing used to overflow a 2 MiB stack: from ~400
+/// levels in a debug build (up to ~700, where pest's own stack guard fails the parse
+/// first) and from ~1,600 in a release build; 3,000 is the request of the finding.
+const OVERFLOWING_DEPTHS: [usize; 12] = [
+    65, 200, 400, 450, 500, 550, 600, 700, 1_000, 1_600, 2_000, 3_000,
+];
+
+// Multi-threaded: the server runs on this runtime's worker threads, where the parser's stack
+// overflow used to happen; it would abort the whole test binary.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deeply_nested_document_is_refused_before_parsing_and_the_server_keeps_answering() {
+    let server = start().await;
+
+    for levels in OVERFLOWING_DEPTHS {
+        let mutation = deeply_nested_mutation(levels);
+        assert_refused(server.post_query(&mutation).await, StatusCode::BAD_REQUEST).await;
+        let query = deeply_nested_query(levels);
+        assert_refused(
+            server.get(None, &[("query", &query)]).await,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+
+    // Far deeper, and too large to be read at all. (No GET: the http crate, in client and
+    // server alike, takes no URI over 64 KiB.)
+    assert_refused(
+        server.post_query(&deeply_nested_mutation(100_000)).await,
+        StatusCode::PAYLOAD_TOO_LARGE,
+    )
+    .await;
+
+    let token = server.customer_token().await;
+    let response = server
+        .get(Some(&token), &[("query", "{customer{email}}")])
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["data"]["customer"]["email"], "customer@example.com",
+        "{body}"
+    );
+    assert_eq!(server.directory.password_checks(), 1, "only the sign-in");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_default_limits_refuse_a_deeply_nested_document_behind_any_transport() {
+    let redis = TestRedis::start();
+    let directory = CountingDirectory::new();
+    let schema = schema(SignIn::new(redis.registry().await, directory.clone()));
+    for levels in OVERFLOWING_DEPTHS.into_iter().chain([100_000]) {
+        let response = tokio::spawn({
+            let schema = schema.clone();
+            async move { schema.execute(deeply_nested_mutation(levels)).await }
+        })
+        .await
+        .unwrap();
+        let body = serde_json::to_value(&response).unwrap();
+        assert_eq!(only_error(&body).1, "graphql-input", "{body}");
+    }
+    assert_eq!(directory.password_checks(), 0);
+}
+
+/// A mutation signing in `count` times under aliases: `a0: generateCustomerToken(…) …`.
+fn aliased_sign_ins(count: usize) -> String {
+    let fields: String = (0..count)
+        .map(|n| format!("a{n}:generateCustomerToken(email:$e,password:$p){{token}}"))
+        .collect();
+    format!("mutation($e:String!,$p:String!){{{fields}}}")
+}
+
+#[tokio::test]
+async fn a_request_with_several_token_mutations_is_one_error_and_checks_no_password() {
+    let server = start().await;
+    let admin = server.admin_token().await;
+    let checks_before = server.directory.password_checks();
+    let tokens_before = server.stored_tokens().await;
+    let right = json!({"e": "customer@example.com", "p": "password"});
+    let wrong = json!({"e": "customer@example.com", "p": "guess"});
+    let through_fragments = "mutation($e:String!,$p:String!){ ...SignIn \
+         ... on Mutation { generateCustomerToken(email:$e,password:$p){token} } } \
+         fragment SignIn on Mutation { again: generateCustomerToken(email:$e,password:$p){token} }";
+    let mixed = "mutation($e:String!,$p:String!){ generateCustomerToken(email:$e,password:$p){token} \
+         generateCustomerTokenAsAdmin(input:{customer_email:$e}){customer_token} }";
+    let thousand = aliased_sign_ins(1_000);
+    assert!(thousand.len() < graphql::MAX_REQUEST_BYTES);
+    for (query, variables) in [
+        (aliased_sign_ins(2).as_str(), &right),
+        (through_fragments, &right),
+        (mixed, &right),
+        (thousand.as_str(), &wrong),
+    ] {
+        let (status, body) = server.post(Some(&admin), query, variables.clone()).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            only_error(&body),
+            (graphql::ONE_TOKEN_PER_REQUEST_MESSAGE, "graphql-input")
+        );
+        assert!(body["data"].is_null(), "{body}");
+    }
+    assert_eq!(server.directory.password_checks(), checks_before);
+    assert!(!server.customer_has_failures().await, "no attempt counted");
+    assert_eq!(
+        server.stored_tokens().await,
+        tokens_before,
+        "no token issued"
+    );
+
+    let token = server.customer_token().await;
+    assert_eq!(server.rest_me(&token).await.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn aliased_sign_ins_check_no_password_even_in_a_schema_without_limits() {
+    let redis = TestRedis::start();
+    let directory = CountingDirectory::new();
+    let schema = schema_without_limits(SignIn::new(redis.registry().await, directory.clone()));
+    let request = async_graphql::Request::new(aliased_sign_ins(1_000)).variables(
+        async_graphql::Variables::from_json(json!({"e": "customer@example.com", "p": "guess"})),
+    );
+    let response = schema.execute(request).await;
+    assert_eq!(response.errors.len(), 1_000, "each field refuses");
+    assert!(
+        response
+            .errors
+            .iter()
+            .all(|error| error.message == graphql::ONE_TOKEN_PER_REQUEST_MESSAGE)
+    );
+    assert_eq!(directory.password_checks(), 0);
+}
+
+#[tokio::test]
+async fn the_default_complexity_limit_refuses_twenty_thousand_aliases() {
+    let redis = TestRedis::start();
+    let directory = CountingDirectory::new();
+    let schema = schema(SignIn::new(redis.registry().await, directory.clone()));
+    for query in [
+        aliased_sign_ins(20_000),
+        format!(
+            "{{{}}}",
+            (0..20_000)
+                .map(|n| format!("a{n}:customer{{email}} "))
+                .collect::<String>()
+        ),
+    ] {
+        let request = async_graphql::Request::new(query).variables(
+            async_graphql::Variables::from_json(json!({"e": "customer@example.com", "p": "guess"})),
+        );
+        let response = schema.execute(request).await;
+        assert_eq!(response.errors.len(), 1);
+        assert_eq!(response.errors[0].message, "Query is too complex.");
+    }
+    assert_eq!(directory.password_checks(), 0);
+}
+
+/// The introspection query of GraphiQL (graphql-js `getIntrospectionQuery` with every option
+/// async-graphql answers).
+const INTROSPECTION: &str = r#"
+query IntrospectionQuery {
+  __schema {
+    queryType { name }
+    mutationType { name }
+    subscriptionType { name }
+    types { ...FullType }
+    directives {
+      name
+      description
+      isRepeatable
+      locations
+      args(includeDeprecated: true) { ...InputValue }
+    }
+  }
+}
+fragment FullType on __Type {
+  kind
+  name
+  description
+  specifiedByURL
+  fields(includeDeprecated: true) {
+    name
+    description
+    args(includeDeprecated: true) { ...InputValue }
+    type { ...TypeRef }
+    isDeprecated
+    deprecationReason
+  }
+  inputFields(includeDeprecated: true) { ...InputValue }
+  interfaces { ...TypeRef }
+  enumValues(includeDeprecated: true) { name description isDeprecated deprecationReason }
+  possibleTypes { ...TypeRef }
+}
+fragment InputValue on __InputValue {
+  name
+  description
+  type { ...TypeRef }
+  defaultValue
+  isDeprecated
+  deprecationReason
+}
+fragment TypeRef on __Type {
+  kind
+  name
+  ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name ofType { kind name ofType { kind name
+    ofType { kind name ofType { kind name } } } } } } } } }
+  }
+}
+"#;
+
+#[tokio::test]
+async fn graphiqls_introspection_query_fits_the_default_limits() {
+    let redis = TestRedis::start();
+    let schema = schema(SignIn::new(
+        redis.registry().await,
+        CountingDirectory::new(),
+    ));
+    let body = serde_json::to_value(schema.execute(INTROSPECTION).await).unwrap();
+    assert!(body.get("errors").is_none(), "{body}");
+    assert!(body["data"]["__schema"]["types"].is_array(), "{body}");
+}
+
+#[tokio::test]
+async fn every_answer_to_a_post_is_marked_no_store_while_get_queries_stay_cacheable() {
+    let server = start().await;
+    let no_store = |response: &reqwest::Response| {
+        response
+            .headers()
+            .get("cache-control")
+            .is_some_and(|value| value == "no-store")
+    };
+
+    let issued = server
+        .http
+        .post(format!("{}/graphql", server.base))
+        .json(&json!({
+            "query": GENERATE,
+            "variables": {"email": "customer@example.com", "password": "password"},
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert!(no_store(&issued), "the answer carries a token");
+    let token = issued.json::<Value>().await.unwrap()["data"]["generateCustomerToken"]["token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let refused = server
+        .http
+        .post(format!("{}/graphql", server.base))
+        .bearer_auth("0123456789abcdefghijklmnopqrstuv")
+        .json(&json!({ "query": CUSTOMER }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(no_store(&refused), "the layer's refusals too");
+    let not_json = server
+        .http
+        .post(format!("{}/graphql", server.base))
+        .body(r#"{"query":"{customer{email}}"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(not_json.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(no_store(&not_json), "the transport's refusals too");
+
+    let query = server
+        .get(Some(&token), &[("query", "{customer{email}}")])
+        .await;
+    assert_eq!(query.status(), StatusCode::OK);
+    assert!(!no_store(&query), "GET answers stay cacheable");
 }
