@@ -37,6 +37,14 @@ const ADMIN_SCOPE_CHALLENGE: &str =
 const CUSTOMER_SCOPE_CHALLENGE: &str =
     r#"Bearer realm="api", error="insufficient_scope", scope="customer""#;
 
+/// The whole `invalid_request` challenge for `reason`.
+fn invalid_request(reason: MalformedAuthorization) -> String {
+    format!(
+        r#"{INVALID_REQUEST_PREFIX}, error_description="{}""#,
+        reason.description()
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // Harness: the same layer over a Router and over a service_fn.
 
@@ -1290,8 +1298,10 @@ async fn refusals_never_echo_the_token() {
     let (revoked_token, _) = issue(&registry, TokenKind::Customer, "bob@example.com").await;
     registry.revoke(&revoked_token).await.expect("revoke");
     let unknown = never_issued_token();
+    let invalid_character = invalid_request(MalformedAuthorization::InvalidCharacter);
+    let multiple_headers = invalid_request(MalformedAuthorization::MultipleHeaders);
 
-    // (case, registry, layer kind, header values, status)
+    // (case, registry, layer kind, header values, status, challenge)
     let cases = [
         (
             "unknown",
@@ -1299,6 +1309,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&unknown)],
             StatusCode::UNAUTHORIZED,
+            Challenge::Exactly(INVALID_TOKEN_CHALLENGE),
         ),
         (
             "revoked",
@@ -1306,6 +1317,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&revoked_token)],
             StatusCode::UNAUTHORIZED,
+            Challenge::Exactly(INVALID_TOKEN_CHALLENGE),
         ),
         (
             "wrong kind",
@@ -1313,6 +1325,7 @@ async fn refusals_never_echo_the_token() {
             Some(TokenKind::Admin),
             vec![bearer(&customer_token)],
             StatusCode::FORBIDDEN,
+            Challenge::Exactly(ADMIN_SCOPE_CHALLENGE),
         ),
         (
             "store down",
@@ -1320,6 +1333,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&unknown)],
             StatusCode::SERVICE_UNAVAILABLE,
+            Challenge::Absent,
         ),
         (
             "junk after token",
@@ -1327,6 +1341,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![header(format!("Bearer {customer_token} x").as_bytes())],
             StatusCode::BAD_REQUEST,
+            Challenge::Exactly(&invalid_character),
         ),
         (
             "two headers",
@@ -1334,6 +1349,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&customer_token), bearer(&unknown)],
             StatusCode::BAD_REQUEST,
+            Challenge::Exactly(&multiple_headers),
         ),
         (
             "upper-case token",
@@ -1341,9 +1357,10 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&customer_token.to_uppercase())],
             StatusCode::UNAUTHORIZED,
+            Challenge::Exactly(INVALID_TOKEN_CHALLENGE),
         ),
     ];
-    for (name, registry, kind, values, status) in cases {
+    for (name, registry, kind, values, status, challenge) in cases {
         for mode in BOTH_MODES {
             for with_custom_body in [false, true] {
                 let mut layer = mode.layer(registry);
@@ -1355,8 +1372,8 @@ async fn refusals_never_echo_the_token() {
                 }
                 let outcomes = send_both(mode, layer, &values, name).await;
                 for outcome in &outcomes {
-                    // Checks that neither body nor headers carry what was sent.
-                    assert_refusal_shape(outcome, status, Challenge::StartsWith(""));
+                    // Also checks that neither body nor headers carry what was sent.
+                    assert_refusal_shape(outcome, status, challenge);
                 }
             }
         }
