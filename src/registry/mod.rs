@@ -308,6 +308,11 @@ impl TokenRegistry {
 
 /// Applies the wall-clock expiry check on top of the store's own expiry, and logs the
 /// outcome (never the token).
+///
+/// This check is THE guard on expiry: every resolve, the layer's included, passes here,
+/// whatever the store. A store's own expiry is only housekeeping: Redis keeps a record a
+/// few milliseconds past `expires_at` (its `PX` counts from when the write lands), and the
+/// Redis store's local cache keeps an entry for its TTL, not until the token expires.
 pub(crate) fn finish_resolve(
     hash: TokenHash,
     answer: Result<Option<Caller>, StoreError>,
@@ -329,5 +334,38 @@ pub(crate) fn finish_resolve(
             warn!(token_id = %hash.id(), outcome = "store_error", %error, "token store failed");
             Err(error)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+
+    fn caller_expiring_at(expires_at: chrono::DateTime<Utc>) -> Caller {
+        Caller {
+            kind: TokenKind::Customer,
+            subject: "ada".to_owned(),
+            issued_at: expires_at - TimeDelta::hours(1),
+            expires_at,
+            acting_admin: None,
+            second_factor: None,
+            token_hash: TokenHash::of("ada's token"),
+        }
+    }
+
+    #[test]
+    fn a_record_the_store_returns_past_its_expiry_is_refused() {
+        let expired = caller_expiring_at(Utc::now() - TimeDelta::milliseconds(1));
+        let answer = finish_resolve(expired.token_hash, Ok(Some(expired)));
+        assert_eq!(answer.ok(), Some(None));
+    }
+
+    #[test]
+    fn a_record_before_its_expiry_is_accepted() {
+        let live = caller_expiring_at(Utc::now() + TimeDelta::seconds(60));
+        let answer = finish_resolve(live.token_hash, Ok(Some(live.clone())));
+        assert_eq!(answer.ok(), Some(Some(live)));
     }
 }

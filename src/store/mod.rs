@@ -72,7 +72,11 @@ pub trait TokenStore: Send + Sync + 'static {
     /// [`remove_subject`]: TokenStore::remove_subject
     fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()>;
 
-    /// The record stored under `hash`, if it exists and has not expired. One read.
+    /// The record stored under `hash`, if it exists. One read.
+    ///
+    /// A store drops expired records, but need not do so to the millisecond: the registry
+    /// refuses any record past its expiry, whatever the store returns (the local cache of
+    /// a `RedisStore` may return one for up to its TTL).
     fn get(&self, hash: TokenHash) -> StoreFuture<Option<Caller>>;
 
     /// Deletes the record under `hash` (and its index entry); returns what was deleted.

@@ -3,11 +3,9 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use chrono::Utc;
 use futures_util::StreamExt;
-use moka::Expiry;
 
 use crate::token::{Caller, TokenHash};
 
@@ -40,7 +38,8 @@ impl Default for CacheOptions {
 
 impl CacheOptions {
     /// The longest a resolved token is served from memory (default 5 s): the bound on
-    /// staleness even if revocation messages are lost. Never past the token's expiry.
+    /// staleness even if revocation messages are lost. A token is refused once it expires
+    /// whatever this is: the registry checks the expiry of every answer, cached or not.
     pub fn with_ttl(mut self, ttl: Duration) -> Self {
         self.ttl = ttl;
         self
@@ -76,23 +75,13 @@ pub struct CacheStats {
     pub subscriptions: u64,
 }
 
-/// Expires each entry at the sooner of the cache TTL and the token's own expiry.
-struct UntilSoonest {
-    ttl: Duration,
-}
-
-impl Expiry<TokenHash, Caller> for UntilSoonest {
-    fn expire_after_create(
-        &self,
-        _key: &TokenHash,
-        caller: &Caller,
-        _created_at: Instant,
-    ) -> Option<Duration> {
-        let remaining = (caller.expires_at - Utc::now())
-            .to_std()
-            .unwrap_or(Duration::ZERO);
-        Some(self.ttl.min(remaining))
-    }
+/// The steps of [`LocalCache::insert`] that an invalidation may come between.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum InsertStep {
+    /// The epoch was found unchanged since the read; nothing is cached yet.
+    Checked,
+    /// The entry is cached; the epoch is not yet looked at again.
+    Inserted,
 }
 
 pub(crate) struct LocalCache {
@@ -107,9 +96,13 @@ pub(crate) struct LocalCache {
 impl LocalCache {
     pub(crate) fn new(options: CacheOptions) -> Self {
         Self {
+            // Entries live for the TTL, not until the token's own expiry: the guard on
+            // expiry is the registry's check of every answer (`registry::finish_resolve`),
+            // which refuses an expired caller whether it came from here, from Redis or from
+            // any other store. An expired token's entry only lingers until its TTL is up.
             entries: moka::sync::Cache::builder()
                 .max_capacity(options.max_entries)
-                .expire_after(UntilSoonest { ttl: options.ttl })
+                .time_to_live(options.ttl)
                 .build(),
             live: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
@@ -132,11 +125,21 @@ impl LocalCache {
     /// Caches an answer read while the cache was at `epoch`, unless an invalidation came
     /// in between (then the answer may be stale).
     pub(crate) fn insert(&self, caller: Caller, epoch: u64) {
+        self.insert_stepwise(caller, epoch, |_| {});
+    }
+
+    /// [`LocalCache::insert`], calling `at` after each step that an invalidation may come
+    /// between: the seam of the race tests below (a no-op, inlined away, otherwise).
+    fn insert_stepwise(&self, caller: Caller, epoch: u64, mut at: impl FnMut(InsertStep)) {
+        // The epoch moved since the read: the answer may be stale, so it is not cached,
+        // not even for the moment until the look below.
         if !self.live.load(Ordering::Acquire) || self.epoch() != epoch {
             return;
         }
+        at(InsertStep::Checked);
         let hash = caller.token_hash;
         self.entries.insert(hash, caller);
+        at(InsertStep::Inserted);
         // An invalidation between the check above and the insert bumped the epoch before
         // removing its hashes: look again, and drop the entry if one may have been missed.
         if self.epoch() != epoch {
@@ -295,4 +298,101 @@ pub(crate) fn spawn_follower(
         Arc::downgrade(cache),
         ping_every,
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+
+    use chrono::{TimeDelta, Utc};
+
+    use super::*;
+    use crate::token::TokenKind;
+
+    fn caller(token: &str) -> Caller {
+        let now = Utc::now();
+        Caller {
+            kind: TokenKind::Customer,
+            subject: "ada".to_owned(),
+            issued_at: now,
+            expires_at: now + TimeDelta::hours(1),
+            acting_admin: None,
+            second_factor: None,
+            token_hash: TokenHash::of(token),
+        }
+    }
+
+    /// A cache whose revocation feed is (as if) subscribed.
+    fn live_cache() -> LocalCache {
+        let cache = LocalCache::new(CacheOptions::default());
+        cache.resume();
+        cache
+    }
+
+    #[test]
+    fn an_answer_with_no_invalidation_in_between_is_cached() {
+        let cache = live_cache();
+        let ada = caller("ada's token");
+        let epoch = cache.epoch();
+        cache.insert(ada.clone(), epoch);
+        assert_eq!(cache.get(&ada.token_hash), Some(ada));
+    }
+
+    /// A resolve reads the record, the token is revoked (and evicted), then the resolve
+    /// caches what it read: the revoked token must not come back, not even for a moment.
+    #[test]
+    fn an_answer_read_before_an_invalidation_is_never_cached() {
+        let cache = live_cache();
+        let ada = caller("ada's token");
+        let hash = ada.token_hash;
+
+        let epoch = cache.epoch(); // the resolve reads the record
+        cache.invalidate([hash]); // the revocation
+        let shown = Cell::new(false);
+        cache.insert_stepwise(ada, epoch, |_| {
+            shown.set(shown.get() || cache.get(&hash).is_some())
+        });
+
+        assert!(
+            !shown.get(),
+            "the stale answer was visible in the cache meanwhile"
+        );
+        assert_eq!(cache.get(&hash), None, "the revoked token was cached again");
+    }
+
+    /// The revocation comes after the insert has checked the epoch, before it writes: the
+    /// look after the write must catch it.
+    #[test]
+    fn an_invalidation_between_the_check_and_the_insert_drops_the_answer() {
+        let cache = live_cache();
+        let ada = caller("ada's token");
+        let hash = ada.token_hash;
+
+        let epoch = cache.epoch();
+        let mut invalidated = false;
+        cache.insert_stepwise(ada, epoch, |step| {
+            if step == InsertStep::Checked {
+                cache.invalidate([hash]);
+                invalidated = true;
+            }
+        });
+
+        assert!(invalidated, "the race was run");
+        assert_eq!(cache.get(&hash), None, "the revoked token was cached again");
+    }
+
+    #[test]
+    fn nothing_is_served_or_cached_while_the_feed_is_down() {
+        let cache = live_cache();
+        let ada = caller("ada's token");
+        cache.insert(ada.clone(), cache.epoch());
+        cache.suspend();
+        assert_eq!(
+            cache.get(&ada.token_hash),
+            None,
+            "served while the feed is down"
+        );
+        cache.insert(ada, cache.epoch());
+        assert_eq!(cache.stats().entries, 0, "cached while the feed is down");
+    }
 }

@@ -8,7 +8,11 @@ use tower_bearer::store::{CacheOptions, RedisStore};
 use tower_bearer::token::{Lifetimes, Token};
 use tower_bearer::{TokenKind, TokenRegistry};
 
-use crate::support::TestRedis;
+use crate::support::{RedisProxy, TestRedis};
+
+/// How often the store pings its revocation feed (the crate's `PING_EVERY`): a feed that
+/// stops answering must be noticed within about twice this.
+const PING_EVERY: Duration = Duration::from_secs(1);
 
 struct Instance {
     store: RedisStore,
@@ -16,10 +20,15 @@ struct Instance {
 }
 
 async fn instance(redis: &TestRedis, ttl: Duration) -> Instance {
+    instance_through(redis, &redis.url, ttl).await
+}
+
+/// An instance of the app on `redis`, reached at `url` (e.g. a [`RedisProxy`]'s).
+async fn instance_through(redis: &TestRedis, url: &str, ttl: Duration) -> Instance {
     let options = redis
         .options()
         .with_cache(CacheOptions::default().with_ttl(ttl));
-    let store = RedisStore::connect_with(&redis.url, options).await.unwrap();
+    let store = RedisStore::connect_with(url, options).await.unwrap();
     wait_until(
         Duration::from_secs(5),
         "the revocation feed is subscribed",
@@ -149,17 +158,100 @@ async fn revoke_all_on_one_instance_is_refused_by_the_other_within_100_ms() {
     assert!(b.accepts(&bob.token).await);
 }
 
+/// The revoking instance evicts its own entries at once: it does not wait for its own
+/// announcement to come back on the feed, which may be late or lost.
 #[tokio::test]
-async fn the_revoking_instance_refuses_at_once() {
+async fn the_revoking_instance_refuses_at_once_though_its_own_announcement_is_lost() {
     let redis = TestRedis::start();
-    let a = instance(&redis, Duration::from_secs(30)).await;
-    let issued = a.registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    assert!(a.accepts(&issued.token).await);
-    a.registry.revoke(issued.token.expose()).await.unwrap();
+    let proxy = RedisProxy::start(&redis.url).await;
+    let a = instance_through(&redis, &proxy.url, Duration::from_secs(30)).await;
+    let ada = a.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let mut bobs = Vec::new();
+    for _ in 0..2 {
+        bobs.push(a.registry.issue(TokenKind::Customer, "bob").await.unwrap());
+    }
+    for issued in bobs.iter().chain([&ada]) {
+        assert!(a.accepts(&issued.token).await);
+    }
+    assert_eq!(a.store.cache_stats().unwrap().entries, 3, "all are cached");
+
+    // Nothing comes in on the feed from now on. Its pings notice that after a ping period
+    // at the earliest, long after the revocations below.
+    proxy.black_hole_subscribers();
+    assert!(a.registry.revoke(ada.token.expose()).await.unwrap());
     assert_eq!(
-        a.registry.resolve(issued.token.expose()).await.unwrap(),
-        None
+        a.registry.resolve(ada.token.expose()).await.unwrap(),
+        None,
+        "revoke: served from the revoking instance's own cache"
     );
+    assert_eq!(
+        a.registry
+            .revoke_all(TokenKind::Customer, "bob")
+            .await
+            .unwrap(),
+        2
+    );
+    for issued in &bobs {
+        assert_eq!(
+            a.registry.resolve(issued.token.expose()).await.unwrap(),
+            None,
+            "revoke-all: served from the revoking instance's own cache"
+        );
+    }
+    assert!(
+        a.store.cache_stats().unwrap().live,
+        "the cache was in use throughout (the lost feed not yet noticed)"
+    );
+}
+
+/// A feed that hangs (its connection open, nothing coming back) while Redis itself still
+/// answers is noticed by its pings: within about two ping periods the cache is bypassed.
+#[tokio::test]
+async fn a_hung_revocation_feed_is_noticed_by_its_pings_and_the_cache_bypassed() {
+    let redis = TestRedis::start();
+    let proxy = RedisProxy::start(&redis.url).await;
+    let b = instance_through(&redis, &proxy.url, Duration::from_secs(30)).await;
+    let issued = b.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(b.accepts(&issued.token).await);
+    delete_behind_the_caches_back(&redis, &issued.token).await;
+    assert!(
+        b.accepts(&issued.token).await,
+        "the cache serves the deleted token while its feed is healthy"
+    );
+
+    proxy.black_hole_subscribers();
+    let hung = Instant::now();
+    wait_until(
+        PING_EVERY * 2 + Duration::from_millis(500),
+        "the hung feed is noticed",
+        || !b.store.cache_stats().unwrap().live,
+    )
+    .await;
+    eprintln!("a hung feed was noticed after {:?}", hung.elapsed());
+    assert_eq!(
+        b.registry.resolve(issued.token.expose()).await.unwrap(),
+        None,
+        "the token deleted behind the cache's back is refused once the feed is known dead"
+    );
+
+    // Redis itself answers all along; the cache stays bypassed while the feed is hung.
+    let next = b.registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(b.accepts(&next.token).await);
+    delete_behind_the_caches_back(&redis, &next.token).await;
+    assert!(
+        !b.accepts(&next.token).await,
+        "served from a bypassed cache"
+    );
+    assert!(!b.store.cache_stats().unwrap().live);
+
+    // And once the feed answers again, the cache is back in use.
+    proxy.heal();
+    wait_until(
+        Duration::from_secs(5),
+        "the feed is subscribed again",
+        || b.store.cache_stats().unwrap().live,
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -182,21 +274,29 @@ async fn staleness_never_exceeds_the_cache_ttl_even_when_the_message_is_lost() {
 #[tokio::test]
 async fn a_killed_subscription_empties_the_cache_and_falls_back_to_redis() {
     let redis = TestRedis::start();
-    let b = instance(&redis, Duration::from_secs(30)).await;
+    let proxy = RedisProxy::start(&redis.url).await;
+    let b = instance_through(&redis, &proxy.url, Duration::from_secs(30)).await;
     let issued = b.registry.issue(TokenKind::Customer, "ada").await.unwrap();
     assert!(b.accepts(&issued.token).await);
     delete_behind_the_caches_back(&redis, &issued.token).await;
     let before = b.store.cache_stats().unwrap().subscriptions;
 
+    // Redis drops this instance's subscriber connection, and only that one: the server may
+    // be shared with other tests (REDIS_URL).
     let mut inspect = redis.inspector().await;
-    let killed: u64 = redis::cmd("CLIENT")
-        .arg("KILL")
-        .arg("TYPE")
-        .arg("pubsub")
-        .query_async(&mut inspect)
-        .await
-        .unwrap();
-    assert!(killed >= 1, "the subscription was killed");
+    let mut killed = 0;
+    for address in proxy.subscriber_addresses() {
+        killed += redis::cmd("CLIENT")
+            .arg("KILL")
+            .arg("ADDR")
+            .arg(address.to_string())
+            .arg("TYPE")
+            .arg("pubsub")
+            .query_async::<u64>(&mut inspect)
+            .await
+            .unwrap();
+    }
+    assert_eq!(killed, 1, "the subscription was killed");
 
     // Whatever the instance may have missed, it does not serve the revoked token again:
     // the cache is emptied when the loss is noticed, and refilled only from Redis.
@@ -236,6 +336,13 @@ async fn token_expiry_is_honoured_exactly_when_cached() {
         .to_std()
         .unwrap_or_default();
     tokio::time::sleep(until_expiry + Duration::from_millis(20)).await;
+    // The cache keeps the entry for its TTL: the registry's check of every answer is what
+    // refuses the expired token (see `finish_resolve`).
+    assert_eq!(
+        b.store.cache_stats().unwrap().entries,
+        1,
+        "still cached past its expiry"
+    );
     assert_eq!(registry.resolve(issued.token.expose()).await.unwrap(), None);
 }
 

@@ -37,6 +37,14 @@ const ADMIN_SCOPE_CHALLENGE: &str =
 const CUSTOMER_SCOPE_CHALLENGE: &str =
     r#"Bearer realm="api", error="insufficient_scope", scope="customer""#;
 
+/// The whole `invalid_request` challenge for `reason`.
+fn invalid_request(reason: MalformedAuthorization) -> String {
+    format!(
+        r#"{INVALID_REQUEST_PREFIX}, error_description="{}""#,
+        reason.description()
+    )
+}
+
 // ---------------------------------------------------------------------------------------
 // Harness: the same layer over a Router and over a service_fn.
 
@@ -1296,8 +1304,10 @@ async fn refusals_never_echo_the_token() {
     let (revoked_token, _) = issue(&registry, TokenKind::Customer, "bob@example.com").await;
     registry.revoke(&revoked_token).await.expect("revoke");
     let unknown = never_issued_token();
+    let invalid_character = invalid_request(MalformedAuthorization::InvalidCharacter);
+    let multiple_headers = invalid_request(MalformedAuthorization::MultipleHeaders);
 
-    // (case, registry, layer kind, header values, status)
+    // (case, registry, layer kind, header values, status, challenge)
     let cases = [
         (
             "unknown",
@@ -1305,6 +1315,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&unknown)],
             StatusCode::UNAUTHORIZED,
+            Challenge::Exactly(INVALID_TOKEN_CHALLENGE),
         ),
         (
             "revoked",
@@ -1312,6 +1323,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&revoked_token)],
             StatusCode::UNAUTHORIZED,
+            Challenge::Exactly(INVALID_TOKEN_CHALLENGE),
         ),
         (
             "wrong kind",
@@ -1319,6 +1331,7 @@ async fn refusals_never_echo_the_token() {
             Some(TokenKind::Admin),
             vec![bearer(&customer_token)],
             StatusCode::FORBIDDEN,
+            Challenge::Exactly(ADMIN_SCOPE_CHALLENGE),
         ),
         (
             "store down",
@@ -1326,6 +1339,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&unknown)],
             StatusCode::SERVICE_UNAVAILABLE,
+            Challenge::Absent,
         ),
         (
             "junk after token",
@@ -1333,6 +1347,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![header(format!("Bearer {customer_token} x").as_bytes())],
             StatusCode::BAD_REQUEST,
+            Challenge::Exactly(&invalid_character),
         ),
         (
             "two headers",
@@ -1340,6 +1355,7 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&customer_token), bearer(&unknown)],
             StatusCode::BAD_REQUEST,
+            Challenge::Exactly(&multiple_headers),
         ),
         (
             "upper-case token",
@@ -1347,9 +1363,10 @@ async fn refusals_never_echo_the_token() {
             None,
             vec![bearer(&customer_token.to_uppercase())],
             StatusCode::UNAUTHORIZED,
+            Challenge::Exactly(INVALID_TOKEN_CHALLENGE),
         ),
     ];
-    for (name, registry, kind, values, status) in cases {
+    for (name, registry, kind, values, status, challenge) in cases {
         for mode in BOTH_MODES {
             for with_custom_body in [false, true] {
                 let mut layer = mode.layer(registry);
@@ -1361,8 +1378,8 @@ async fn refusals_never_echo_the_token() {
                 }
                 let outcomes = send_both(mode, layer, &values, name).await;
                 for outcome in &outcomes {
-                    // Checks that neither body nor headers carry what was sent.
-                    assert_refusal_shape(outcome, status, Challenge::StartsWith(""));
+                    // Also checks that neither body nor headers carry what was sent.
+                    assert_refusal_shape(outcome, status, challenge);
                 }
             }
         }

@@ -198,6 +198,170 @@ impl TestRedis {
     }
 }
 
+/// A TCP proxy in front of a Redis, for what a real server cannot be made to do to one
+/// client only:
+///
+/// - black-hole the subscriber connections (those that send `SUBSCRIBE`): keep them open
+///   but pass nothing either way, as a hung connection or a partition would, while the
+///   data connections go on working;
+/// - cut every open connection, as a network blip or a failover would;
+/// - tell the addresses Redis sees the subscriber connections come from, to drop exactly
+///   those (`CLIENT KILL ADDR`) on a server other tests share.
+pub struct RedisProxy {
+    /// The Redis URL with the proxy's address in place of the server's.
+    pub url: String,
+    state: std::sync::Arc<ProxyState>,
+    accept: tokio::task::JoinHandle<()>,
+}
+
+struct ProxyState {
+    black_hole: std::sync::atomic::AtomicBool,
+    subscribers: std::sync::Mutex<Vec<std::net::SocketAddr>>,
+    accepted: AtomicU64,
+    /// Bumped to cut the connections open at that moment.
+    cuts: tokio::sync::watch::Sender<u64>,
+}
+
+impl RedisProxy {
+    /// A proxy on a free port of 127.0.0.1 to the Redis at `url` (`redis://`, host and port).
+    pub async fn start(url: &str) -> Self {
+        let (scheme, rest) = url.split_once("://").expect("a redis:// URL");
+        assert_eq!(scheme, "redis", "the proxy speaks plain TCP only");
+        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let (credentials, server) = match authority.rsplit_once('@') {
+            Some((credentials, server)) => (format!("{credentials}@"), server),
+            None => (String::new(), authority),
+        };
+        let server = if server.contains(':') {
+            server.to_owned()
+        } else {
+            format!("{server}:6379")
+        };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1:0");
+        let address = listener.local_addr().expect("local address");
+        let state = std::sync::Arc::new(ProxyState {
+            black_hole: std::sync::atomic::AtomicBool::new(false),
+            subscribers: std::sync::Mutex::new(Vec::new()),
+            accepted: AtomicU64::new(0),
+            cuts: tokio::sync::watch::Sender::new(0),
+        });
+        let accept = tokio::spawn({
+            let state = state.clone();
+            async move {
+                while let Ok((client, _)) = listener.accept().await {
+                    state.accepted.fetch_add(1, Ordering::SeqCst);
+                    tokio::spawn(relay(client, server.clone(), state.clone()));
+                }
+            }
+        });
+        Self {
+            url: format!("redis://{credentials}{address}/{path}"),
+            state,
+            accept,
+        }
+    }
+
+    /// From now on, subscriber connections (open ones and new ones) pass nothing.
+    pub fn black_hole_subscribers(&self) {
+        self.state.black_hole.store(true, Ordering::SeqCst);
+    }
+
+    /// Subscriber connections pass everything again.
+    pub fn heal(&self) {
+        self.state.black_hole.store(false, Ordering::SeqCst);
+    }
+
+    /// Closes every connection open now, on both sides; later ones are relayed as usual.
+    pub fn cut_connections(&self) {
+        self.state.cuts.send_modify(|cuts| *cuts += 1);
+    }
+
+    /// How many connections the proxy has accepted so far.
+    pub fn connections_accepted(&self) -> u64 {
+        self.state.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Where the subscriber connections made so far come from, as Redis sees them (the
+    /// `addr` of `CLIENT LIST`).
+    pub fn subscriber_addresses(&self) -> Vec<std::net::SocketAddr> {
+        self.state
+            .subscribers
+            .lock()
+            .expect("the proxy's state")
+            .clone()
+    }
+}
+
+impl Drop for RedisProxy {
+    fn drop(&mut self) {
+        self.accept.abort();
+        self.cut_connections();
+    }
+}
+
+/// Relays one connection until either side closes it or it is cut (then closes both).
+async fn relay(
+    mut client: tokio::net::TcpStream,
+    server: String,
+    state: std::sync::Arc<ProxyState>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut cut = state.cuts.subscribe();
+    let Ok(mut upstream) = tokio::net::TcpStream::connect(&server).await else {
+        return;
+    };
+    let Ok(seen_as) = upstream.local_addr() else {
+        return;
+    };
+    let subscriber = std::sync::atomic::AtomicBool::new(false);
+    let silenced = || subscriber.load(Ordering::SeqCst) && state.black_hole.load(Ordering::SeqCst);
+    let (mut from_client, mut to_client) = client.split();
+    let (mut from_server, mut to_server) = upstream.split();
+    let requests = async {
+        let mut buffer = vec![0u8; 16 * 1024];
+        // The end of what came before, so a command split over two reads is still seen.
+        let mut recent: Vec<u8> = Vec::new();
+        while let Ok(read @ 1..) = from_client.read(&mut buffer).await {
+            let chunk = &buffer[..read];
+            if !subscriber.load(Ordering::SeqCst) {
+                recent.extend_from_slice(chunk);
+                if recent
+                    .windows(b"SUBSCRIBE".len())
+                    .any(|window| window.eq_ignore_ascii_case(b"SUBSCRIBE"))
+                {
+                    subscriber.store(true, Ordering::SeqCst);
+                    state
+                        .subscribers
+                        .lock()
+                        .expect("the proxy's state")
+                        .push(seen_as);
+                }
+                let keep = recent.len().saturating_sub(b"SUBSCRIBE".len());
+                recent.drain(..keep);
+            }
+            if !silenced() && to_server.write_all(chunk).await.is_err() {
+                return;
+            }
+        }
+    };
+    let replies = async {
+        let mut buffer = vec![0u8; 16 * 1024];
+        while let Ok(read @ 1..) = from_server.read(&mut buffer).await {
+            if !silenced() && to_client.write_all(&buffer[..read]).await.is_err() {
+                return;
+            }
+        }
+    };
+    tokio::select! {
+        () = requests => {}
+        () = replies => {}
+        _ = cut.changed() => {}
+    }
+}
+
 fn unique_prefix() -> String {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
     let nanos = std::time::SystemTime::now()
