@@ -11,7 +11,7 @@ mod common;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema, SimpleObject};
 use tower_bearer::TokenKind;
-use tower_bearer::graphql::{self, TokenMutation, graphql_router, with_default_limits};
+use tower_bearer::magento::graphql::{self, TokenMutation, with_default_limits};
 
 /// The example protected query: `customer { email }`.
 #[derive(Default)]
@@ -63,7 +63,7 @@ async fn main() {
             with_default_limits(Schema::build(Query, Mutation::default(), EmptySubscription))
                 .data(demo.service.clone())
                 .finish();
-        let app = common::rest_app(&demo).merge(graphql_router(schema, demo.registry.clone()));
+        let app = common::rest_app(&demo).merge(graphql::router(schema, demo.registry.clone()));
         let help = format!("{HELP}\n{}", common::rest_help(&demo));
         common::serve(&demo, app, &help).await
     };

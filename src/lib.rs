@@ -6,9 +6,6 @@
 // The parts, from the lowest: token, store, registry, bearer, sign_in, magento. Each
 // imports only the parts below it (`scripts/check-layers.sh` checks it).
 pub mod bearer;
-#[cfg(feature = "graphql")]
-#[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
-pub mod graphql;
 #[cfg(all(feature = "axum", feature = "sign-in"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "sign-in"))))]
 pub mod magento;

@@ -11,6 +11,9 @@ use crate::token::Token;
 
 pub(crate) use crate::bearer::UNAVAILABLE_MESSAGE;
 
+#[cfg(feature = "graphql")]
+#[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
+pub mod graphql;
 pub mod rest;
 
 /// Whether the request says its body is JSON (`application/json`, matched by essence,

@@ -10,7 +10,7 @@ use axum::Router;
 use axum::routing::get;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use tower_bearer::graphql::{self, TokenMutation, graphql_router, with_default_limits};
+use tower_bearer::magento::graphql::{self, TokenMutation, with_default_limits};
 use tower_bearer::magento::rest;
 use tower_bearer::sign_in::{
     CustomerAccount, Directory, DirectoryFuture, INVALID_CREDENTIALS_MESSAGE, MemoryDirectory,
@@ -130,7 +130,7 @@ fn app_with(registry: TokenRegistry, directory: CountingDirectory) -> Router {
             get(|Customer(caller): Customer| async move { Json(caller) }),
         )
         .route_layer(BearerAuthLayer::required(registry.clone()));
-    graphql_router(schema, registry)
+    graphql::router(schema, registry)
         .merge(rest::router(service))
         .merge(rest_me)
 }

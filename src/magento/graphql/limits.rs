@@ -12,7 +12,7 @@ use async_graphql::{Name, Positioned, SchemaBuilder, ServerError, ServerResult, 
 
 use super::{category, error};
 
-/// The largest body of a GraphQL `POST` that [`graphql_router`](super::graphql_router)
+/// The largest body of a GraphQL `POST` that [`router`](super::router)
 /// reads; a larger one is answered 413. Four times the token routes'
 /// [`MAX_BODY_BYTES`](crate::magento::rest::MAX_BODY_BYTES): room for the queries of a storefront, not for
 /// a document built to exhaust the server. (A `GET` is bounded alike: the http crate takes
@@ -54,7 +54,7 @@ pub(super) const ISSUING_FIELDS: [&str; 2] =
 /// `builder` with limits fit for a public endpoint: [`MAX_DEPTH`], [`MAX_COMPLEXITY`],
 /// [`MAX_RECURSIVE_DEPTH`] and [`MAX_DIRECTIVES`], and a check that refuses a document
 /// nested deeper than [`MAX_NESTING`] before async-graphql parses it (so the schema is
-/// safe behind any transport, not only [`graphql_router`](super::graphql_router)).
+/// safe behind any transport, not only [`router`](super::router)).
 ///
 /// async-graphql sets no depth or complexity limit of its own. Override any of these by
 /// calling the builder's method after this one: the last call wins. The nesting check has
@@ -62,7 +62,7 @@ pub(super) const ISSUING_FIELDS: [&str; 2] =
 ///
 /// ```
 /// use async_graphql::{EmptySubscription, MergedObject, Object, Schema};
-/// use tower_bearer::graphql::{TokenMutation, with_default_limits};
+/// use tower_bearer::magento::graphql::{TokenMutation, with_default_limits};
 /// use tower_bearer::{SignIn, TokenRegistry};
 /// use tower_bearer::sign_in::MemoryDirectory;
 ///

@@ -1,0 +1,100 @@
+//! Magento's GraphQL token API on async-graphql (feature `graphql`).
+//!
+//! - [`TokenMutation`]: `generateCustomerToken`, `generateCustomerTokenAsAdmin` and
+//!   `revokeCustomerToken`, with Magento's type names, messages and error categories; merge
+//!   it into your schema's mutation root.
+//! - [`router`]: `/graphql` over POST and GET (queries only, as PWA Studio sends
+//!   them), behind [`BearerAuthLayer::optional`](crate::BearerAuthLayer::optional) with GraphQL-shaped refusals; the
+//!   [`Caller`] (or nothing, for a guest) reaches resolvers through the context:
+//!   `ctx.data_opt::<Caller>()`, or [`caller`].
+//! - [`with_default_limits`]: depth, complexity and nesting limits for a public endpoint;
+//!   async-graphql has no depth or complexity limit of its own.
+//!
+//! One request obtains one token at most: a request that selects `generateCustomerToken` or
+//! `generateCustomerTokenAsAdmin` more than once (aliases, fragments) is refused before
+//! any of them runs, so aliases cannot turn a request into a password spray.
+//!
+//! ```
+//! use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema};
+//! use axum::Router;
+//! use tower_bearer::magento::graphql::{self, TokenMutation, with_default_limits};
+//! use tower_bearer::sign_in::MemoryDirectory;
+//! use tower_bearer::{Caller, SignIn, TokenRegistry};
+//!
+//! #[derive(Default)]
+//! struct Query;
+//!
+//! #[Object]
+//! impl Query {
+//!     /// Who is asking: the one line that reads the caller in a resolver.
+//!     async fn whoami(&self, ctx: &Context<'_>) -> Option<String> {
+//!         ctx.data_opt::<Caller>().map(|caller| caller.subject.clone())
+//!     }
+//! }
+//!
+//! #[derive(MergedObject, Default)]
+//! struct Mutation(TokenMutation);
+//!
+//! let registry = TokenRegistry::memory();
+//! let service = SignIn::new(registry.clone(), MemoryDirectory::new());
+//! let schema = with_default_limits(Schema::build(Query, Mutation::default(), EmptySubscription))
+//!     .data(service)
+//!     .finish();
+//! let app: Router = graphql::router(schema, registry);
+//! ```
+
+mod limits;
+mod mutations;
+mod transport;
+
+use async_graphql::{Context, ErrorExtensions};
+
+#[doc(inline)]
+pub use self::limits::{
+    MAX_COMPLEXITY, MAX_DEPTH, MAX_DIRECTIVES, MAX_NESTING, MAX_RECURSIVE_DEPTH, MAX_REQUEST_BYTES,
+    with_default_limits,
+};
+#[doc(inline)]
+pub use self::mutations::{
+    CustomerToken, GenerateCustomerTokenAsAdminInput, GenerateCustomerTokenAsAdminOutput,
+    RevokeCustomerTokenOutput, TokenMutation,
+};
+#[doc(inline)]
+pub use self::transport::{graphql_error_body, router};
+
+use crate::Caller;
+
+/// Magento's answer to a guest, or the wrong kind of caller, on a protected field.
+pub const NOT_AUTHORIZED_MESSAGE: &str = "The current customer isn't authorized.";
+/// The answer of `generateCustomerTokenAsAdmin` for an email no customer has.
+pub const UNKNOWN_CUSTOMER_MESSAGE: &str = "Customer email provided does not exist";
+/// The answer of `generateCustomerTokenAsAdmin` for a customer who did not allow it.
+pub const ASSISTANCE_DENIED_MESSAGE: &str =
+    "Allow remote shopping assistance is disabled for this customer.";
+/// The answer to a request that selects more than one token-issuing mutation
+/// (`generateCustomerToken`, `generateCustomerTokenAsAdmin`, under any alias).
+pub const ONE_TOKEN_PER_REQUEST_MESSAGE: &str = "A request can generate one token at most.";
+
+/// Magento's GraphQL error categories (`extensions.category`).
+pub mod category {
+    /// Bad or missing input.
+    pub const INPUT: &str = "graphql-input";
+    /// Sign-in failed, or the token is invalid.
+    pub const AUTHENTICATION: &str = "graphql-authentication";
+    /// The caller may not do this.
+    pub const AUTHORIZATION: &str = "graphql-authorization";
+    /// A backend failed.
+    pub const INTERNAL: &str = "internal";
+}
+
+/// A GraphQL error with Magento's `extensions.category`.
+pub fn error(message: impl Into<String>, category: &'static str) -> async_graphql::Error {
+    async_graphql::Error::new(message).extend_with(|_, extensions| {
+        extensions.set("category", category);
+    })
+}
+
+/// The caller behind the request, as [`router`] passes it to resolvers.
+pub fn caller<'a>(ctx: &Context<'a>) -> Option<&'a Caller> {
+    ctx.data_opt::<Caller>()
+}

@@ -1,0 +1,218 @@
+//! [`TokenMutation`]: Magento's token mutations, and the types they answer with.
+
+use async_graphql::{Context, InputObject, Object, SimpleObject};
+
+use super::{
+    ASSISTANCE_DENIED_MESSAGE, NOT_AUTHORIZED_MESSAGE, ONE_TOKEN_PER_REQUEST_MESSAGE,
+    UNKNOWN_CUSTOMER_MESSAGE, caller, category, error, limits,
+};
+use crate::magento::UNAVAILABLE_MESSAGE;
+use crate::sign_in::{INVALID_CREDENTIALS_MESSAGE, SignIn, SignInError};
+use crate::{Caller, TokenKind};
+
+fn caller_of_kind<'a>(ctx: &Context<'a>, kind: TokenKind) -> async_graphql::Result<&'a Caller> {
+    caller(ctx)
+        .filter(|caller| caller.kind == kind)
+        .ok_or_else(|| error(NOT_AUTHORIZED_MESSAGE, category::AUTHORIZATION))
+}
+
+fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a SignIn> {
+    ctx.data::<SignIn>().map_err(|_| {
+        tracing::error!("the GraphQL schema has no SignIn: add it with .data(service)");
+        error(UNAVAILABLE_MESSAGE, category::INTERNAL)
+    })
+}
+
+fn unavailable(error_text: impl std::fmt::Display) -> async_graphql::Error {
+    tracing::warn!(error = %error_text, "GraphQL token mutation failed on a backend");
+    error(UNAVAILABLE_MESSAGE, category::INTERNAL)
+}
+
+/// Refuses the whole request if it selects more than one token-issuing field. Each issuing
+/// resolver asks before it does anything, so no sign-in runs for such a request wherever
+/// [`TokenMutation`] is merged, behind [`router`] or any other transport.
+fn refuse_several_issuing_fields(ctx: &Context<'_>) -> async_graphql::Result<()> {
+    // `query_env` is public but hidden in async-graphql's docs; its derive macros use it.
+    let env = ctx.query_env;
+    if limits::issuing_fields(&env.operation.node.selection_set.node, &env.fragments) > 1 {
+        return Err(error(ONE_TOKEN_PER_REQUEST_MESSAGE, category::INPUT));
+    }
+    Ok(())
+}
+
+fn require_value(value: &str, name: &str) -> async_graphql::Result<()> {
+    if value.is_empty() {
+        return Err(error(
+            format!("Specify the \"{name}\" value."),
+            category::INPUT,
+        ));
+    }
+    Ok(())
+}
+
+/// Magento's token mutations. Needs a [`SignIn`] in the schema's data.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TokenMutation;
+
+/// The answer of `generateCustomerToken`.
+#[derive(Clone, SimpleObject)]
+pub struct CustomerToken {
+    /// The customer token.
+    pub token: Option<String>,
+}
+
+impl std::fmt::Debug for CustomerToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CustomerToken")
+            .field("token", &self.token.as_ref().map(|_| Redacted))
+            .finish()
+    }
+}
+
+/// Stands in for a secret in `Debug` output.
+struct Redacted;
+
+impl std::fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The input of `generateCustomerTokenAsAdmin`.
+#[derive(Clone, Debug, InputObject)]
+pub struct GenerateCustomerTokenAsAdminInput {
+    /// The email of the customer to act for.
+    #[graphql(name = "customer_email")]
+    pub customer_email: String,
+}
+
+/// The answer of `generateCustomerTokenAsAdmin`.
+#[derive(Clone, SimpleObject)]
+pub struct GenerateCustomerTokenAsAdminOutput {
+    /// A customer token recording the acting admin.
+    #[graphql(name = "customer_token")]
+    pub customer_token: String,
+}
+
+impl std::fmt::Debug for GenerateCustomerTokenAsAdminOutput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateCustomerTokenAsAdminOutput")
+            .field("customer_token", &Redacted)
+            .finish()
+    }
+}
+
+/// The answer of `revokeCustomerToken`.
+#[derive(Clone, Copy, Debug, SimpleObject)]
+pub struct RevokeCustomerTokenOutput {
+    /// Always `true` once revoked.
+    pub result: bool,
+}
+
+#[Object]
+impl TokenMutation {
+    /// Generate a customer token from an email and password (same lockout as REST).
+    async fn generate_customer_token(
+        &self,
+        ctx: &Context<'_>,
+        email: String,
+        password: String,
+    ) -> async_graphql::Result<CustomerToken> {
+        refuse_several_issuing_fields(ctx)?;
+        require_value(&email, "email")?;
+        require_value(&password, "password")?;
+        match service(ctx)?
+            .sign_in(TokenKind::Customer, &email, &password)
+            .await
+        {
+            Ok(issued) => Ok(CustomerToken {
+                token: Some(issued.token.expose().to_owned()),
+            }),
+            Err(SignInError::InvalidCredentials | SignInError::TwoFactorRequired) => {
+                Err(error(INVALID_CREDENTIALS_MESSAGE, category::AUTHENTICATION))
+            }
+            Err(other) => Err(unavailable(other)),
+        }
+    }
+
+    /// Generate a token for a customer, as an admin (remote shopping assistance). Needs an
+    /// admin token; the customer must allow remote shopping assistance.
+    async fn generate_customer_token_as_admin(
+        &self,
+        ctx: &Context<'_>,
+        input: GenerateCustomerTokenAsAdminInput,
+    ) -> async_graphql::Result<GenerateCustomerTokenAsAdminOutput> {
+        refuse_several_issuing_fields(ctx)?;
+        let admin = caller_of_kind(ctx, TokenKind::Admin)?;
+        require_value(&input.customer_email, "customer_email")?;
+        let service = service(ctx)?;
+        let customer = service
+            .directory()
+            .customer(&input.customer_email)
+            .await
+            .map_err(unavailable)?
+            .ok_or_else(|| error(UNKNOWN_CUSTOMER_MESSAGE, category::INPUT))?;
+        if !customer.allows_remote_assistance {
+            return Err(error(ASSISTANCE_DENIED_MESSAGE, category::AUTHORIZATION));
+        }
+        let issued = service
+            .registry()
+            .issue_on_behalf(customer.subject, admin.subject.clone())
+            .await
+            .map_err(unavailable)?;
+        tracing::info!(
+            admin = %admin.subject,
+            token_id = %issued.caller.token_id(),
+            "customer token issued by an admin"
+        );
+        Ok(GenerateCustomerTokenAsAdminOutput {
+            customer_token: issued.token.expose().to_owned(),
+        })
+    }
+
+    /// Revoke all of the calling customer's tokens.
+    async fn revoke_customer_token(
+        &self,
+        ctx: &Context<'_>,
+    ) -> async_graphql::Result<RevokeCustomerTokenOutput> {
+        let customer = caller_of_kind(ctx, TokenKind::Customer)?;
+        service(ctx)?
+            .registry()
+            .revoke_all(TokenKind::Customer, &customer.subject)
+            .await
+            .map_err(unavailable)?;
+        Ok(RevokeCustomerTokenOutput { result: true })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_output_of_the_token_answers_hides_the_token() {
+        let token = "k3v9m2q8x7w1z5t4r6y0u2i8o3p1a5s7";
+        let answers = [
+            format!(
+                "{:?}",
+                CustomerToken {
+                    token: Some(token.to_owned())
+                }
+            ),
+            format!(
+                "{:?}",
+                GenerateCustomerTokenAsAdminOutput {
+                    customer_token: token.to_owned()
+                }
+            ),
+        ];
+        for debug in answers {
+            assert!(!debug.contains(token), "{debug}");
+            assert!(debug.contains("<redacted>"), "{debug}");
+        }
+        assert_eq!(
+            format!("{:?}", CustomerToken { token: None }),
+            "CustomerToken { token: None }"
+        );
+    }
+}
