@@ -19,17 +19,12 @@ use crate::token::{Caller, RandomError, TokenHash, TokenKind};
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
-#[cfg(feature = "redis")]
-mod redis_cache;
-#[cfg(feature = "redis")]
-mod redis_connection;
 
 #[doc(inline)]
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
-pub use redis::{RedisStore, RedisStoreOptions};
-#[cfg(feature = "redis")]
-pub use redis_cache::{CacheOptions, CacheStats};
+#[doc(inline)]
+pub use self::redis::{CacheOptions, CacheStats, RedisStore, RedisStoreOptions};
 
 /// The token store failed: it could not be reached, did not answer in time, or answered
 /// something unusable. The layer turns it into a 503, never into a 401.

@@ -1,0 +1,346 @@
+//! [`RedisStore`]: tokens in Redis, shared by every instance of the app.
+//!
+//! One file per role: `options.rs` (settings), `connection.rs` (one Redis or a cluster),
+//! `codec.rs` (the stored record), `cache.rs` (the local cache and its revocation feed),
+//! `tokens.rs` ([`TokenStore`]) and `sign_in.rs` ([`SignInStore`]); the store itself, its
+//! constructors and its keys live here.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+
+use self::cache::{LocalCache, spawn_follower};
+use self::connection::RedisConnection;
+#[cfg(doc)]
+use super::{MAX_TOKENS_PER_SUBJECT, SignInStore, TokenStore};
+use super::{StoreError, bounded};
+#[cfg(doc)]
+use crate::token::Caller;
+use crate::token::{TokenHash, TokenKind, sha256_hex};
+
+mod cache;
+mod codec;
+mod connection;
+mod options;
+mod sign_in;
+mod tokens;
+
+#[doc(inline)]
+pub use self::cache::{CacheOptions, CacheStats};
+#[doc(inline)]
+pub use self::options::RedisStoreOptions;
+
+/// How often the revocation subscription is pinged: a silently dead subscription is
+/// noticed (and the cache bypassed) within about twice this.
+const PING_EVERY: Duration = Duration::from_secs(1);
+
+/// The Redis token store: over redis-rs's reconnecting [`ConnectionManager`] to one Redis,
+/// or (feature `cluster`, [`RedisStore::connect_cluster`]) over redis-rs's cluster
+/// connection to a Redis Cluster.
+///
+/// Keys (prefix `bearer:` by default):
+///
+/// | key | type | holds | expiry |
+/// |---|---|---|---|
+/// | `bearer:token:<sha256 hex>` | string | the [`Caller`] record (JSON) | the token's lifetime |
+/// | `bearer:index:<kind>:<sha256 hex of the subject>` | sorted set | raw hashes of the subject's live tokens, scored by expiry (Unix ms) | the longest of them |
+/// | `bearer:lock:<kind>:<sha256 hex of the lockout name>` | integer | failed sign-ins | the lockout window |
+/// | `bearer:used:<key>` | string | a one-time claim, e.g. `used:totp:<admin hash>:<step>` for a used code | the claim's time |
+///
+/// User-supplied parts of keys (subjects, usernames) enter them only as their SHA-256, so
+/// a `{…}` in them cannot choose a cluster slot, and every key has a bounded length. The
+/// index holds only live tokens: each issue drops the entries of expired ones, and past
+/// [`MAX_TOKENS_PER_SUBJECT`] the oldest tokens are revoked. Indexes written by 0.1
+/// (`bearer:subject:<kind>:<subject>`, a set never pruned) are no longer written; revoke-all
+/// still reads and deletes one in chunks until it is gone, and it expires with the last
+/// token it lists. Lockout counters of 0.1 (`bearer:lock:<kind>:<username>`) are not read:
+/// an upgrade starts every lockout afresh.
+///
+/// No command spans keys of two hash slots, so the same layout works on Redis Cluster. Every
+/// call is bounded by [`RedisStoreOptions::with_timeout`]; after an outage the connection is
+/// re-established by itself. Needs Redis 7.0 or later (`PEXPIRE … NX|GT`).
+///
+/// What each operation costs, in sequential round trips (commands sent together count as
+/// one). A cluster runs a pipeline on one node only, so there the store sends what
+/// touches different slots separately, keeping the order that matters and sending the
+/// rest concurrently:
+///
+/// | operation | one Redis | Redis Cluster |
+/// |---|---|---|
+/// | resolve ([`get`](TokenStore::get)) | 1: `GET` (0 when the local cache holds the token) | the same |
+/// | issue ([`insert`](TokenStore::insert)) | 1: `SET`, `ZREMRANGEBYSCORE`, `ZADD`, `PEXPIRE` ×2, `ZCARD` pipelined | 2: `SET`, then the rest pipelined on the index's node |
+/// | revoke ([`remove`](TokenStore::remove)) | 2: `GETDEL`, then `ZREM` + `PUBLISH` pipelined | 2: `GETDEL`, then `ZREM` and `PUBLISH` concurrently |
+/// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | per chunk of 500 tokens: `ZRANGE`, then one `DEL` per token pipelined, then `ZREM` + `PUBLISH` pipelined; then one `SRANDMEMBER` for a 0.1 index | the same, the `DEL`s sent concurrently |
+/// | lockout: count a failure | 1: `MULTI INCR PEXPIRE EXEC` | the same |
+/// | lockout: take a failure back | 1: `EVAL` (`DECR`, `DEL` at 0) | the same |
+/// | lockout: read, clear; one-time claim | 1: `GET`, `DEL`; `SET NX PX` | the same |
+///
+/// ```no_run
+/// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
+/// use tower_bearer::{TokenRegistry, store::RedisStore};
+///
+/// let store = RedisStore::connect("redis://127.0.0.1:6379/").await?;
+/// let registry = TokenRegistry::new(store);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RedisStore {
+    connection: RedisConnection,
+    options: RedisStoreOptions,
+    cache: Option<Arc<LocalCache>>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisStore")
+            .field("options", &self.options)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisStore {
+    /// Connects with default options.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the URL is invalid or Redis cannot be reached in time.
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, RedisStoreOptions::default()).await
+    }
+
+    /// Connects with the given options.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the URL is invalid or Redis cannot be reached in time.
+    pub async fn connect_with(url: &str, options: RedisStoreOptions) -> Result<Self, StoreError> {
+        let client =
+            redis::Client::open(url).map_err(|error| StoreError::Backend(Box::new(error)))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(Some(options.timeout))
+            .set_response_timeout(Some(options.timeout))
+            // Retry briefly and often: requests wait on the reconnection, and Redis coming
+            // back should be noticed within a second or so.
+            .set_number_of_retries(3)
+            .set_min_delay(Duration::from_millis(50))
+            .set_max_delay(Duration::from_secs(1));
+        let connection = bounded(
+            options.timeout,
+            ConnectionManager::new_with_config(client.clone(), config),
+        )
+        .await?;
+        Ok(Self::with_follower(
+            RedisConnection::Single(connection),
+            options,
+            vec![client],
+        ))
+    }
+
+    /// Connects to a Redis Cluster through any of its nodes (`urls`, e.g.
+    /// `["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]`): the client learns the rest of
+    /// the cluster from them, and follows slot moves and failovers by itself. Give several
+    /// nodes, so that start-up works while one of them is down.
+    ///
+    /// The key layout, the bound on each call and the fail-closed behaviour are those of a
+    /// single Redis; the round trips an operation costs are in the table of [`RedisStore`].
+    /// With [`RedisStoreOptions::with_cache`], the revocation feed subscribes on one of
+    /// `urls` (a classic `PUBLISH` reaches every node of a cluster), moving to the next one
+    /// when that node fails.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
+    /// use tower_bearer::{TokenRegistry, store::{RedisStore, RedisStoreOptions}};
+    ///
+    /// let nodes = ["redis://127.0.0.1:7000", "redis://127.0.0.1:7001", "redis://127.0.0.1:7002"];
+    /// let store = RedisStore::connect_cluster(&nodes, RedisStoreOptions::default()).await?;
+    /// let registry = TokenRegistry::new(store);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when no URL is given, a URL is invalid, or the cluster cannot be
+    /// reached in time.
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub async fn connect_cluster(
+        urls: &[&str],
+        options: RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
+        if urls.is_empty() {
+            return Err(StoreError::Backend(
+                "RedisStore::connect_cluster: no cluster node URL given".into(),
+            ));
+        }
+        let backend = |error: redis::RedisError| StoreError::Backend(Box::new(error));
+        let client = redis::cluster::ClusterClient::builder(urls.iter().copied())
+            .connection_timeout(options.timeout)
+            .response_timeout(options.timeout)
+            // As for one Redis: a few quick retries (after a MOVED, a reconnection), never
+            // redis-rs's default waits of over a second, which would outlast the bound.
+            .retries(3)
+            .min_retry_wait(10)
+            .max_retry_wait(200)
+            .build()
+            .map_err(backend)?;
+        let nodes = urls
+            .iter()
+            .map(|url| redis::Client::open(*url))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(backend)?;
+        let connection = bounded(options.timeout, client.get_async_connection()).await?;
+        Ok(Self::with_follower(
+            RedisConnection::Cluster(connection),
+            options,
+            nodes,
+        ))
+    }
+
+    /// The store over `connection`, with its local cache (if the options ask for one)
+    /// following revocations on `nodes`.
+    fn with_follower(
+        connection: RedisConnection,
+        options: RedisStoreOptions,
+        nodes: Vec<redis::Client>,
+    ) -> Self {
+        let cache = options.cache.map(|cache_options| {
+            let cache = Arc::new(LocalCache::new(cache_options));
+            spawn_follower(nodes, options.revocation_channel(), &cache, PING_EVERY);
+            cache
+        });
+        Self {
+            connection,
+            options,
+            cache,
+        }
+    }
+
+    /// Wraps a connection the application already manages. The local cache needs a
+    /// subscription of its own, which only the `connect_*` constructors set up: here it
+    /// stays off whatever the options say.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), redis::RedisError> {
+    /// use redis::aio::ConnectionManager;
+    /// use tower_bearer::store::{RedisStore, RedisStoreOptions};
+    ///
+    /// let client = redis::Client::open("redis://127.0.0.1/")?;
+    /// let connection = ConnectionManager::new(client).await?;
+    /// let store = RedisStore::from_connection(connection, RedisStoreOptions::default());
+    /// # Ok(()) }
+    /// ```
+    pub fn from_connection(connection: ConnectionManager, options: RedisStoreOptions) -> Self {
+        Self::without_cache(RedisConnection::Single(connection), options)
+    }
+
+    /// Wraps a Redis Cluster connection the application already manages. As with
+    /// [`RedisStore::from_connection`], the local cache stays off; and the bound on each
+    /// call is the store's, whatever timeouts the connection was built with.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), redis::RedisError> {
+    /// use redis::cluster::ClusterClient;
+    /// use tower_bearer::store::{RedisStore, RedisStoreOptions};
+    ///
+    /// let client = ClusterClient::new(vec!["redis://127.0.0.1:7000"])?;
+    /// let connection = client.get_async_connection().await?;
+    /// let store = RedisStore::from_cluster_connection(connection, RedisStoreOptions::default());
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "cluster")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "cluster")))]
+    pub fn from_cluster_connection(
+        connection: redis::cluster_async::ClusterConnection,
+        options: RedisStoreOptions,
+    ) -> Self {
+        Self::without_cache(RedisConnection::Cluster(connection), options)
+    }
+
+    fn without_cache(connection: RedisConnection, options: RedisStoreOptions) -> Self {
+        if options.cache.is_some() {
+            tracing::warn!("RedisStore: the local cache is off on a wrapped connection");
+        }
+        Self {
+            connection,
+            options,
+            cache: None,
+        }
+    }
+
+    /// Whether the store is on a Redis Cluster.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
+    /// use tower_bearer::store::RedisStore;
+    ///
+    /// let store = RedisStore::connect("redis://127.0.0.1/").await?;
+    /// assert!(!store.is_cluster());
+    /// # Ok(()) }
+    /// ```
+    pub fn is_cluster(&self) -> bool {
+        self.connection.is_cluster()
+    }
+
+    /// What the local cache is doing, when it is on.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|cache| cache.stats())
+    }
+
+    /// The store's options.
+    pub fn options(&self) -> &RedisStoreOptions {
+        &self.options
+    }
+
+    fn token_key(&self, hash: &TokenHash) -> String {
+        let mut key = String::with_capacity(self.options.prefix.len() + 6 + 64);
+        key.push_str(&self.options.prefix);
+        key.push_str("token:");
+        hash.push_hex(&mut key);
+        key
+    }
+
+    /// The subject's index: a sorted set of the raw hashes of its tokens, scored by their
+    /// expiry (Unix ms). The subject enters the key only as its SHA-256, so a `{…}` in it
+    /// cannot pick a cluster slot and the key's length does not depend on it.
+    fn index_key(&self, kind: TokenKind, subject: &str) -> String {
+        format!(
+            "{}index:{}:{}",
+            self.options.prefix,
+            kind,
+            sha256_hex(subject)
+        )
+    }
+
+    /// The index 0.1 wrote: a set of hex hashes that was never pruned. Only revoke-all still
+    /// reads it (in chunks, deleting it as it goes); it expires with its last token.
+    fn legacy_index_key(&self, kind: TokenKind, subject: &str) -> String {
+        format!("{}subject:{}:{}", self.options.prefix, kind, subject)
+    }
+
+    /// Drops revoked tokens from this instance's cache at once; other instances hear of it
+    /// through the revocation channel.
+    fn evict_locally(&self, hashes: impl IntoIterator<Item = TokenHash>) {
+        if let Some(cache) = &self.cache {
+            cache.invalidate(hashes);
+        }
+    }
+
+    /// One command, bounded.
+    async fn query<T: redis::FromRedisValue>(&self, command: &redis::Cmd) -> Result<T, StoreError> {
+        let mut connection = self.connection.clone();
+        bounded(self.options.timeout, command.query_async(&mut connection)).await
+    }
+
+    fn lock_key(&self, key: &str) -> String {
+        format!("{}lock:{}", self.options.prefix, key)
+    }
+
+    fn used_key(&self, key: &str) -> String {
+        format!("{}used:{}", self.options.prefix, key)
+    }
+}
+
+/// Milliseconds for a Redis expiry: at least 1 (0 would be an error), saturating.
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}

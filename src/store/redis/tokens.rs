@@ -1,0 +1,290 @@
+//! [`TokenStore`] on Redis: issue, resolve, revoke, revoke-all, and the subject index.
+
+use std::time::Duration;
+
+use chrono::Utc;
+use redis::Pipeline;
+
+use super::cache::revocation_message;
+use super::codec::Record;
+use super::{RedisStore, millis};
+use crate::store::{MAX_TOKENS_PER_SUBJECT, StoreError, StoreFuture, TokenStore, bounded};
+use crate::token::{Caller, TokenHash, TokenKind};
+
+/// Appends the subject-index half of an issue, all on the one index key (so one slot):
+/// drop the entries of expired tokens, list this one until its expiry, create the index's
+/// expiry if it has none (NX) or else only ever extend it (GT), and count what is listed.
+fn push_index(
+    pipe: &mut Pipeline,
+    index_key: &str,
+    hash: &TokenHash,
+    expires_at_ms: i64,
+    ttl: u64,
+) {
+    pipe.cmd("ZREMRANGEBYSCORE")
+        .arg(index_key)
+        .arg("-inf")
+        .arg(Utc::now().timestamp_millis())
+        .ignore()
+        .cmd("ZADD")
+        .arg(index_key)
+        .arg(expires_at_ms)
+        .arg(hash.as_bytes())
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(index_key)
+        .arg(ttl)
+        .arg("NX")
+        .ignore()
+        .cmd("PEXPIRE")
+        .arg(index_key)
+        .arg(ttl)
+        .arg("GT")
+        .ignore()
+        .cmd("ZCARD")
+        .arg(index_key);
+}
+
+/// How many index entries revoke-all reads, deletes and unlists per step: no single
+/// command touches more, so none blocks Redis for long, however large the index.
+const CHUNK: usize = 500;
+
+impl RedisStore {
+    /// Revokes the tokens whose index entries are `members` (raw hashes, or the hex hashes
+    /// of a 0.1 index), then unlists them from `index_key` with `unlist` (`ZREM`, `SREM`) and
+    /// announces the revocation. Tokens first, index last: if a deletion fails the entries
+    /// stay listed, and a retry finds them. Returns how many live tokens were deleted.
+    async fn revoke_listed(
+        &self,
+        index_key: &str,
+        unlist: &str,
+        members: Vec<Vec<u8>>,
+    ) -> Result<u64, StoreError> {
+        let hashes: Vec<TokenHash> = members
+            .iter()
+            .filter_map(|member| {
+                TokenHash::from_bytes(member).or_else(|| {
+                    std::str::from_utf8(member)
+                        .ok()
+                        .and_then(TokenHash::from_hex)
+                })
+            })
+            .collect();
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        self.evict_locally(hashes.iter().copied());
+        let deleted: Vec<u64> = if hashes.is_empty() {
+            Vec::new()
+        } else if connection.is_cluster() {
+            // One key per DEL: tokens are spread over many cluster slots.
+            let deletes = hashes.iter().map(|hash| {
+                let mut connection = connection.clone();
+                let key = self.token_key(hash);
+                async move {
+                    redis::cmd("DEL")
+                        .arg(key)
+                        .query_async::<u64>(&mut connection)
+                        .await
+                }
+            });
+            bounded(timeout, futures_util::future::try_join_all(deletes)).await?
+        } else {
+            let mut pipe = redis::pipe();
+            for hash in &hashes {
+                pipe.cmd("DEL").arg(self.token_key(hash));
+            }
+            bounded(timeout, pipe.query_async(&mut connection)).await?
+        };
+        // The announcement goes after the deletions, so an instance that hears it and asks
+        // Redis again cannot find (and cache) a token still there.
+        let mut unlisting = redis::cmd(unlist);
+        unlisting.arg(index_key).arg(&members);
+        let mut publish = redis::cmd("PUBLISH");
+        publish
+            .arg(self.options.revocation_channel())
+            .arg(revocation_message(&hashes));
+        if hashes.is_empty() {
+            // Nothing to announce: only unreadable entries, dropped.
+            bounded(timeout, unlisting.query_async::<()>(&mut connection)).await?;
+        } else if connection.is_cluster() {
+            // The index and the channel may live on different nodes.
+            let mut second = connection.clone();
+            let (unlisted, published) = tokio::join!(
+                bounded(timeout, unlisting.query_async::<()>(&mut connection)),
+                bounded(timeout, publish.query_async::<()>(&mut second)),
+            );
+            unlisted?;
+            published?;
+        } else {
+            let mut pipe = redis::pipe();
+            pipe.add_command(unlisting)
+                .ignore()
+                .add_command(publish)
+                .ignore();
+            bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
+        }
+        Ok(deleted.into_iter().sum())
+    }
+}
+
+impl TokenStore for RedisStore {
+    fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()> {
+        let store = self.clone();
+        Box::pin(async move {
+            let mut connection = store.connection.clone();
+            let timeout = store.options.timeout;
+            let token_key = store.token_key(&caller.token_hash);
+            let index_key = store.index_key(caller.kind, &caller.subject);
+            let record = Record::encode(&caller)?;
+            let ttl = millis(ttl);
+            let expires_at = caller.expires_at.timestamp_millis();
+            let mut set = redis::cmd("SET");
+            set.arg(&token_key).arg(record).arg("PX").arg(ttl);
+            // Token first, index second (see TokenStore::insert). Not MULTI: the two keys may
+            // live in different cluster slots.
+            let listed: u64 = if connection.is_cluster() {
+                // A cluster pipeline runs on one node: two round trips, the token's write
+                // acknowledged before the index is touched.
+                bounded(timeout, set.query_async::<()>(&mut connection)).await?;
+                let mut index = redis::pipe();
+                push_index(&mut index, &index_key, &caller.token_hash, expires_at, ttl);
+                let (listed,): (u64,) =
+                    bounded(timeout, index.query_async(&mut connection)).await?;
+                listed
+            } else {
+                // One Redis runs a pipeline in order: one round trip.
+                let mut pipe = redis::pipe();
+                pipe.add_command(set).ignore();
+                push_index(&mut pipe, &index_key, &caller.token_hash, expires_at, ttl);
+                let (listed,): (u64,) = bounded(timeout, pipe.query_async(&mut connection)).await?;
+                listed
+            };
+            let excess = usize::try_from(listed)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(MAX_TOKENS_PER_SUBJECT);
+            if excess > 0 {
+                // Past the ceiling: revoke the tokens that expire first (the oldest).
+                let oldest: Vec<Vec<u8>> = bounded(
+                    timeout,
+                    redis::cmd("ZRANGE")
+                        .arg(&index_key)
+                        .arg(0)
+                        .arg(excess - 1)
+                        .query_async(&mut connection),
+                )
+                .await?;
+                store.revoke_listed(&index_key, "ZREM", oldest).await?;
+            }
+            Ok(())
+        })
+    }
+
+    fn get(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
+        if let Some(caller) = self.cache.as_ref().and_then(|cache| cache.get(&hash)) {
+            return Box::pin(std::future::ready(Ok(Some(caller))));
+        }
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        let key = self.token_key(&hash);
+        let cache = self.cache.clone();
+        let epoch = cache.as_ref().map_or(0, |cache| cache.epoch());
+        Box::pin(async move {
+            let bytes: Option<Vec<u8>> = bounded(
+                timeout,
+                redis::cmd("GET").arg(key).query_async(&mut connection),
+            )
+            .await?;
+            let caller = bytes
+                .map(|bytes| Record::decode(hash, &bytes))
+                .transpose()?;
+            // Only positive answers are cached: unknown tokens cannot fill the cache.
+            if let (Some(cache), Some(caller)) = (&cache, &caller) {
+                cache.insert(caller.clone(), epoch);
+            }
+            Ok(caller)
+        })
+    }
+
+    fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
+        let store = self.clone();
+        Box::pin(async move {
+            let mut connection = store.connection.clone();
+            let timeout = store.options.timeout;
+            let bytes: Option<Vec<u8>> = bounded(
+                timeout,
+                redis::cmd("GETDEL")
+                    .arg(store.token_key(&hash))
+                    .query_async(&mut connection),
+            )
+            .await?;
+            let Some(bytes) = bytes else {
+                return Ok(None);
+            };
+            store.evict_locally([hash]);
+            let caller = Record::decode(hash, &bytes)?;
+            // The token is gone already: dropping its index entry and announcing the
+            // revocation may happen in either order.
+            let mut unindex = redis::cmd("ZREM");
+            unindex
+                .arg(store.index_key(caller.kind, &caller.subject))
+                .arg(hash.as_bytes());
+            let mut publish = redis::cmd("PUBLISH");
+            publish
+                .arg(store.options.revocation_channel())
+                .arg(revocation_message(&[hash]));
+            if connection.is_cluster() {
+                // Two slots (the index's, the channel's): two commands, sent concurrently.
+                let mut other = connection.clone();
+                bounded(
+                    timeout,
+                    futures_util::future::try_join(
+                        unindex.query_async::<()>(&mut connection),
+                        publish.query_async::<()>(&mut other),
+                    ),
+                )
+                .await?;
+            } else {
+                let mut pipe = redis::pipe();
+                pipe.add_command(unindex).ignore();
+                pipe.add_command(publish).ignore();
+                bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
+            }
+            Ok(Some(caller))
+        })
+    }
+
+    fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
+        let store = self.clone();
+        Box::pin(async move {
+            let index_key = store.index_key(kind, &subject);
+            let legacy_key = store.legacy_index_key(kind, &subject);
+            let mut revoked = 0;
+            // Chunk by chunk, lowest expiry first, until the index is empty. Tokens issued
+            // before this call are listed by now (an issue lists its token before it
+            // returns); one a racing issue lists meanwhile may be revoked too, or left to
+            // the next revoke-all (it was issued after this one). The index holds at most
+            // MAX_TOKENS_PER_SUBJECT entries, so the steps are bounded as well.
+            for _ in 0..=MAX_TOKENS_PER_SUBJECT / CHUNK + 1 {
+                let members: Vec<Vec<u8>> = store
+                    .query(redis::cmd("ZRANGE").arg(&index_key).arg(0).arg(CHUNK - 1))
+                    .await?;
+                if members.is_empty() {
+                    break;
+                }
+                revoked += store.revoke_listed(&index_key, "ZREM", members).await?;
+            }
+            // A 0.1 index (a set of hex hashes, never pruned): read at random in chunks
+            // until it is empty, so even a huge one never blocks Redis.
+            loop {
+                let members: Vec<Vec<u8>> = store
+                    .query(redis::cmd("SRANDMEMBER").arg(&legacy_key).arg(CHUNK))
+                    .await?;
+                if members.is_empty() {
+                    break;
+                }
+                revoked += store.revoke_listed(&legacy_key, "SREM", members).await?;
+            }
+            Ok(revoked)
+        })
+    }
+}
