@@ -21,11 +21,14 @@ pub(crate) mod layer;
 mod response;
 pub(crate) mod service;
 
+#[cfg(all(feature = "axum", feature = "sign-in"))]
 pub(crate) use self::error::UNAVAILABLE_MESSAGE;
 #[cfg(feature = "axum")]
 #[doc(inline)]
 pub use self::extract::Refusal;
-pub(crate) use self::response::{Responder, retry_after_value};
+pub(crate) use self::response::Responder;
+#[cfg(all(feature = "axum", feature = "sign-in"))]
+pub(crate) use self::response::retry_after_value;
 #[doc(inline)]
 pub use self::{
     body::ResponseBody,

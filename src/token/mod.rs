@@ -9,11 +9,11 @@ pub(crate) mod kind;
 mod lifetimes;
 mod secret;
 
-pub(crate) use self::{
-    caller::Caller,
-    kind::TokenKind,
-    secret::{random_fill, sha256_hex},
-};
+pub(crate) use self::{caller::Caller, kind::TokenKind};
+#[cfg(feature = "sign-in")]
+pub(crate) use self::secret::random_fill;
+#[cfg(any(feature = "redis", feature = "sign-in"))]
+pub(crate) use self::secret::sha256_hex;
 #[doc(inline)]
 pub use self::{
     caller::SecondFactor,

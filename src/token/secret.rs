@@ -181,6 +181,7 @@ const HEX: &[u8; 16] = b"0123456789abcdef";
 
 /// The SHA-256 of `text` in hex: how user-supplied names (subjects, usernames) enter store
 /// keys, so that none can steer a cluster slot with a `{…}` or make a key long.
+#[cfg(any(feature = "redis", feature = "sign-in"))]
 pub(crate) fn sha256_hex(text: &str) -> String {
     TokenHash::of(text).to_hex()
 }
