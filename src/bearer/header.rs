@@ -28,6 +28,7 @@ pub const MAX_TOKEN_LEN: usize = 4096;
 /// Why an `Authorization` header is not a well-formed Bearer credential
 /// (answered with 400 `invalid_request`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum MalformedAuthorization {
     /// More than one `Authorization` header.
     MultipleHeaders,

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 /// The two kinds of token, as in Magento: customers and admins (integrations of the back office).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum TokenKind {
     /// A shop customer (Magento user type 3). Default lifetime 1 hour.
     Customer,
