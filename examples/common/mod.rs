@@ -17,7 +17,8 @@ use serde_json::{Value, json};
 use tower_bearer::magento::rest;
 use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance, TotpSecret};
 use tower_bearer::store::{CacheOptions, RedisStoreOptions};
-use tower_bearer::token::Lifetimes;
+use tower_bearer::bearer::{RequiredScopes, Scoped};
+use tower_bearer::token::{Lifetimes, Scopes};
 use tower_bearer::{Admin, BearerAuthLayer, Caller, Customer, SignIn, TokenKind, TokenRegistry};
 use tracing_subscriber::EnvFilter;
 
@@ -65,7 +66,8 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
         RemoteAssistance::Allowed,
     )?;
     directory.add_customer("noassist@example.com", "password", RemoteAssistance::Denied)?;
-    directory.add_admin("admin", "admin123")?;
+    directory.add_admin("admin", "admin123")?; // every scope (Magento_Backend::all)
+    directory.add_admin_with_scopes("catalog", "admin123", Scopes::new([PRODUCTS])?)?;
     // An admin with two-factor authentication, with a fresh secret at every start: add it to
     // an authenticator app from the otpauth:// URI printed at start.
     let totp = TotpSecret::generate()?;
@@ -134,6 +136,8 @@ pub fn rest_app(demo: &Demo) -> Router {
     let protected = Router::new()
         .route("/V1/customers/me", get(customer_me))
         .route("/V1/admin/me", get(admin_me))
+        .route("/V1/products", get(products))
+        .route("/V1/orders", get(orders))
         .route_layer(BearerAuthLayer::required(demo.registry.clone()));
     let api = rest::router(demo.service.clone()).merge(protected);
     Router::new()
@@ -185,9 +189,42 @@ authenticator app holding this secret, new at each start; the plain admin route 
     -H 'Content-Type: application/json' \
     -d '{{"username":"admin2fa","password":"admin123","otp":"'$OTP'"}}' | tr -d '"')
   curl -s {{base}}/V1/admin/me -H "Authorization: Bearer $ADMIN_TOKEN"   # "second_factor":"totp"
+Scopes: admin holds every scope; catalog / admin123 only Magento_Catalog::products:
+  CATALOG=$(curl -s -X POST {{base}}/V1/integration/admin/token \
+    -H 'Content-Type: application/json' -d '{{"username":"catalog","password":"admin123"}}' | tr -d '"')
+  curl -s {{base}}/V1/products -H "Authorization: Bearer $CATALOG"     # 200
+  curl -si {{base}}/V1/orders -H "Authorization: Bearer $CATALOG"      # 403, scope="Magento_Sales::sales"
 The same routes answer under /rest/V1/... and /rest/<store_code>/V1/...
 "#
     )
+}
+
+/// Magento's ACL resource of the catalog, the scope `GET /V1/products` requires.
+pub const PRODUCTS: &str = "Magento_Catalog::products";
+/// Magento's ACL resource of orders, the scope `GET /V1/orders` requires.
+pub const SALES: &str = "Magento_Sales::sales";
+
+struct Products;
+impl RequiredScopes for Products {
+    const SCOPES: &'static [&'static str] = &[PRODUCTS];
+}
+
+struct Sales;
+impl RequiredScopes for Sales {
+    const SCOPES: &'static [&'static str] = &[SALES];
+}
+
+async fn products(_: Scoped<Products>) -> Json<Value> {
+    Json(json!([
+        { "sku": "24-MB01", "name": "Joust Duffle Bag", "price": 34.0 },
+        { "sku": "24-MB04", "name": "Strive Shoulder Pack", "price": 32.0 }
+    ]))
+}
+
+async fn orders(_: Scoped<Sales>) -> Json<Value> {
+    Json(json!([
+        { "increment_id": "000000001", "status": "pending", "grand_total": 36.39 }
+    ]))
 }
 
 async fn customer_me(Customer(caller): Customer) -> Json<Value> {

@@ -3,7 +3,7 @@
 use http::StatusCode;
 
 use super::MalformedAuthorization;
-use crate::token::TokenKind;
+use crate::token::{Scopes, TokenKind};
 
 /// The answer to a client when a backend (token store, directory) cannot serve it.
 pub(crate) const UNAVAILABLE_MESSAGE: &str =
@@ -21,7 +21,7 @@ pub(crate) const UNAVAILABLE_MESSAGE: &str =
 /// assert_eq!(AuthError::InvalidToken.error_code(), Some("invalid_token"));
 /// assert_eq!(AuthError::StoreUnavailable.status(), StatusCode::SERVICE_UNAVAILABLE);
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
     /// No bearer credentials where they are required: 401 with a bare challenge.
@@ -38,6 +38,13 @@ pub enum AuthError {
     InsufficientScope {
         /// The kind this resource accepts.
         required: TokenKind,
+    },
+    /// A valid token without a scope this resource requires: 403 `insufficient_scope`, the
+    /// challenge naming the scopes required (RFC 6750 §3).
+    #[error("This resource requires the scopes {required}.")]
+    MissingScope {
+        /// Every scope this resource requires.
+        required: Scopes,
     },
     /// The token store did not answer in time: 503 with `Retry-After`. Never reported as an
     /// invalid token, never let through.
@@ -58,7 +65,7 @@ impl AuthError {
         match self {
             Self::MissingCredentials | Self::InvalidToken => StatusCode::UNAUTHORIZED,
             Self::InvalidRequest(_) => StatusCode::BAD_REQUEST,
-            Self::InsufficientScope { .. } => StatusCode::FORBIDDEN,
+            Self::InsufficientScope { .. } | Self::MissingScope { .. } => StatusCode::FORBIDDEN,
             Self::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
@@ -68,7 +75,7 @@ impl AuthError {
         match self {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken => Some("invalid_token"),
-            Self::InsufficientScope { .. } => Some("insufficient_scope"),
+            Self::InsufficientScope { .. } | Self::MissingScope { .. } => Some("insufficient_scope"),
             Self::MissingCredentials | Self::StoreUnavailable => None,
         }
     }

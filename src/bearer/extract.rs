@@ -27,6 +27,7 @@
 //! ```
 
 use std::convert::Infallible;
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use axum::extract::{FromRequestParts, OptionalFromRequestParts};
@@ -37,7 +38,7 @@ use http::request::Parts;
 
 use super::error::AuthError;
 use super::{Config, Responder};
-use crate::token::{Caller, TokenKind};
+use crate::token::{Caller, Scopes, TokenKind};
 
 /// An extractor's refusal: the response the layer in front of it would have given for the
 /// same [`AuthError`] (its realm, `Retry-After` and body), or the default one without a
@@ -77,8 +78,8 @@ impl Refusal {
     }
 
     /// Why the request was refused.
-    pub fn error(&self) -> AuthError {
-        self.error
+    pub fn error(&self) -> &AuthError {
+        &self.error
     }
 }
 
@@ -151,5 +152,65 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
         caller_of_kind(parts, TokenKind::Admin).map(Admin)
+    }
+}
+
+/// The scopes a [`Scoped`] extractor requires: one marker type per set.
+///
+/// Each must be an RFC 6749 scope-token (printable ASCII but space, `"` and `\`); one that
+/// is not can never be granted.
+pub trait RequiredScopes: Send + Sync + 'static {
+    /// Every scope required.
+    const SCOPES: &'static [&'static str];
+}
+
+/// A caller whose token grants every scope of `R` (or the wildcard
+/// [`ALL_SCOPES`](crate::token::ALL_SCOPES)): 401 without credentials, 403
+/// `insufficient_scope` naming the scopes otherwise, as
+/// [`BearerAuthLayer::with_scopes`](crate::BearerAuthLayer::with_scopes) answers.
+///
+/// ```
+/// use axum::{Router, routing::get};
+/// use tower_bearer::bearer::{RequiredScopes, Scoped};
+/// use tower_bearer::{BearerAuthLayer, TokenRegistry};
+///
+/// struct Products;
+/// impl RequiredScopes for Products {
+///     const SCOPES: &'static [&'static str] = &["Magento_Catalog::products"];
+/// }
+///
+/// async fn products(Scoped(caller, _): Scoped<Products>) -> String {
+///     format!("products for {}", caller.subject)
+/// }
+///
+/// let app: Router = Router::new()
+///     .route("/V1/products", get(products))
+///     .layer(BearerAuthLayer::required(TokenRegistry::memory()));
+/// ```
+#[derive(Debug)]
+pub struct Scoped<R>(pub Caller, pub PhantomData<fn() -> R>);
+
+impl<R> Scoped<R> {
+    /// The caller.
+    pub fn into_caller(self) -> Caller {
+        self.0
+    }
+}
+
+impl<S: Send + Sync, R: RequiredScopes> FromRequestParts<S> for Scoped<R> {
+    type Rejection = Refusal;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let refuse = |error| Refusal::new(parts, error);
+        let caller = parts
+            .extensions
+            .get::<Caller>()
+            .ok_or_else(|| refuse(AuthError::MissingCredentials))?;
+        if R::SCOPES.iter().all(|scope| caller.scopes.grants(scope)) {
+            return Ok(Scoped(caller.clone(), PhantomData));
+        }
+        // Only a refusal builds the set, for the challenge.
+        let required = Scopes::new(R::SCOPES).unwrap_or_default();
+        Err(refuse(AuthError::MissingScope { required }))
     }
 }

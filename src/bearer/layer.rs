@@ -9,7 +9,7 @@ use super::error::AuthError;
 use super::service::BearerAuth;
 use super::{Config, ErrorBody, Mode, Responder};
 use crate::registry::TokenRegistry;
-use crate::token::TokenKind;
+use crate::token::{Scopes, TokenKind};
 
 /// Tower layer that authorizes requests by opaque Bearer token.
 ///
@@ -87,6 +87,7 @@ impl BearerAuthLayer {
                 registry,
                 mode,
                 kind: None,
+                scopes: Scopes::default(),
                 responder: Responder::default(),
             }),
         }
@@ -103,6 +104,24 @@ impl BearerAuthLayer {
     /// ```
     pub fn with_kind(mut self, kind: TokenKind) -> Self {
         Arc::make_mut(&mut self.config).kind = Some(kind);
+        self
+    }
+
+    /// Accepts only tokens granting every one of `scopes` (holding each, or the wildcard
+    /// [`ALL_SCOPES`](crate::token::ALL_SCOPES)); a valid token without them gets 403 with
+    /// `WWW-Authenticate: Bearer realm="…", error="insufficient_scope", scope="<scopes>"`
+    /// (RFC 6750 §3). Requests of a guest still pass an optional layer, without a caller.
+    ///
+    /// ```
+    /// use tower_bearer::{BearerAuthLayer, TokenRegistry};
+    /// use tower_bearer::token::Scopes;
+    ///
+    /// let catalog = BearerAuthLayer::required(TokenRegistry::memory())
+    ///     .with_scopes(Scopes::new(["Magento_Catalog::products"])?);
+    /// # Ok::<(), tower_bearer::token::InvalidScope>(())
+    /// ```
+    pub fn with_scopes(mut self, scopes: Scopes) -> Self {
+        Arc::make_mut(&mut self.config).scopes = scopes;
         self
     }
 

@@ -9,7 +9,7 @@
 
 use crate::registry::TokenRegistry;
 use crate::store::StoreError;
-use crate::token::{Caller, TokenKind};
+use crate::token::{Caller, Scopes, TokenKind};
 
 mod body;
 pub(crate) mod error;
@@ -25,7 +25,7 @@ pub(crate) mod service;
 pub(crate) use self::error::UNAVAILABLE_MESSAGE;
 #[cfg(feature = "axum")]
 #[doc(inline)]
-pub use self::extract::Refusal;
+pub use self::extract::{Refusal, RequiredScopes, Scoped};
 pub(crate) use self::response::Responder;
 #[cfg(all(feature = "axum", feature = "sign-in"))]
 pub(crate) use self::response::retry_after_value;
@@ -51,6 +51,8 @@ pub(crate) struct Config {
     pub(crate) registry: TokenRegistry,
     pub(crate) mode: Mode,
     pub(crate) kind: Option<TokenKind>,
+    /// Every scope a token must grant (none: no scope check).
+    pub(crate) scopes: Scopes,
     pub(crate) responder: Responder,
 }
 
@@ -65,6 +67,9 @@ impl Config {
                 Some(required) if caller.kind != required => {
                     Err(AuthError::InsufficientScope { required })
                 }
+                _ if !caller.scopes.grants_all(&self.scopes) => Err(AuthError::MissingScope {
+                    required: self.scopes.clone(),
+                }),
                 _ => Ok(caller),
             },
             Ok(None) => Err(AuthError::InvalidToken),

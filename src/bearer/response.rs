@@ -146,7 +146,7 @@ impl Responder {
             headers.insert(RETRY_AFTER, self.retry_after.clone());
         }
         // Why, for an outer layer or a test, without parsing the body.
-        response.extensions_mut().insert(*error);
+        response.extensions_mut().insert(error.clone());
         response
     }
 
@@ -164,6 +164,10 @@ impl Responder {
                  error_description=\"The access token is invalid, expired or revoked\""
             ),
             AuthError::InsufficientScope { required } => format!(
+                "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{required}\""
+            ),
+            // Scope-tokens hold no `"` or `\` (RFC 6749 §3.3): safe inside the quotes.
+            AuthError::MissingScope { required } => format!(
                 "Bearer realm=\"{realm}\", error=\"insufficient_scope\", scope=\"{required}\""
             ),
         };

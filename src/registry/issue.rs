@@ -1,6 +1,6 @@
 //! What an issue takes ([`IssueRequest`]) and gives ([`IssuedToken`]).
 
-use crate::token::{Caller, SecondFactor, Token, TokenKind};
+use crate::token::{Caller, Scopes, SecondFactor, Token, TokenKind};
 
 /// A freshly issued token and the caller it stands for.
 #[derive(Debug)]
@@ -40,6 +40,8 @@ pub struct IssueRequest {
     pub acting_admin: Option<String>,
     /// The second factor proved besides the password, if any.
     pub second_factor: Option<SecondFactor>,
+    /// What the token may be used for (none by default).
+    pub scopes: Scopes,
 }
 
 impl IssueRequest {
@@ -50,7 +52,25 @@ impl IssueRequest {
             subject: subject.into(),
             acting_admin: None,
             second_factor: None,
+            scopes: Scopes::default(),
         }
+    }
+
+    /// Grants the token `scopes` (checked when they were built: see [`Scopes::new`]).
+    ///
+    /// ```
+    /// use tower_bearer::TokenKind;
+    /// use tower_bearer::registry::IssueRequest;
+    /// use tower_bearer::token::Scopes;
+    ///
+    /// let scopes = Scopes::new(["Magento_Catalog::products"])?;
+    /// let request = IssueRequest::new(TokenKind::Admin, "catalog").with_scopes(scopes.clone());
+    /// assert_eq!(request.scopes, scopes);
+    /// # Ok::<(), tower_bearer::token::InvalidScope>(())
+    /// ```
+    pub fn with_scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
     }
 
     /// Records the admin who obtains the token on the subject's behalf.

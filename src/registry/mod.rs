@@ -228,6 +228,7 @@ impl TokenRegistry {
             subject,
             acting_admin,
             second_factor,
+            scopes,
         } = request;
         let token = Token::generate()?;
         let lifetime = self.lifetimes.of(kind);
@@ -242,6 +243,7 @@ impl TokenRegistry {
             expires_at,
             acting_admin,
             second_factor,
+            scopes,
             token_hash: token.hash(),
         };
         self.store.insert(caller.clone(), lifetime).await?;
@@ -351,6 +353,7 @@ mod tests {
             expires_at,
             acting_admin: None,
             second_factor: None,
+            scopes: Default::default(),
             token_hash: TokenHash::of("ada's token"),
         }
     }

@@ -7,7 +7,7 @@ use std::sync::{PoisonError, RwLock};
 
 use super::password::{DummyHash, PasswordError, hash_password, verify_password};
 use super::totp::TotpSecret;
-use crate::token::TokenKind;
+use crate::token::{Scopes, TokenKind};
 
 /// The future a [`Directory`] returns.
 pub type DirectoryFuture<'a, T> =
@@ -122,6 +122,14 @@ pub trait Directory: Send + Sync + 'static {
     ) -> DirectoryFuture<'a, Option<TotpSecret>> {
         Box::pin(async { Ok(None) })
     }
+
+    /// The scopes an admin's tokens hold (by the subject [`Directory::verify`] returned):
+    /// the admin's role, as Magento's ACL resources (`Magento_Catalog::products`). Default:
+    /// [`Scopes::all`], the wildcard [`ALL_SCOPES`](crate::token::ALL_SCOPES), as Magento's
+    /// Administrators role; return fewer for narrower roles. Customer tokens hold no scope.
+    fn admin_scopes<'a>(&'a self, _subject: &'a str) -> DirectoryFuture<'a, Scopes> {
+        Box::pin(async { Ok(Scopes::all()) })
+    }
 }
 
 /// Whether a customer lets admins obtain tokens on their behalf.
@@ -138,6 +146,7 @@ struct Account {
     password_hash: String,
     remote_assistance: RemoteAssistance,
     totp: Option<TotpSecret>,
+    scopes: Scopes,
 }
 
 /// The embedded directory: accounts in memory, passwords kept only as Argon2id PHC strings.
@@ -213,6 +222,41 @@ impl MemoryDirectory {
         )
     }
 
+    /// Adds (or replaces) an admin whose tokens hold only `scopes` (a narrower role than
+    /// [`MemoryDirectory::add_admin`]'s, whose admins hold the wildcard
+    /// [`ALL_SCOPES`](crate::token::ALL_SCOPES)).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_bearer::sign_in::{Directory, MemoryDirectory};
+    /// use tower_bearer::token::Scopes;
+    ///
+    /// let directory = MemoryDirectory::new();
+    /// directory.add_admin_with_scopes("catalog", "admin123", Scopes::new(["Magento_Catalog::products"])?)?;
+    /// directory.add_admin("root", "t0ps3cret")?;
+    /// assert!(!directory.admin_scopes("catalog").await?.grants("Magento_Sales::sales"));
+    /// assert!(directory.admin_scopes("root").await?.grants("Magento_Sales::sales"));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// [`PasswordError`] when hashing fails.
+    pub fn add_admin_with_scopes(
+        &self,
+        username: &str,
+        password: &str,
+        scopes: Scopes,
+    ) -> Result<(), PasswordError> {
+        self.add_account(
+            TokenKind::Admin,
+            username,
+            password,
+            RemoteAssistance::Denied,
+            None,
+            scopes,
+        )
+    }
+
     /// Adds (or replaces) an admin with two-factor authentication: they obtain tokens only
     /// with a password and a current code of `secret` (`POST
     /// /V1/tfa/provider/google/authenticate`).
@@ -272,11 +316,28 @@ impl MemoryDirectory {
         remote_assistance: RemoteAssistance,
         totp: Option<TotpSecret>,
     ) -> Result<(), PasswordError> {
+        let scopes = match kind {
+            TokenKind::Admin => Scopes::all(),
+            _ => Scopes::default(),
+        };
+        self.add_account(kind, username, password, remote_assistance, totp, scopes)
+    }
+
+    fn add_account(
+        &self,
+        kind: TokenKind,
+        username: &str,
+        password: &str,
+        remote_assistance: RemoteAssistance,
+        totp: Option<TotpSecret>,
+        scopes: Scopes,
+    ) -> Result<(), PasswordError> {
         let account = Account {
             subject: username.to_owned(),
             password_hash: hash_password(password)?,
             remote_assistance,
             totp,
+            scopes,
         };
         self.accounts
             .write()
@@ -321,6 +382,11 @@ impl Directory for MemoryDirectory {
             allows_remote_assistance: account.remote_assistance == RemoteAssistance::Allowed,
         });
         Box::pin(async move { Ok(found) })
+    }
+
+    fn admin_scopes<'a>(&'a self, subject: &'a str) -> DirectoryFuture<'a, Scopes> {
+        let found = self.lookup(TokenKind::Admin, subject, |account| account.scopes.clone());
+        Box::pin(async move { Ok(found.unwrap_or_default()) })
     }
 
     fn admin_totp_secret<'a>(

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::registry::{IssueRequest, IssuedToken, TokenRegistry};
 use crate::store::{SignInStore, StoreError};
-use crate::token::{SecondFactor, TokenKind, sha256_hex};
+use crate::token::{Scopes, SecondFactor, TokenKind, sha256_hex};
 
 mod directory;
 mod lockout;
@@ -177,6 +177,15 @@ impl SignIn {
         self.guards()?.failures(key).await
     }
 
+    /// What a token for `subject` records: an admin's scopes come from the directory.
+    async fn request_for(&self, kind: TokenKind, subject: String) -> Result<IssueRequest, SignInError> {
+        let scopes = match kind {
+            TokenKind::Admin => self.directory.admin_scopes(&subject).await?,
+            _ => Scopes::default(),
+        };
+        Ok(IssueRequest::new(kind, subject).with_scopes(scopes))
+    }
+
     /// Where the lockout counters and one-time claims live: beside the registry's tokens.
     fn guards(&self) -> Result<&dyn SignInStore, StoreError> {
         self.registry.sign_in_store().ok_or_else(|| {
@@ -213,7 +222,8 @@ impl SignIn {
             return Err(SignInError::TwoFactorRequired);
         }
         self.clear_failures(kind, username).await?;
-        Ok(self.registry.issue(kind, subject).await?)
+        let request = self.request_for(kind, subject).await?;
+        Ok(self.registry.issue_request(request).await?)
     }
 
     /// Checks an admin's `username`, `password` and one-time password `otp` (6 digits from
@@ -274,7 +284,10 @@ impl SignIn {
             return Err(SignInError::InvalidCredentials);
         }
         self.clear_failures(kind, username).await?;
-        let request = IssueRequest::new(kind, subject).with_second_factor(SecondFactor::Totp);
+        let request = self
+            .request_for(kind, subject)
+            .await?
+            .with_second_factor(SecondFactor::Totp);
         Ok(self.registry.issue_request(request).await?)
     }
 

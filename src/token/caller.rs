@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{TokenHash, TokenId, TokenKind};
+use super::{Scopes, TokenHash, TokenId, TokenKind};
 
 /// The second factor an admin proved when the token was issued, beside the password.
 ///
@@ -79,6 +79,9 @@ pub struct Caller {
     /// The second factor proved at sign-in besides the password (`"totp"` for a token from
     /// `POST /V1/tfa/provider/google/authenticate`), `None` for a password-only token.
     pub second_factor: Option<SecondFactor>,
+    /// What the token may be used for (empty for customer tokens, and for tokens issued
+    /// before scopes existed). Fixed at issue: a token never gains a scope.
+    pub scopes: Scopes,
     /// SHA-256 of the token presented, e.g. to revoke that one token. Serialized as the
     /// short `token_id` only.
     #[serde(rename = "token_id", serialize_with = "serialize_short_id")]
@@ -114,8 +117,34 @@ impl Caller {
             expires_at,
             acting_admin: None,
             second_factor: None,
+            scopes: Scopes::default(),
             token_hash,
         }
+    }
+
+    /// The same caller, holding `scopes`.
+    pub fn with_scopes(mut self, scopes: Scopes) -> Self {
+        self.scopes = scopes;
+        self
+    }
+
+    /// Whether the token grants `scope`: it holds it, or the wildcard
+    /// [`ALL_SCOPES`](super::ALL_SCOPES).
+    ///
+    /// ```
+    /// use chrono::{Duration, Utc};
+    /// use tower_bearer::{Caller, TokenKind};
+    /// use tower_bearer::token::{Scopes, TokenHash};
+    ///
+    /// let now = Utc::now();
+    /// let caller = Caller::new(TokenKind::Admin, "catalog", TokenHash::of("t"), now, now + Duration::hours(4))
+    ///     .with_scopes(Scopes::new(["Magento_Catalog::products"])?);
+    /// assert!(caller.has_scope("Magento_Catalog::products"));
+    /// assert!(!caller.has_scope("Magento_Sales::sales"));
+    /// # Ok::<(), tower_bearer::token::InvalidScope>(())
+    /// ```
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.grants(scope)
     }
 
     /// The same caller, recording `admin` as the admin who obtained the token.

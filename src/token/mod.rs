@@ -7,6 +7,7 @@ pub(crate) mod caller;
 mod config_error;
 pub(crate) mod kind;
 mod lifetimes;
+mod scope;
 mod secret;
 
 pub(crate) use self::{caller::Caller, kind::TokenKind};
@@ -20,5 +21,6 @@ pub use self::{
     config_error::ConfigError,
     kind::UnknownTokenKind,
     lifetimes::{Lifetimes, MAX_LIFETIME, MIN_LIFETIME},
+    scope::{ALL_SCOPES, InvalidScope, MAX_SCOPE_LEN, MAX_SCOPES, Scopes},
     secret::{RandomError, TOKEN_LEN, Token, TokenHash, TokenId},
 };

@@ -24,7 +24,9 @@ use crate::{AuthError, BearerAuthLayer, Caller, TokenRegistry};
 pub fn graphql_error_body(refusal: &AuthError) -> ErrorBody {
     let category = match refusal {
         AuthError::MissingCredentials | AuthError::InvalidToken => category::AUTHENTICATION,
-        AuthError::InsufficientScope { .. } => category::AUTHORIZATION,
+        AuthError::InsufficientScope { .. } | AuthError::MissingScope { .. } => {
+            category::AUTHORIZATION
+        }
         AuthError::InvalidRequest(_) => category::INPUT,
         AuthError::StoreUnavailable => category::INTERNAL,
     };

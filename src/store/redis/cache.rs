@@ -311,15 +311,13 @@ mod tests {
 
     fn caller(token: &str) -> Caller {
         let now = Utc::now();
-        Caller {
-            kind: TokenKind::Customer,
-            subject: "ada".to_owned(),
-            issued_at: now,
-            expires_at: now + TimeDelta::hours(1),
-            acting_admin: None,
-            second_factor: None,
-            token_hash: TokenHash::of(token),
-        }
+        Caller::new(
+            TokenKind::Customer,
+            "ada",
+            TokenHash::of(token),
+            now,
+            now + TimeDelta::hours(1),
+        )
     }
 
     /// A cache whose revocation feed is (as if) subscribed.

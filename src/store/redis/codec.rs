@@ -4,7 +4,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
-use crate::token::{Caller, SecondFactor, TokenHash, TokenKind};
+use crate::token::{Caller, Scopes, SecondFactor, TokenHash, TokenKind};
 
 /// The stored form of a [`Caller`] (its hash is the key, so it is not repeated).
 #[derive(Serialize, Deserialize)]
@@ -23,6 +23,10 @@ pub(super) struct Record {
     /// Absent in records of password-only tokens (and in records written before it existed).
     #[serde(rename = "f", default, skip_serializing_if = "Option::is_none")]
     second_factor: Option<SecondFactor>,
+    /// Absent when empty (and in records written before scopes existed); checked as
+    /// [`Scopes::new`] checks them when read.
+    #[serde(rename = "c", default, skip_serializing_if = "Scopes::is_empty")]
+    scopes: Scopes,
 }
 
 impl Record {
@@ -34,6 +38,7 @@ impl Record {
             expires_at: caller.expires_at.timestamp_millis(),
             acting_admin: caller.acting_admin.clone(),
             second_factor: caller.second_factor,
+            scopes: caller.scopes.clone(),
         };
         serde_json::to_vec(&record).map_err(|error| StoreError::Backend(Box::new(error)))
     }
@@ -54,6 +59,7 @@ impl Record {
             expires_at: instant(record.expires_at)?,
             acting_admin: record.acting_admin,
             second_factor: record.second_factor,
+            scopes: record.scopes,
             token_hash: hash,
         })
     }
