@@ -1,15 +1,24 @@
 //! Benchmark harness of tower-bearer: the pieces shared by `bench-server`, `bench-driver`
 //! and the criterion bench (`benches/hot_paths.rs`).
 
+pub mod bench_server;
 pub mod chart;
+pub mod config;
+pub mod issuance;
+pub mod procfs;
 pub mod redis_server;
+pub mod report;
 pub mod stats;
+pub mod throughput;
 pub mod wrk;
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde::Serialize;
+
+/// The result of a harness step; its error is a message for whoever runs the benchmarks.
+pub type Result<T, E = Box<dyn std::error::Error>> = std::result::Result<T, E>;
 
 /// What stands in front of the `GET /` handler.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

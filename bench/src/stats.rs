@@ -15,6 +15,11 @@ pub fn median(values: &[f64]) -> f64 {
     }
 }
 
+/// The median of `value` over `items`; `NaN` when empty.
+pub fn median_of<T>(items: &[T], value: impl Fn(&T) -> f64) -> f64 {
+    median(&items.iter().map(value).collect::<Vec<_>>())
+}
+
 /// The smallest and largest of `values`; `(NaN, NaN)` when empty.
 pub fn range(values: &[f64]) -> (f64, f64) {
     values
@@ -26,6 +31,12 @@ pub fn range(values: &[f64]) -> (f64, f64) {
             Some((low, high)) => Some((low.min(v), high.max(v))),
         })
         .unwrap_or((f64::NAN, f64::NAN))
+}
+
+/// `value` rounded to `digits` decimals, so the JSON files do not carry float noise.
+pub fn round_to(value: f64, digits: i32) -> f64 {
+    let scale = 10f64.powi(digits);
+    (value * scale).round() / scale
 }
 
 #[cfg(test)]
@@ -43,5 +54,18 @@ mod tests {
     fn range_spans_the_values() {
         assert_eq!(range(&[3.0, 1.0, 2.0]), (1.0, 3.0));
         assert!(range(&[]).0.is_nan());
+    }
+
+    #[test]
+    fn median_of_a_field() {
+        let pairs = [(1.0, 10.0), (3.0, 30.0), (2.0, 20.0)];
+        assert_eq!(median_of(&pairs, |pair| pair.1), 20.0);
+    }
+
+    #[test]
+    fn round_to_decimals() {
+        assert_eq!(round_to(1.23456, 3), 1.235);
+        assert_eq!(round_to(76707.66, 1), 76707.7);
+        assert!(round_to(f64::NAN, 3).is_nan());
     }
 }

@@ -1,4 +1,10 @@
-//! Reading what `wrk --latency` prints.
+//! Running wrk, pinned to the client CPU, and reading what `wrk --latency` prints.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+
+use crate::Result;
+use crate::config::CLIENT_CPU;
 
 /// The figures of one wrk run.
 #[derive(Clone, Debug, PartialEq)]
@@ -15,6 +21,93 @@ pub struct WrkReport {
     pub non_success: u64,
     /// Connect, read, write and timeout errors together.
     pub socket_errors: u64,
+}
+
+/// One wrk run (`-t1 --latency --timeout 5s`), pinned to [`CLIENT_CPU`].
+#[derive(Clone, Debug)]
+pub struct Load<'a> {
+    /// The URL it requests (a script may change the path and method).
+    pub url: String,
+    /// One header line sent with every request; empty for none.
+    pub header: &'a str,
+    /// Connections held open.
+    pub connections: u32,
+    /// How long it runs.
+    pub seconds: u64,
+    /// A Lua script (`-s`) shaping the requests.
+    pub script: Option<&'a Path>,
+}
+
+impl Load<'_> {
+    /// Starts wrk and returns without waiting, so another load can run beside it.
+    ///
+    /// # Errors
+    /// When `taskset` cannot be run.
+    pub fn spawn(&self) -> Result<RunningLoad> {
+        let mut command = Command::new("taskset");
+        command
+            .args(["-c", &CLIENT_CPU.to_string()])
+            .args(["wrk", "-t1", "--latency"]);
+        command
+            .arg(format!("-c{}", self.connections))
+            .arg(format!("-d{}s", self.seconds))
+            .arg("--timeout")
+            .arg("5s");
+        if !self.header.is_empty() {
+            command.arg("-H").arg(self.header);
+        }
+        if let Some(script) = self.script {
+            command.arg("-s").arg(script);
+        }
+        command.arg(&self.url);
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()?;
+        Ok(RunningLoad(child))
+    }
+
+    /// Runs wrk to the end.
+    ///
+    /// # Errors
+    /// As [`Load::spawn`] and [`RunningLoad::finish`].
+    pub fn run(&self) -> Result<WrkReport> {
+        self.spawn()?.finish()
+    }
+}
+
+/// A wrk run under way.
+#[derive(Debug)]
+pub struct RunningLoad(Child);
+
+impl RunningLoad {
+    /// Waits for wrk and reads its figures.
+    ///
+    /// # Errors
+    /// When wrk fails, prints no figures, or saw any non-2xx answer or socket error: a
+    /// measurement of failing requests would be meaningless.
+    pub fn finish(self) -> Result<WrkReport> {
+        let output = self.0.wait_with_output()?;
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        if !output.status.success() {
+            return Err(format!(
+                "wrk failed ({}): {stdout}{}",
+                output.status,
+                String::from_utf8_lossy(&output.stderr)
+            )
+            .into());
+        }
+        let report = parse(&stdout)?;
+        if report.non_success > 0 || report.socket_errors > 0 {
+            return Err(format!(
+                "wrk saw {} non-2xx responses and {} socket errors: the credential or the server is wrong\n{stdout}",
+                report.non_success, report.socket_errors
+            )
+            .into());
+        }
+        Ok(report)
+    }
 }
 
 /// Parses wrk's output (run with `--latency`).
