@@ -75,7 +75,9 @@ impl AuthError {
         match self {
             Self::InvalidRequest(_) => Some("invalid_request"),
             Self::InvalidToken => Some("invalid_token"),
-            Self::InsufficientScope { .. } | Self::MissingScope { .. } => Some("insufficient_scope"),
+            Self::InsufficientScope { .. } | Self::MissingScope { .. } => {
+                Some("insufficient_scope")
+            }
             Self::MissingCredentials | Self::StoreUnavailable => None,
         }
     }

@@ -178,7 +178,11 @@ impl SignIn {
     }
 
     /// What a token for `subject` records: an admin's scopes come from the directory.
-    async fn request_for(&self, kind: TokenKind, subject: String) -> Result<IssueRequest, SignInError> {
+    async fn request_for(
+        &self,
+        kind: TokenKind,
+        subject: String,
+    ) -> Result<IssueRequest, SignInError> {
         let scopes = match kind {
             TokenKind::Admin => self.directory.admin_scopes(&subject).await?,
             _ => Scopes::default(),

@@ -10,11 +10,11 @@ mod lifetimes;
 mod scope;
 mod secret;
 
-pub(crate) use self::{caller::Caller, kind::TokenKind};
 #[cfg(feature = "sign-in")]
 pub(crate) use self::secret::random_fill;
 #[cfg(any(feature = "redis", feature = "sign-in"))]
 pub(crate) use self::secret::sha256_hex;
+pub(crate) use self::{caller::Caller, kind::TokenKind};
 #[doc(inline)]
 pub use self::{
     caller::SecondFactor,

@@ -101,7 +101,11 @@ impl Scopes {
 
     /// The scopes, sorted.
     pub fn iter(&self) -> impl Iterator<Item = &str> {
-        self.0.as_deref().unwrap_or_default().iter().map(|scope| &**scope)
+        self.0
+            .as_deref()
+            .unwrap_or_default()
+            .iter()
+            .map(|scope| &**scope)
     }
 
     /// Whether `scope` is one of these, exactly.
@@ -130,7 +134,8 @@ fn check(scope: &str) -> Result<(), InvalidScope> {
         return Err(InvalidScope::TooLong);
     }
     // RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-    let allowed = |byte: u8| byte == 0x21 || (0x23..=0x5b).contains(&byte) || (0x5d..=0x7e).contains(&byte);
+    let allowed =
+        |byte: u8| byte == 0x21 || (0x23..=0x5b).contains(&byte) || (0x5d..=0x7e).contains(&byte);
     if !scope.bytes().all(allowed) {
         return Err(InvalidScope::BadCharacter);
     }
@@ -177,7 +182,12 @@ mod tests {
 
     #[test]
     fn scopes_are_checked_to_rfc_6749() {
-        for good in ["a", "Magento_Catalog::products", "!#[]~", &"x".repeat(MAX_SCOPE_LEN)] {
+        for good in [
+            "a",
+            "Magento_Catalog::products",
+            "!#[]~",
+            &"x".repeat(MAX_SCOPE_LEN),
+        ] {
             assert!(Scopes::new([good]).is_ok(), "{good}");
         }
         let refusals = [
@@ -191,10 +201,16 @@ mod tests {
         for (bad, why) in refusals {
             assert_eq!(Scopes::new([bad]), Err(why), "{bad:?}");
         }
-        assert_eq!(Scopes::new([&"x".repeat(MAX_SCOPE_LEN + 1)]), Err(InvalidScope::TooLong));
+        assert_eq!(
+            Scopes::new([&"x".repeat(MAX_SCOPE_LEN + 1)]),
+            Err(InvalidScope::TooLong)
+        );
         let many: Vec<String> = (0..=MAX_SCOPES).map(|i| format!("s{i}")).collect();
         assert_eq!(Scopes::new(&many), Err(InvalidScope::TooMany));
-        assert_eq!(Scopes::new(&many[..MAX_SCOPES]).map(|s| s.len()), Ok(MAX_SCOPES));
+        assert_eq!(
+            Scopes::new(&many[..MAX_SCOPES]).map(|s| s.len()),
+            Ok(MAX_SCOPES)
+        );
     }
 
     #[test]

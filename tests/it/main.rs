@@ -10,5 +10,6 @@ mod layer;
 mod memory_store;
 mod redis_store;
 mod routes;
+mod scopes;
 mod support;
 mod two_factor;
