@@ -8,7 +8,7 @@ use tower_bearer::store::{CacheOptions, RedisStore};
 use tower_bearer::token::{Lifetimes, Token};
 use tower_bearer::{TokenKind, TokenRegistry};
 
-use crate::support::{RedisProxy, TestRedis};
+use crate::support::{RedisProxy, TestRedis, time_until_refused, wait_until};
 
 /// How often the store pings its revocation feed (the crate's `PING_EVERY`): a feed that
 /// stops answering must be noticed within about twice this.
@@ -48,32 +48,6 @@ impl Instance {
             .await
             .unwrap()
             .is_some()
-    }
-}
-
-async fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Polls `instance` until it refuses `token`; returns how long that took.
-async fn time_until_refused(instance: &Instance, token: &Token, limit: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        if instance
-            .registry
-            .resolve(token.expose())
-            .await
-            .unwrap()
-            .is_none()
-        {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "still accepted after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
     }
 }
 
@@ -118,7 +92,7 @@ async fn revoke_on_one_instance_is_refused_by_the_other_within_100_ms() {
     );
 
     assert!(a.registry.revoke(issued.token.expose()).await.unwrap());
-    let took = time_until_refused(&b, &issued.token, Duration::from_millis(100)).await;
+    let took = time_until_refused(&b.registry, &issued.token, Duration::from_millis(100)).await;
     eprintln!("revoke reached the other instance in {took:?}");
     assert!(
         b.accepts(&kept.token).await,
@@ -153,7 +127,7 @@ async fn revoke_all_on_one_instance_is_refused_by_the_other_within_100_ms() {
         3
     );
     for token in &tokens {
-        time_until_refused(&b, token, Duration::from_millis(100)).await;
+        time_until_refused(&b.registry, token, Duration::from_millis(100)).await;
     }
     assert!(b.accepts(&bob.token).await);
 }
@@ -264,7 +238,7 @@ async fn staleness_never_exceeds_the_cache_ttl_even_when_the_message_is_lost() {
 
     // A deletion nobody announces stands for a lost revocation message.
     delete_behind_the_caches_back(&redis, &issued.token).await;
-    time_until_refused(&b, &issued.token, Duration::from_millis(1500)).await;
+    time_until_refused(&b.registry, &issued.token, Duration::from_millis(1500)).await;
     assert!(
         cached_at.elapsed() <= Duration::from_millis(1500),
         "served past its TTL"
@@ -314,7 +288,7 @@ async fn a_killed_subscription_empties_the_cache_and_falls_back_to_redis() {
     let next = a.registry.issue(TokenKind::Customer, "ada").await.unwrap();
     assert!(b.accepts(&next.token).await);
     a.registry.revoke(next.token.expose()).await.unwrap();
-    time_until_refused(&b, &next.token, Duration::from_millis(100)).await;
+    time_until_refused(&b.registry, &next.token, Duration::from_millis(100)).await;
 }
 
 #[tokio::test]

@@ -6,21 +6,19 @@ use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::routing::get;
-use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{Request, StatusCode};
-use tower::ServiceExt;
+use http::StatusCode;
 use tower_bearer::registry::IssuedToken;
 use tower_bearer::sign_in::{
     Directory, LockoutPolicy, MemoryDirectory, RemoteAssistance, SignInError,
 };
 use tower_bearer::store::{CacheOptions, RedisStore};
 use tower_bearer::token::Token;
-use tower_bearer::{BearerAuthLayer, Caller, SignIn, TokenKind, TokenRegistry};
+use tower_bearer::{SignIn, TokenKind, TokenRegistry};
 
-use crate::support::{RedisCluster, TestCluster, lockout_key, sha256_hex};
+use crate::support::{
+    RedisCluster, TestCluster, assert_unavailable, get_me, get_me_until, lockout_key,
+    set_default_user_acl, sha256_hex, time_until_refused, wait_until,
+};
 
 /// Issues tokens of `kind` to `subject` until every master holds at least `per_master` of
 /// them; returns each token with the port of the master that holds its record.
@@ -179,27 +177,16 @@ async fn a_revoke_all_that_fails_halfway_leaves_the_tokens_for_a_retry() {
     let registry = test.registry().await;
     let ada = issue_on_every_master(&registry, &cluster, &test, "ada", 2).await;
     let victim = ada[0].1;
-    let mut admin = redis::Client::open(format!("redis://127.0.0.1:{victim}/"))
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let acl = |rule: &'static str| {
-        redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg("default")
-            .arg(rule)
-            .clone()
-    };
+    let victim_url = format!("redis://127.0.0.1:{victim}/");
 
-    let _: () = acl("-del").query_async(&mut admin).await.unwrap();
+    set_default_user_acl(&victim_url, "-del").await;
     assert!(
         registry
             .revoke_all(TokenKind::Customer, "ada")
             .await
             .is_err()
     );
-    let _: () = acl("+del").query_async(&mut admin).await.unwrap();
+    set_default_user_acl(&victim_url, "+del").await;
     for (issued, node) in ada.iter().filter(|(_, node)| *node == victim) {
         assert!(
             registry
@@ -348,51 +335,10 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
     assert_eq!(failures(&bob).await.unwrap(), 0);
 }
 
-fn app(registry: TokenRegistry) -> Router {
-    Router::new()
-        .route("/me", get(|caller: Caller| async move { caller.subject }))
-        .layer(BearerAuthLayer::required(registry))
-}
-
-async fn get_me(registry: &TokenRegistry, token: &str) -> (StatusCode, http::HeaderMap, Duration) {
-    let request = Request::get("/me")
-        .header(AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
-    let started = Instant::now();
-    let response = app(registry.clone()).oneshot(request).await.unwrap();
-    (
-        response.status(),
-        response.headers().clone(),
-        started.elapsed(),
-    )
-}
-
 const BOUND: Duration = Duration::from_millis(300);
 
-/// 503 with `Retry-After`, no challenge, and not after a hang.
-fn assert_unavailable(
-    status: StatusCode,
-    headers: &http::HeaderMap,
-    elapsed: Duration,
-    what: &str,
-) {
-    assert_eq!(
-        status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "{what}: fail closed"
-    );
-    assert!(headers.contains_key(RETRY_AFTER), "{what}: Retry-After");
-    assert!(
-        !headers.contains_key(WWW_AUTHENTICATE),
-        "{what}: an outage is not a credential problem"
-    );
-    // Not a speed target: a generous ceiling that only a hang would cross.
-    assert!(
-        elapsed < BOUND + Duration::from_secs(2),
-        "{what}: answered after {elapsed:?}"
-    );
-}
+/// Not a speed target: a generous ceiling on an outage's answer that only a hang would cross.
+const HANG: Duration = Duration::from_secs(2);
 
 /// An unknown token whose record would live on the master at `port`.
 fn unknown_token_on(cluster: &RedisCluster, test: &TestCluster, port: u16) -> Token {
@@ -427,24 +373,23 @@ async fn a_killed_master_answers_503_for_its_tokens_while_the_others_keep_servin
             cluster.wait_until_marked_failed(victim);
         }
         for (issued, node) in &tokens {
-            let (status, headers, elapsed) = get_me(&registry, issued.token.expose()).await;
+            let answer = get_me(&registry, issued.token.expose()).await;
             if *node == victim {
                 let what = format!("{phase}, a token on the dead master");
-                assert_unavailable(status, &headers, elapsed, &what);
+                assert_unavailable(&answer, BOUND + HANG, &what);
             } else {
                 assert_eq!(
-                    status,
+                    answer.status,
                     StatusCode::OK,
                     "{phase}: a token on the live master at {node}"
                 );
             }
         }
-        let (status, headers, elapsed) = get_me(&registry, unknown_on_victim.expose()).await;
+        let answer = get_me(&registry, unknown_on_victim.expose()).await;
         let what = format!("{phase}, an unknown token on the dead master");
-        assert_unavailable(status, &headers, elapsed, &what);
-        let (status, _, _) = get_me(&registry, unknown_elsewhere.expose()).await;
+        assert_unavailable(&answer, BOUND + HANG, &what);
         assert_eq!(
-            status,
+            get_me(&registry, unknown_elsewhere.expose()).await.status,
             StatusCode::UNAUTHORIZED,
             "{phase}: an unknown token on a live master"
         );
@@ -455,22 +400,16 @@ async fn a_killed_master_answers_503_for_its_tokens_while_the_others_keep_servin
     cluster.restart(victim);
     let deadline = Instant::now() + Duration::from_secs(10);
     for (issued, node) in tokens.iter().filter(|(_, node)| *node == victim) {
-        loop {
-            let (status, _, _) = get_me(&registry, issued.token.expose()).await;
-            if status == StatusCode::UNAUTHORIZED {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still {status} 10 s after the master at {node} came back"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = format!("10 s after the master at {node} came back");
+        let token = issued.token.expose();
+        get_me_until(&registry, token, StatusCode::UNAUTHORIZED, deadline, &what).await;
     }
     let fresh = issue_on_every_master(&registry, &cluster, &test, "ada", 1).await;
     for (issued, _) in &fresh {
-        let (status, _, _) = get_me(&registry, issued.token.expose()).await;
-        assert_eq!(status, StatusCode::OK);
+        assert_eq!(
+            get_me(&registry, issued.token.expose()).await.status,
+            StatusCode::OK
+        );
     }
 }
 
@@ -489,26 +428,6 @@ async fn cached_instance(test: &TestCluster, urls: &[String]) -> (RedisStore, To
     )
     .await;
     (store.clone(), TokenRegistry::new(store))
-}
-
-async fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "{what}: not within {limit:?}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
-}
-
-/// Polls `registry` until it refuses `token`; returns how long that took.
-async fn time_until_refused(registry: &TokenRegistry, token: &Token, limit: Duration) -> Duration {
-    let started = Instant::now();
-    loop {
-        if registry.resolve(token.expose()).await.unwrap().is_none() {
-            return started.elapsed();
-        }
-        assert!(started.elapsed() < limit, "still accepted after {limit:?}");
-        tokio::time::sleep(Duration::from_millis(2)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -611,13 +530,14 @@ async fn a_hung_master_answers_503_at_the_bound_while_the_others_keep_serving() 
 
     cluster.pause(victim);
     for (issued, node) in &tokens {
-        let (status, headers, elapsed) = get_me(&registry, issued.token.expose()).await;
+        let answer = get_me(&registry, issued.token.expose()).await;
         if *node == victim {
-            assert_unavailable(status, &headers, elapsed, "a token on the hung master");
+            assert_unavailable(&answer, BOUND + HANG, "a token on the hung master");
+            let elapsed = answer.elapsed;
             assert!(elapsed >= BOUND, "it waited for the bound ({elapsed:?})");
         } else {
             assert_eq!(
-                status,
+                answer.status,
                 StatusCode::OK,
                 "a token on the live master at {node}"
             );
@@ -627,16 +547,14 @@ async fn a_hung_master_answers_503_at_the_bound_while_the_others_keep_serving() 
 
     let deadline = Instant::now() + Duration::from_secs(10);
     for (issued, _) in &tokens {
-        loop {
-            let (status, _, _) = get_me(&registry, issued.token.expose()).await;
-            if status == StatusCode::OK {
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "still {status} 10 s after the master thawed"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        let what = "10 s after the master thawed";
+        get_me_until(
+            &registry,
+            issued.token.expose(),
+            StatusCode::OK,
+            deadline,
+            what,
+        )
+        .await;
     }
 }

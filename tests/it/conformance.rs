@@ -8,7 +8,7 @@ use std::time::Duration;
 use tower_bearer::token::{Lifetimes, Token};
 use tower_bearer::{TokenKind, TokenRegistry};
 
-use crate::support::{TestRedis, short_lifetimes};
+use crate::support::{Make, TestRedis, short_lifetimes, store_suite};
 
 /// A registry and whatever must outlive it (the Redis server).
 pub struct Fixture {
@@ -42,72 +42,35 @@ pub async fn cluster(lifetimes: Lifetimes) -> Fixture {
     }
 }
 
-macro_rules! conformance_suite {
-    ($store:ident) => {
-        mod $store {
-            conformance_suite!(@cases $store:
-                issued_token_resolves_to_its_caller,
-                lifetimes_are_magentos_by_default,
-                unknown_token_resolves_to_none,
-                text_of_another_shape_resolves_to_none,
-                token_expires_after_its_lifetime,
-                revoke_kills_only_that_token,
-                revoke_all_kills_every_token_of_the_subject_and_no_other,
-                revoke_all_counts_only_live_tokens,
-                revoke_all_racing_issues_never_leaves_an_earlier_token_alive,
-                concurrent_issues_all_resolve,
-                token_issued_on_behalf_records_the_acting_admin,
-                failure_counter_counts_clears_and_expires,
-                a_forgiven_failure_is_taken_back_and_the_last_one_deletes_the_counter,
-                revoke_all_reaches_every_token_of_a_subject_beyond_one_chunk,
-                claim_once_is_won_once_per_key_until_its_ttl_passes,
-            );
-        }
-    };
-    (@cases $store:ident: $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(super::$store).await;
-            }
-        )+
-    };
+store_suite! {
+    stores: [memory, redis, #[cfg(feature = "cluster")] cluster],
+    cases: [
+        issued_token_resolves_to_its_caller,
+        lifetimes_are_magentos_by_default,
+        unknown_token_resolves_to_none,
+        text_of_another_shape_resolves_to_none,
+        token_expires_after_its_lifetime,
+        revoke_kills_only_that_token,
+        revoke_all_kills_every_token_of_the_subject_and_no_other,
+        revoke_all_counts_only_live_tokens,
+        revoke_all_racing_issues_never_leaves_an_earlier_token_alive,
+        concurrent_issues_all_resolve,
+        token_issued_on_behalf_records_the_acting_admin,
+        failure_counter_counts_clears_and_expires,
+        a_forgiven_failure_is_taken_back_and_the_last_one_deletes_the_counter,
+        revoke_all_reaches_every_token_of_a_subject_beyond_one_chunk,
+        claim_once_is_won_once_per_key_until_its_ttl_passes,
+    ],
 }
-
-conformance_suite!(memory);
-conformance_suite!(redis);
 
 // Ten thousand issues: on the stores with a one-round-trip issue only (the cluster's issue
 // takes two, and its index code is the same as one Redis's).
-mod memory_ceiling {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens() {
-        super::issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(super::memory).await;
-    }
+store_suite! {
+    stores: [memory_ceiling = memory, redis_ceiling = redis],
+    cases: [issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens],
 }
 
-mod redis_ceiling {
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens() {
-        super::issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(super::redis).await;
-    }
-}
-#[cfg(feature = "cluster")]
-conformance_suite!(cluster);
-
-trait MakeFixture: Fn(Lifetimes) -> Self::Fut {
-    type Fut: std::future::Future<Output = Fixture>;
-}
-
-impl<F, Fut> MakeFixture for F
-where
-    F: Fn(Lifetimes) -> Fut,
-    Fut: std::future::Future<Output = Fixture>,
-{
-    type Fut = Fut;
-}
-
-async fn issued_token_resolves_to_its_caller(make: impl MakeFixture) {
+async fn issued_token_resolves_to_its_caller(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let issued = registry
@@ -123,7 +86,7 @@ async fn issued_token_resolves_to_its_caller(make: impl MakeFixture) {
     assert_eq!(caller.token_hash, issued.token.hash());
 }
 
-async fn lifetimes_are_magentos_by_default(make: impl MakeFixture) {
+async fn lifetimes_are_magentos_by_default(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     for (kind, hours) in [(TokenKind::Customer, 1), (TokenKind::Admin, 4)] {
@@ -142,7 +105,7 @@ async fn lifetimes_are_magentos_by_default(make: impl MakeFixture) {
     }
 }
 
-async fn unknown_token_resolves_to_none(make: impl MakeFixture) {
+async fn unknown_token_resolves_to_none(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     registry.issue(TokenKind::Customer, "ada").await.unwrap();
@@ -151,7 +114,7 @@ async fn unknown_token_resolves_to_none(make: impl MakeFixture) {
     assert!(!registry.revoke(never_issued.expose()).await.unwrap());
 }
 
-async fn text_of_another_shape_resolves_to_none(make: impl MakeFixture) {
+async fn text_of_another_shape_resolves_to_none(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
@@ -161,7 +124,7 @@ async fn text_of_another_shape_resolves_to_none(make: impl MakeFixture) {
     }
 }
 
-async fn token_expires_after_its_lifetime(make: impl MakeFixture) {
+async fn token_expires_after_its_lifetime(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(short_lifetimes()).await;
     let registry = fixture.registry.clone();
     let customer = registry.issue(TokenKind::Customer, "ada").await.unwrap();
@@ -192,7 +155,7 @@ async fn token_expires_after_its_lifetime(make: impl MakeFixture) {
     assert_eq!(registry.resolve(admin.token.expose()).await.unwrap(), None);
 }
 
-async fn revoke_kills_only_that_token(make: impl MakeFixture) {
+async fn revoke_kills_only_that_token(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let first = registry.issue(TokenKind::Customer, "ada").await.unwrap();
@@ -221,7 +184,9 @@ async fn revoke_kills_only_that_token(make: impl MakeFixture) {
     );
 }
 
-async fn revoke_all_kills_every_token_of_the_subject_and_no_other(make: impl MakeFixture) {
+async fn revoke_all_kills_every_token_of_the_subject_and_no_other(
+    make: impl Make<Lifetimes, Fixture>,
+) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let mut ada = Vec::new();
@@ -272,7 +237,7 @@ async fn revoke_all_kills_every_token_of_the_subject_and_no_other(make: impl Mak
     );
 }
 
-async fn revoke_all_counts_only_live_tokens(make: impl MakeFixture) {
+async fn revoke_all_counts_only_live_tokens(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(short_lifetimes()).await;
     let registry = fixture.registry.clone();
     registry.issue(TokenKind::Customer, "ada").await.unwrap();
@@ -288,7 +253,9 @@ async fn revoke_all_counts_only_live_tokens(make: impl MakeFixture) {
     assert_eq!(registry.resolve(live.token.expose()).await.unwrap(), None);
 }
 
-async fn revoke_all_racing_issues_never_leaves_an_earlier_token_alive(make: impl MakeFixture) {
+async fn revoke_all_racing_issues_never_leaves_an_earlier_token_alive(
+    make: impl Make<Lifetimes, Fixture>,
+) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let mut earlier = Vec::new();
@@ -354,7 +321,7 @@ async fn revoke_all_racing_issues_never_leaves_an_earlier_token_alive(make: impl
     }
 }
 
-async fn concurrent_issues_all_resolve(make: impl MakeFixture) {
+async fn concurrent_issues_all_resolve(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let tasks: Vec<_> = (0..200)
@@ -384,7 +351,7 @@ async fn concurrent_issues_all_resolve(make: impl MakeFixture) {
     assert_eq!(tokens.len(), 200, "every token is distinct");
 }
 
-async fn token_issued_on_behalf_records_the_acting_admin(make: impl MakeFixture) {
+async fn token_issued_on_behalf_records_the_acting_admin(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let issued = registry
@@ -405,7 +372,7 @@ async fn token_issued_on_behalf_records_the_acting_admin(make: impl MakeFixture)
     );
 }
 
-async fn failure_counter_counts_clears_and_expires(make: impl MakeFixture) {
+async fn failure_counter_counts_clears_and_expires(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let store = registry.sign_in_store().expect("sign-in state");
@@ -451,7 +418,7 @@ async fn failure_counter_counts_clears_and_expires(make: impl MakeFixture) {
 }
 
 async fn a_forgiven_failure_is_taken_back_and_the_last_one_deletes_the_counter(
-    make: impl MakeFixture,
+    make: impl Make<Lifetimes, Fixture>,
 ) {
     let fixture = make(Lifetimes::default()).await;
     let store = fixture.registry.sign_in_store().expect("sign-in state");
@@ -482,7 +449,9 @@ async fn issue_many(registry: &TokenRegistry, subject: &str, count: usize) -> Ve
     tokens
 }
 
-async fn revoke_all_reaches_every_token_of_a_subject_beyond_one_chunk(make: impl MakeFixture) {
+async fn revoke_all_reaches_every_token_of_a_subject_beyond_one_chunk(
+    make: impl Make<Lifetimes, Fixture>,
+) {
     let fixture = make(Lifetimes::default()).await;
     let registry = &fixture.registry;
     // More than two of the Redis store's chunks of 500.
@@ -514,7 +483,9 @@ async fn revoke_all_reaches_every_token_of_a_subject_beyond_one_chunk(make: impl
     );
 }
 
-async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(make: impl MakeFixture) {
+async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(
+    make: impl Make<Lifetimes, Fixture>,
+) {
     use tower_bearer::store::MAX_TOKENS_PER_SUBJECT;
     // The first token is issued a few milliseconds before the rest, so it expires first.
     let fixture = make(Lifetimes::default()).await;
@@ -555,7 +526,7 @@ async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(make: impl 
     );
 }
 
-async fn claim_once_is_won_once_per_key_until_its_ttl_passes(make: impl MakeFixture) {
+async fn claim_once_is_won_once_per_key_until_its_ttl_passes(make: impl Make<Lifetimes, Fixture>) {
     let fixture = make(Lifetimes::default()).await;
     let registry = fixture.registry.clone();
     let store = registry.sign_in_store().expect("sign-in state");

@@ -2,17 +2,16 @@
 
 use std::time::{Duration, Instant};
 
-use axum::Router;
-use axum::body::Body;
-use axum::routing::get;
-use http::header::{AUTHORIZATION, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{Request, StatusCode};
+use http::StatusCode;
+use http::header::RETRY_AFTER;
 use redis::AsyncCommands;
-use tower::ServiceExt;
 use tower_bearer::store::{RedisStore, RedisStoreOptions};
-use tower_bearer::{BearerAuthLayer, Caller, TokenKind, TokenRegistry};
+use tower_bearer::{TokenKind, TokenRegistry};
 
-use crate::support::{RedisProxy, RedisServer, TestRedis, sha256_hex};
+use crate::support::{
+    Answer, RedisProxy, RedisServer, TestRedis, assert_unavailable, get_me, get_me_until,
+    set_default_user_acl, sha256_hex,
+};
 
 #[tokio::test]
 async fn token_key_is_the_sha256_of_the_token_and_its_ttl_is_the_lifetime() {
@@ -216,23 +215,8 @@ async fn an_unreadable_record_is_a_store_error_not_a_caller() {
     let _: () = inspect.set(&key, "not json").await.unwrap();
 
     assert!(registry.resolve(issued.token.expose()).await.is_err());
-    let (status, _) = get_me(app(registry), issued.token.expose()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
-}
-
-fn app(registry: TokenRegistry) -> Router {
-    Router::new()
-        .route("/me", get(|caller: Caller| async move { caller.subject }))
-        .layer(BearerAuthLayer::required(registry))
-}
-
-async fn get_me(app: Router, token: &str) -> (StatusCode, http::HeaderMap) {
-    let request = Request::get("/me")
-        .header(AUTHORIZATION, format!("Bearer {token}"))
-        .body(Body::empty())
-        .unwrap();
-    let response = app.oneshot(request).await.unwrap();
-    (response.status(), response.headers().clone())
+    let answer = get_me(&registry, issued.token.expose()).await;
+    assert_eq!(answer.status, StatusCode::SERVICE_UNAVAILABLE);
 }
 
 const BOUND: Duration = Duration::from_millis(300);
@@ -246,23 +230,6 @@ async fn own_server_registry() -> (RedisServer, TokenRegistry) {
     .await
     .unwrap();
     (server, TokenRegistry::new(store))
-}
-
-fn assert_unavailable(status: StatusCode, headers: &http::HeaderMap, elapsed: Duration) {
-    assert_eq!(
-        status,
-        StatusCode::SERVICE_UNAVAILABLE,
-        "fail closed with 503"
-    );
-    assert!(headers.contains_key(RETRY_AFTER), "503 carries Retry-After");
-    assert!(
-        !headers.contains_key(WWW_AUTHENTICATE),
-        "an outage is not a credential problem"
-    );
-    assert!(
-        elapsed <= BOUND + LATE,
-        "answered after {elapsed:?}, past the bound of {BOUND:?}"
-    );
 }
 
 /// How much after its bound a call may end: the time to build the answer and be scheduled
@@ -284,18 +251,18 @@ async fn assert_a_frozen_redis_answers_503_at(bound: Duration, options: RedisSto
     let registry = TokenRegistry::new(store);
     let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
     let unknown = tower_bearer::token::Token::generate().unwrap();
-    let (status, _) = get_me(app(registry.clone()), issued.token.expose()).await;
-    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        get_me(&registry, issued.token.expose()).await.status,
+        StatusCode::OK
+    );
     let tokens = [
         (issued.token.expose(), "live"),
         (unknown.expose(), "unknown"),
     ];
-    // (what, status, headers, how long it took, whether it must have waited for the bound)
+    // (what, the answer, whether it must have waited for the bound)
     let mut answers = Vec::new();
     let mut send = async |what: String, token: &str, waits: bool| {
-        let started = Instant::now();
-        let (status, headers) = get_me(app(registry.clone()), token).await;
-        answers.push((what, status, headers, started.elapsed(), waits));
+        answers.push((what, get_me(&registry, token).await, waits));
     };
 
     server.pause();
@@ -322,7 +289,12 @@ async fn assert_a_frozen_redis_answers_503_at(bound: Duration, options: RedisSto
     }
     server.resume();
 
-    for (what, status, headers, elapsed, waits) in answers {
+    for (what, answer, waits) in answers {
+        let Answer {
+            status,
+            headers,
+            elapsed,
+        } = answer;
         eprintln!("a frozen Redis, a bound of {bound:?}, {what}: {status} after {elapsed:?}");
         assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{what}");
         assert!(headers.contains_key(RETRY_AFTER), "{what}: Retry-After");
@@ -353,10 +325,13 @@ async fn stopped_redis_answers_503_within_the_bound_never_401() {
     let unknown = tower_bearer::token::Token::generate().unwrap();
     server.stop();
 
-    for token in [issued.token.expose(), unknown.expose()] {
-        let started = Instant::now();
-        let (status, headers) = get_me(app(registry.clone()), token).await;
-        assert_unavailable(status, &headers, started.elapsed());
+    for (token, which) in [
+        (issued.token.expose(), "live"),
+        (unknown.expose(), "unknown"),
+    ] {
+        let answer = get_me(&registry, token).await;
+        let what = format!("a stopped Redis, {which} token");
+        assert_unavailable(&answer, BOUND + LATE, &what);
     }
     assert!(registry.issue(TokenKind::Customer, "ada").await.is_err());
 }
@@ -367,29 +342,24 @@ async fn hung_redis_answers_503_within_the_bound() {
     let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
     server.pause();
 
-    let started = Instant::now();
-    let (status, headers) = get_me(app(registry.clone()), issued.token.expose()).await;
-    let elapsed = started.elapsed();
+    let answer = get_me(&registry, issued.token.expose()).await;
     server.resume();
-    assert_unavailable(status, &headers, elapsed);
+    assert_unavailable(&answer, BOUND + LATE, "a hung Redis");
     assert!(
-        elapsed >= BOUND,
-        "it waited for the bound, not less ({elapsed:?})"
+        answer.elapsed >= BOUND,
+        "it waited for the bound, not less ({:?})",
+        answer.elapsed
     );
 
     // Once Redis answers again, so does the app.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let (status, _) = get_me(app(registry.clone()), issued.token.expose()).await;
-        if status == StatusCode::OK {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "still {status} 10 s after Redis resumed"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    get_me_until(
+        &registry,
+        issued.token.expose(),
+        StatusCode::OK,
+        Instant::now() + Duration::from_secs(10),
+        "10 s after Redis resumed",
+    )
+    .await;
 }
 
 #[tokio::test]
@@ -397,8 +367,10 @@ async fn app_recovers_by_itself_when_redis_restarts() {
     let (mut server, registry) = own_server_registry().await;
     let before = registry.issue(TokenKind::Customer, "ada").await.unwrap();
     server.stop();
-    let (status, _) = get_me(app(registry.clone()), before.token.expose()).await;
-    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        get_me(&registry, before.token.expose()).await.status,
+        StatusCode::SERVICE_UNAVAILABLE
+    );
 
     server.restart();
     // The restarted Redis kept nothing (no persistence), so a fresh token is needed; the
@@ -416,11 +388,12 @@ async fn app_recovers_by_itself_when_redis_restarts() {
             }
         }
     };
-    let (status, _) = get_me(app(registry.clone()), after.token.expose()).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = get_me(app(registry), before.token.expose()).await;
     assert_eq!(
-        status,
+        get_me(&registry, after.token.expose()).await.status,
+        StatusCode::OK
+    );
+    assert_eq!(
+        get_me(&registry, before.token.expose()).await.status,
         StatusCode::UNAUTHORIZED,
         "the lost token is now simply unknown"
     );
@@ -431,28 +404,16 @@ async fn a_revoke_all_that_fails_halfway_leaves_the_tokens_for_a_retry() {
     let (server, registry) = own_server_registry().await;
     let first = registry.issue(TokenKind::Customer, "ada").await.unwrap();
     let second = registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    let mut admin = redis::Client::open(server.url().as_str())
-        .unwrap()
-        .get_multiplexed_async_connection()
-        .await
-        .unwrap();
-    let acl = |rule: &'static str| {
-        redis::cmd("ACL")
-            .arg("SETUSER")
-            .arg("default")
-            .arg(rule)
-            .clone()
-    };
 
     // The token deletions fail (as a timeout or a failover would), after the index was read.
-    let _: () = acl("-del").query_async(&mut admin).await.unwrap();
+    set_default_user_acl(&server.url(), "-del").await;
     assert!(
         registry
             .revoke_all(TokenKind::Customer, "ada")
             .await
             .is_err()
     );
-    let _: () = acl("+del").query_async(&mut admin).await.unwrap();
+    set_default_user_acl(&server.url(), "+del").await;
 
     // The retry still finds both tokens: the failure did not unlist them.
     assert_eq!(

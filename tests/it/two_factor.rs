@@ -19,7 +19,7 @@ use tower_bearer::sign_in::{
 use tower_bearer::store::MemoryStore;
 use tower_bearer::{Admin, BearerAuthLayer, Caller, SignIn, TokenRegistry};
 
-use crate::support::{TestRedis, sha256_hex};
+use crate::support::{Make, TestRedis, serve, sha256_hex, store_suite};
 
 const TFA_TOKEN: &str = "/V1/tfa/provider/google/authenticate";
 const ADMIN_TOKEN: &str = "/V1/integration/admin/token";
@@ -56,40 +56,36 @@ pub struct Deployment {
     redis: Option<TestRedis>,
 }
 
-async fn memory() -> Deployment {
+async fn memory(lockout: LockoutPolicy) -> Deployment {
     let store = MemoryStore::new();
-    let first = serve(TokenRegistry::new(store.clone())).await;
-    let second = serve(TokenRegistry::new(store)).await;
+    let first = serve_app(TokenRegistry::new(store.clone()), lockout).await;
+    let second = serve_app(TokenRegistry::new(store), lockout).await;
     Deployment::new(first, second, None)
 }
 
-async fn redis() -> Deployment {
+async fn redis(lockout: LockoutPolicy) -> Deployment {
     let redis = TestRedis::start();
-    let first = serve(redis.registry().await).await;
-    let second = serve(redis.registry().await).await;
+    let first = serve_app(redis.registry().await, lockout).await;
+    let second = serve_app(redis.registry().await, lockout).await;
     Deployment::new(first, second, Some(redis))
+}
+
+/// The suite's lockout: `MAX_FAILURES` failures within a minute lock an account.
+fn lockout() -> LockoutPolicy {
+    LockoutPolicy::new(MAX_FAILURES, Duration::from_secs(60)).expect("a valid lockout")
 }
 
 /// The token routes and `GET /V1/admin/me`, served on a loopback port for the rest of the
 /// test; returns the base URL.
-async fn serve(registry: TokenRegistry) -> String {
+async fn serve_app(registry: TokenRegistry, lockout: LockoutPolicy) -> String {
     let directory: Arc<dyn Directory> = ACCOUNTS.clone();
-    let lockout =
-        LockoutPolicy::new(MAX_FAILURES, Duration::from_secs(60)).expect("a valid lockout");
     let service = SignIn::from_shared(registry.clone(), directory).with_lockout(lockout);
     let app = rest::router(service).merge(
         Router::new()
             .route(ADMIN_ME, get(admin_me))
             .route_layer(BearerAuthLayer::required(registry)),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind a loopback port");
-    let address = listener.local_addr().expect("the bound address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{address}")
+    serve(app).await
 }
 
 async fn admin_me(Admin(caller): Admin) -> Json<Caller> {
@@ -203,40 +199,29 @@ fn unix_now() -> u64 {
         .as_secs()
 }
 
-macro_rules! two_factor_suite {
-    ($store:ident) => {
-        mod $store {
-            two_factor_suite!(@cases $store:
-                current_code_gets_an_admin_token_that_records_totp,
-                codes_of_the_previous_and_next_step_are_accepted,
-                codes_two_steps_off_are_refused,
-                malformed_codes_are_refused_with_the_generic_message,
-                used_code_is_refused_on_every_instance,
-                older_code_is_refused_once_a_newer_one_was_used,
-                wrong_password_with_a_valid_code_is_refused_and_leaves_the_code_usable,
-                unknown_user_is_refused_with_the_generic_message,
-                lockout_is_shared_with_the_password_route_and_across_instances,
-                accepted_code_clears_the_failure_count,
-                plain_admin_route_refuses_a_two_factor_admin_and_counts_the_attempt,
-                admin_without_two_factor_uses_the_plain_route_only,
-                missing_fields_are_400_in_order_username_password_otp,
-            );
-        }
-    };
-    (@cases $store:ident: $($case:ident),+ $(,)?) => {
-        $(
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn $case() {
-                super::$case(super::$store().await).await;
-            }
-        )+
-    };
+store_suite! {
+    stores: [memory, redis],
+    cases: [
+        current_code_gets_an_admin_token_that_records_totp,
+        codes_of_the_previous_and_next_step_are_accepted,
+        codes_two_steps_off_are_refused,
+        malformed_codes_are_refused_with_the_generic_message,
+        used_code_is_refused_on_every_instance,
+        older_code_is_refused_once_a_newer_one_was_used,
+        wrong_password_with_a_valid_code_is_refused_and_leaves_the_code_usable,
+        unknown_user_is_refused_with_the_generic_message,
+        lockout_is_shared_with_the_password_route_and_across_instances,
+        accepted_code_clears_the_failure_count,
+        plain_admin_route_refuses_a_two_factor_admin_and_counts_the_attempt,
+        admin_without_two_factor_uses_the_plain_route_only,
+        missing_fields_are_400_in_order_username_password_otp,
+    ],
 }
 
-two_factor_suite!(memory);
-two_factor_suite!(redis);
-
-async fn current_code_gets_an_admin_token_that_records_totp(app: Deployment) {
+async fn current_code_gets_an_admin_token_that_records_totp(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     let token = app
         .two_factor(TFA_ADMIN, PASSWORD, &SECRET.code_at(now))
@@ -251,7 +236,10 @@ async fn current_code_gets_an_admin_token_that_records_totp(app: Deployment) {
     assert_eq!(me.body["acting_admin"], Value::Null);
 }
 
-async fn codes_of_the_previous_and_next_step_are_accepted(app: Deployment) {
+async fn codes_of_the_previous_and_next_step_are_accepted(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     app.two_factor(TFA_ADMIN, PASSWORD, &SECRET.code_at(now - 30))
         .await
@@ -261,7 +249,8 @@ async fn codes_of_the_previous_and_next_step_are_accepted(app: Deployment) {
         .token();
 }
 
-async fn codes_two_steps_off_are_refused(app: Deployment) {
+async fn codes_two_steps_off_are_refused(make: impl Make<LockoutPolicy, Deployment>) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     for code in [SECRET.code_at(now - 60), SECRET.code_at(now + 60)] {
         app.two_factor(TFA_ADMIN, PASSWORD, &code)
@@ -270,7 +259,10 @@ async fn codes_two_steps_off_are_refused(app: Deployment) {
     }
 }
 
-async fn malformed_codes_are_refused_with_the_generic_message(app: Deployment) {
+async fn malformed_codes_are_refused_with_the_generic_message(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     let code = SECRET.code_at(now);
     let malformed = [format!(" {code}"), format!("{code}0"), code[1..].to_owned()];
@@ -294,7 +286,8 @@ async fn malformed_codes_are_refused_with_the_generic_message(app: Deployment) {
         .assert_refused(INVALID_CREDENTIALS_MESSAGE);
 }
 
-async fn used_code_is_refused_on_every_instance(app: Deployment) {
+async fn used_code_is_refused_on_every_instance(make: impl Make<LockoutPolicy, Deployment>) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     let code = SECRET.code_at(now);
     app.two_factor(TFA_ADMIN, PASSWORD, &code).await.token();
@@ -327,7 +320,10 @@ async fn used_code_is_refused_on_every_instance(app: Deployment) {
     }
 }
 
-async fn older_code_is_refused_once_a_newer_one_was_used(app: Deployment) {
+async fn older_code_is_refused_once_a_newer_one_was_used(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     app.two_factor(TFA_ADMIN, PASSWORD, &SECRET.code_at(now + 30))
         .await
@@ -339,7 +335,10 @@ async fn older_code_is_refused_once_a_newer_one_was_used(app: Deployment) {
     }
 }
 
-async fn wrong_password_with_a_valid_code_is_refused_and_leaves_the_code_usable(app: Deployment) {
+async fn wrong_password_with_a_valid_code_is_refused_and_leaves_the_code_usable(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     let code = SECRET.code_at(now);
     app.two_factor(TFA_ADMIN, "wrong", &code)
@@ -348,14 +347,20 @@ async fn wrong_password_with_a_valid_code_is_refused_and_leaves_the_code_usable(
     app.two_factor(TFA_ADMIN, PASSWORD, &code).await.token();
 }
 
-async fn unknown_user_is_refused_with_the_generic_message(app: Deployment) {
+async fn unknown_user_is_refused_with_the_generic_message(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     app.two_factor("nobody", PASSWORD, &SECRET.code_at(now))
         .await
         .assert_refused(INVALID_CREDENTIALS_MESSAGE);
 }
 
-async fn lockout_is_shared_with_the_password_route_and_across_instances(app: Deployment) {
+async fn lockout_is_shared_with_the_password_route_and_across_instances(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     // Three failures, on both routes and both instances: a wrong password on the plain
     // route, a wrong code and a wrong password on the two-factor routes.
@@ -384,7 +389,8 @@ async fn lockout_is_shared_with_the_password_route_and_across_instances(app: Dep
     app.plain(PLAIN_ADMIN, PASSWORD).await.token();
 }
 
-async fn accepted_code_clears_the_failure_count(app: Deployment) {
+async fn accepted_code_clears_the_failure_count(make: impl Make<LockoutPolicy, Deployment>) {
+    let app = make(lockout()).await;
     let now = now_inside_a_step().await;
     for _ in 0..MAX_FAILURES - 1 {
         app.two_factor(TFA_ADMIN, PASSWORD, "000000")
@@ -404,7 +410,10 @@ async fn accepted_code_clears_the_failure_count(app: Deployment) {
         .token();
 }
 
-async fn plain_admin_route_refuses_a_two_factor_admin_and_counts_the_attempt(app: Deployment) {
+async fn plain_admin_route_refuses_a_two_factor_admin_and_counts_the_attempt(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     for _ in 0..MAX_FAILURES {
         app.plain(TFA_ADMIN, PASSWORD)
             .await
@@ -417,7 +426,10 @@ async fn plain_admin_route_refuses_a_two_factor_admin_and_counts_the_attempt(app
         .assert_refused(INVALID_CREDENTIALS_MESSAGE);
 }
 
-async fn admin_without_two_factor_uses_the_plain_route_only(app: Deployment) {
+async fn admin_without_two_factor_uses_the_plain_route_only(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let token = app.plain(PLAIN_ADMIN, PASSWORD).await.token();
     let me = app.me(&token).await;
     assert_eq!(me.status, StatusCode::OK, "{}", me.body);
@@ -432,7 +444,10 @@ async fn admin_without_two_factor_uses_the_plain_route_only(app: Deployment) {
     }
 }
 
-async fn missing_fields_are_400_in_order_username_password_otp(app: Deployment) {
+async fn missing_fields_are_400_in_order_username_password_otp(
+    make: impl Make<LockoutPolicy, Deployment>,
+) {
+    let app = make(lockout()).await;
     let cases = [
         (json!({ "otp": "123456" }), "username"),
         (
@@ -480,7 +495,7 @@ async fn missing_fields_are_400_in_order_username_password_otp(app: Deployment) 
 /// Redis only: the stored record says which factor was used, in a short optional field.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redis_record_of_a_two_factor_token_carries_the_factor_and_others_do_not() {
-    let app = redis().await;
+    let app = redis(lockout()).await;
     let now = now_inside_a_step().await;
     let with_totp = app
         .two_factor(TFA_ADMIN, PASSWORD, &SECRET.code_at(now))

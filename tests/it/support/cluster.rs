@@ -1,413 +1,22 @@
-//! Test fixtures: a throwaway `redis-server` per test, registries over each store, HTTP
-//! helpers.
+//! A local Redis Cluster of three masters ([`RedisCluster`]), started by the tests
+//! themselves, and one test's key prefix on it ([`TestCluster`]).
 
-#![allow(dead_code)]
-
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use sha2::{Digest, Sha256};
-use tower_bearer::store::{MemoryStore, RedisStore, RedisStoreOptions};
-use tower_bearer::token::Lifetimes;
-use tower_bearer::{TokenKind, TokenRegistry};
+use tower_bearer::TokenRegistry;
+use tower_bearer::store::{RedisStore, RedisStoreOptions};
 
-/// The SHA-256 hex of `text`, computed here independently of the crate: how tokens,
-/// subjects and usernames enter Redis keys.
-pub fn sha256_hex(text: &str) -> String {
-    Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
-
-/// The store key of `username`'s lockout counter, with the default `lockout_name`
-/// (lower-cased): `<kind>:<sha256 hex>`.
-pub fn lockout_key(kind: TokenKind, username: &str) -> String {
-    format!("{kind}:{}", sha256_hex(&username.to_lowercase()))
-}
-
-const INSTALL_HINT: &str = "redis-server was not found on PATH. The Redis tests need a real \
-    redis-server (7.0 or later): install it with `apt-get install redis-server` (Debian/Ubuntu) \
-    or `brew install redis` (macOS), or run `./scripts/test.sh`, which installs it, or set \
-    REDIS_URL to a Redis server the tests may write to.";
-
-/// A `redis-server` child process on a free port, killed on drop.
-pub struct RedisServer {
-    child: Option<Child>,
-    port: u16,
-}
-
-impl RedisServer {
-    /// Starts a server on a free port and waits until it answers PING.
-    pub fn start() -> Self {
-        for _ in 0..5 {
-            let port = free_port();
-            if let Some(child) = spawn_on(port) {
-                return Self {
-                    child: Some(child),
-                    port,
-                };
-            }
-        }
-        panic!("could not start redis-server on a free port after 5 attempts");
-    }
-
-    pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
-    }
-
-    pub fn port(&self) -> u16 {
-        self.port
-    }
-
-    /// Kills the server (as a crash would) and waits until it is gone.
-    pub fn stop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-
-    /// Freezes the server (SIGSTOP): connections stay open but nothing answers, as with a
-    /// hung or partitioned Redis.
-    pub fn pause(&self) {
-        self.signal("-STOP");
-    }
-
-    /// Thaws a paused server (SIGCONT).
-    pub fn resume(&self) {
-        self.signal("-CONT");
-    }
-
-    fn signal(&self, signal: &str) {
-        let child = self.child.as_ref().expect("the server is running");
-        let status = Command::new("kill")
-            .args([signal, &child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill {signal} failed");
-    }
-
-    /// Starts the server again on the same port.
-    pub fn restart(&mut self) {
-        self.stop();
-        self.child = Some(spawn_on(self.port).expect("redis-server restarts on its port"));
-    }
-}
-
-impl Drop for RedisServer {
-    fn drop(&mut self) {
-        self.stop();
-    }
-}
-
-fn spawn_on(port: u16) -> Option<Child> {
-    let mut child = match Command::new("redis-server")
-        .args(["--port", &port.to_string()])
-        .args(["--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => panic!("{INSTALL_HINT}"),
-        Err(error) => panic!("could not run redis-server: {error}"),
-    };
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while Instant::now() < deadline {
-        if let Ok(Some(_)) = child.try_wait() {
-            return None; // exited: most likely the port was taken meanwhile
-        }
-        if ping(port) {
-            return Some(child);
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let _ = child.kill();
-    None
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|address| address.port())
-        .expect("a free port on 127.0.0.1")
-}
-
-fn ping(port: u16) -> bool {
-    let Ok(mut stream) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
-    let mut reply = [0u8; 7];
-    stream.write_all(b"PING\r\n").is_ok()
-        && stream.read_exact(&mut reply).is_ok()
-        && &reply == b"+PONG\r\n"
-}
-
-/// A Redis for one test: `REDIS_URL` when set, else a server of its own. Each test gets
-/// its own key prefix, so tests sharing a server never see each other's keys.
-pub struct TestRedis {
-    pub server: Option<RedisServer>,
-    pub url: String,
-    pub prefix: String,
-}
-
-impl TestRedis {
-    pub fn start() -> Self {
-        let server = match std::env::var("REDIS_URL") {
-            Ok(_) => None,
-            Err(_) => Some(RedisServer::start()),
-        };
-        let url = server.as_ref().map_or_else(
-            || std::env::var("REDIS_URL").unwrap_or_default(),
-            RedisServer::url,
-        );
-        Self {
-            server,
-            url,
-            prefix: unique_prefix(),
-        }
-    }
-
-    pub fn options(&self) -> RedisStoreOptions {
-        RedisStoreOptions::default().with_prefix(self.prefix.clone())
-    }
-
-    pub async fn store(&self) -> RedisStore {
-        RedisStore::connect_with(&self.url, self.options())
-            .await
-            .expect("connect to the test redis-server")
-    }
-
-    pub async fn registry(&self) -> TokenRegistry {
-        TokenRegistry::new(self.store().await)
-    }
-
-    /// A plain connection for inspecting keys.
-    pub async fn inspector(&self) -> redis::aio::MultiplexedConnection {
-        redis::Client::open(self.url.as_str())
-            .expect("valid url")
-            .get_multiplexed_async_connection()
-            .await
-            .expect("connect to the test redis-server")
-    }
-}
-
-/// A TCP proxy in front of a Redis, for what a real server cannot be made to do to one
-/// client only:
-///
-/// - black-hole the subscriber connections (those that send `SUBSCRIBE`): keep them open
-///   but pass nothing either way, as a hung connection or a partition would, while the
-///   data connections go on working;
-/// - cut every open connection, as a network blip or a failover would;
-/// - tell the addresses Redis sees the subscriber connections come from, to drop exactly
-///   those (`CLIENT KILL ADDR`) on a server other tests share.
-pub struct RedisProxy {
-    /// The Redis URL with the proxy's address in place of the server's.
-    pub url: String,
-    state: std::sync::Arc<ProxyState>,
-    accept: tokio::task::JoinHandle<()>,
-}
-
-struct ProxyState {
-    black_hole: std::sync::atomic::AtomicBool,
-    subscribers: std::sync::Mutex<Vec<std::net::SocketAddr>>,
-    accepted: AtomicU64,
-    /// Bumped to cut the connections open at that moment.
-    cuts: tokio::sync::watch::Sender<u64>,
-}
-
-impl RedisProxy {
-    /// A proxy on a free port of 127.0.0.1 to the Redis at `url` (`redis://`, host and port).
-    pub async fn start(url: &str) -> Self {
-        let (scheme, rest) = url.split_once("://").expect("a redis:// URL");
-        assert_eq!(scheme, "redis", "the proxy speaks plain TCP only");
-        let (authority, path) = rest.split_once('/').unwrap_or((rest, ""));
-        let (credentials, server) = match authority.rsplit_once('@') {
-            Some((credentials, server)) => (format!("{credentials}@"), server),
-            None => (String::new(), authority),
-        };
-        let server = if server.contains(':') {
-            server.to_owned()
-        } else {
-            format!("{server}:6379")
-        };
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind 127.0.0.1:0");
-        let address = listener.local_addr().expect("local address");
-        let state = std::sync::Arc::new(ProxyState {
-            black_hole: std::sync::atomic::AtomicBool::new(false),
-            subscribers: std::sync::Mutex::new(Vec::new()),
-            accepted: AtomicU64::new(0),
-            cuts: tokio::sync::watch::Sender::new(0),
-        });
-        let accept = tokio::spawn({
-            let state = state.clone();
-            async move {
-                while let Ok((client, _)) = listener.accept().await {
-                    state.accepted.fetch_add(1, Ordering::SeqCst);
-                    tokio::spawn(relay(client, server.clone(), state.clone()));
-                }
-            }
-        });
-        Self {
-            url: format!("redis://{credentials}{address}/{path}"),
-            state,
-            accept,
-        }
-    }
-
-    /// From now on, subscriber connections (open ones and new ones) pass nothing.
-    pub fn black_hole_subscribers(&self) {
-        self.state.black_hole.store(true, Ordering::SeqCst);
-    }
-
-    /// Subscriber connections pass everything again.
-    pub fn heal(&self) {
-        self.state.black_hole.store(false, Ordering::SeqCst);
-    }
-
-    /// Closes every connection open now, on both sides; later ones are relayed as usual.
-    pub fn cut_connections(&self) {
-        self.state.cuts.send_modify(|cuts| *cuts += 1);
-    }
-
-    /// How many connections the proxy has accepted so far.
-    pub fn connections_accepted(&self) -> u64 {
-        self.state.accepted.load(Ordering::SeqCst)
-    }
-
-    /// Where the subscriber connections made so far come from, as Redis sees them (the
-    /// `addr` of `CLIENT LIST`).
-    pub fn subscriber_addresses(&self) -> Vec<std::net::SocketAddr> {
-        self.state
-            .subscribers
-            .lock()
-            .expect("the proxy's state")
-            .clone()
-    }
-}
-
-impl Drop for RedisProxy {
-    fn drop(&mut self) {
-        self.accept.abort();
-        self.cut_connections();
-    }
-}
-
-/// Relays one connection until either side closes it or it is cut (then closes both).
-async fn relay(
-    mut client: tokio::net::TcpStream,
-    server: String,
-    state: std::sync::Arc<ProxyState>,
-) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-    let mut cut = state.cuts.subscribe();
-    let Ok(mut upstream) = tokio::net::TcpStream::connect(&server).await else {
-        return;
-    };
-    let Ok(seen_as) = upstream.local_addr() else {
-        return;
-    };
-    let subscriber = std::sync::atomic::AtomicBool::new(false);
-    let silenced = || subscriber.load(Ordering::SeqCst) && state.black_hole.load(Ordering::SeqCst);
-    let (mut from_client, mut to_client) = client.split();
-    let (mut from_server, mut to_server) = upstream.split();
-    let requests = async {
-        let mut buffer = vec![0u8; 16 * 1024];
-        // The end of what came before, so a command split over two reads is still seen.
-        let mut recent: Vec<u8> = Vec::new();
-        while let Ok(read @ 1..) = from_client.read(&mut buffer).await {
-            let chunk = &buffer[..read];
-            if !subscriber.load(Ordering::SeqCst) {
-                recent.extend_from_slice(chunk);
-                if recent
-                    .windows(b"SUBSCRIBE".len())
-                    .any(|window| window.eq_ignore_ascii_case(b"SUBSCRIBE"))
-                {
-                    subscriber.store(true, Ordering::SeqCst);
-                    state
-                        .subscribers
-                        .lock()
-                        .expect("the proxy's state")
-                        .push(seen_as);
-                }
-                let keep = recent.len().saturating_sub(b"SUBSCRIBE".len());
-                recent.drain(..keep);
-            }
-            if !silenced() && to_server.write_all(chunk).await.is_err() {
-                return;
-            }
-        }
-    };
-    let replies = async {
-        let mut buffer = vec![0u8; 16 * 1024];
-        while let Ok(read @ 1..) = from_server.read(&mut buffer).await {
-            if !silenced() && to_client.write_all(&buffer[..read]).await.is_err() {
-                return;
-            }
-        }
-    };
-    tokio::select! {
-        () = requests => {}
-        () = replies => {}
-        _ = cut.changed() => {}
-    }
-}
-
-fn unique_prefix() -> String {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!(
-        "test{}-{}-{}:",
-        std::process::id(),
-        nanos,
-        COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
-}
-
-/// Short lifetimes for expiry tests: customer 1 s, admin 2 s.
-pub fn short_lifetimes() -> Lifetimes {
-    Lifetimes::new(Duration::from_secs(1), Duration::from_secs(2)).expect("valid lifetimes")
-}
-
-/// A registry over a fresh memory store.
-pub fn memory_registry() -> (TokenRegistry, MemoryStore) {
-    let store = MemoryStore::new();
-    (TokenRegistry::new(store.clone()), store)
-}
-
-/// Serves `app` on a free port of 127.0.0.1 for the rest of the test; returns its base URL.
-pub async fn serve(app: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind 127.0.0.1:0");
-    let address = listener.local_addr().expect("local address");
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    format!("http://{address}")
-}
+use super::redis::{INSTALL_HINT, free_port, ping, unique_prefix};
 
 /// `redis-cli` is not on PATH: what to do about it.
-#[cfg(feature = "cluster")]
 const CLI_INSTALL_HINT: &str = "redis-cli was not found on PATH. The Redis Cluster tests need \
     redis-server and redis-cli (7.0 or later) to start a local cluster: install them with \
     `apt-get install redis-server redis-tools` (Debian/Ubuntu) or `brew install redis` \
     (macOS), or run `./scripts/test.sh`, which installs them.";
 
 /// Fails the test with an install hint unless `program` runs.
-#[cfg(feature = "cluster")]
 fn require(program: &str, hint: &str) {
     match Command::new(program)
         .arg("--version")
@@ -425,14 +34,12 @@ fn require(program: &str, hint: &str) {
 /// soon as the pipe to its stdin closes — on drop, and also when the test process exits
 /// without running destructors (the shared cluster lives in a `static`). The shell that
 /// runs both exits when the server does.
-#[cfg(feature = "cluster")]
 struct TetheredServer {
     shell: Child,
     _stdin: Option<std::process::ChildStdin>,
     pid: u32,
 }
 
-#[cfg(feature = "cluster")]
 impl TetheredServer {
     const SCRIPT: &'static str = r#"exec 3<&0
 redis-server "$@" >/dev/null 2>&1 </dev/null & pid=$!
@@ -481,7 +88,6 @@ exit 0"#;
     }
 }
 
-#[cfg(feature = "cluster")]
 impl Drop for TetheredServer {
     fn drop(&mut self) {
         self.kill();
@@ -493,13 +99,11 @@ impl Drop for TetheredServer {
 ///
 /// Nodes run with `cluster-require-full-coverage no`, so the masters left keep serving
 /// their slots while one is down, and `cluster-node-timeout 2000` ms.
-#[cfg(feature = "cluster")]
 pub struct RedisCluster {
     nodes: Vec<(u16, Option<TetheredServer>)>,
     dir: std::path::PathBuf,
 }
 
-#[cfg(feature = "cluster")]
 impl RedisCluster {
     const MASTERS: usize = 3;
 
@@ -737,7 +341,6 @@ impl RedisCluster {
     }
 }
 
-#[cfg(feature = "cluster")]
 impl Drop for RedisCluster {
     fn drop(&mut self) {
         self.nodes.clear(); // kills every node
@@ -747,14 +350,12 @@ impl Drop for RedisCluster {
 
 /// Where clusters keep their nodes' config files: `<pid>-<unique>` directories under
 /// cargo's temporary directory for integration tests (`target/tmp`).
-#[cfg(feature = "cluster")]
 fn cluster_dirs() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("redis-cluster")
 }
 
 /// Removes the directories of test processes that have exited: the shared cluster lives in
 /// a `static`, so its directory outlives the run (its nodes do not).
-#[cfg(feature = "cluster")]
 fn reap_cluster_dirs() {
     let Ok(entries) = std::fs::read_dir(cluster_dirs()) else {
         return;
@@ -781,7 +382,6 @@ fn reap_cluster_dirs() {
 
 /// A free port for a cluster node: at most 55535 (the node also listens on port + 10000,
 /// its cluster bus), with that bus port free too.
-#[cfg(feature = "cluster")]
 fn cluster_port() -> u16 {
     for _ in 0..1000 {
         let port = free_port();
@@ -793,7 +393,6 @@ fn cluster_port() -> u16 {
 }
 
 /// One command to the node on `port`, its reply as text.
-#[cfg(feature = "cluster")]
 fn cluster_command(port: u16, args: &[&str]) -> Option<String> {
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).ok()?;
     let mut connection = client
@@ -813,13 +412,11 @@ fn cluster_command(port: u16, args: &[&str]) -> Option<String> {
 }
 
 /// A Redis Cluster for one test: the shared cluster, with a key prefix of the test's own.
-#[cfg(feature = "cluster")]
 pub struct TestCluster {
     pub urls: Vec<String>,
     pub prefix: String,
 }
 
-#[cfg(feature = "cluster")]
 impl TestCluster {
     /// On the cluster shared by the whole test binary.
     pub fn shared() -> Self {
