@@ -227,3 +227,49 @@ async fn extractors_without_the_layer_fail_closed() {
         .to_bytes();
     assert_eq!(&body[..], b"false", "no layer, no caller");
 }
+
+#[tokio::test]
+async fn extractors_refuse_with_the_realm_body_and_reason_of_the_layer_in_front() {
+    let registry = TokenRegistry::memory();
+    let layer = BearerAuthLayer::optional(registry.clone())
+        .with_realm("shop")
+        .with_error_body(|refusal| {
+            tower_bearer::bearer::ErrorBody::json(&json!({ "errors": [refusal.to_string()] }))
+        });
+    let admin_route = Router::new()
+        .route("/", any(|Admin(admin): Admin| async move { admin.subject }))
+        .layer(layer);
+    let (customer, _) = issue(&registry, TokenKind::Customer, "ada@example.com").await;
+
+    let request = |token: Option<&str>| {
+        let mut request = Request::new(Body::empty());
+        if let Some(token) = token {
+            request.headers_mut().insert(AUTHORIZATION, bearer(token));
+        }
+        request
+    };
+    for (token, status, challenge) in [
+        (None, StatusCode::UNAUTHORIZED, "Bearer realm=\"shop\""),
+        (
+            Some(customer.as_str()),
+            StatusCode::FORBIDDEN,
+            "Bearer realm=\"shop\", error=\"insufficient_scope\", scope=\"admin\"",
+        ),
+    ] {
+        let response = admin_route.clone().oneshot(request(token)).await.unwrap();
+        assert_eq!(response.status(), status);
+        assert_eq!(response.headers()[WWW_AUTHENTICATE], challenge);
+        let reason = response
+            .extensions()
+            .get::<tower_bearer::AuthError>()
+            .cloned();
+        assert!(reason.is_some(), "the refusal carries its AuthError");
+        let body = response.into_body().collect().await.unwrap().to_bytes();
+        let body: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body["errors"][0],
+            reason.unwrap().to_string(),
+            "the layer's body"
+        );
+    }
+}
