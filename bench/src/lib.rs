@@ -33,6 +33,9 @@ pub enum Mode {
     Sessions,
     /// tower-bearer, in-memory registry.
     BearerMemory,
+    /// tower-bearer, in-memory registry, on a route that requires one scope (the token
+    /// holds it): what the scope check adds to `BearerMemory`.
+    BearerMemoryScoped,
     /// tower-bearer, Redis registry.
     BearerRedis,
     /// tower-bearer, Redis registry with its local cache of resolved tokens
@@ -44,12 +47,13 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order of the report.
-    pub const ALL: [Mode; 8] = [
+    pub const ALL: [Mode; 9] = [
         Mode::None,
         Mode::Static,
         Mode::Jwt,
         Mode::Sessions,
         Mode::BearerMemory,
+        Mode::BearerMemoryScoped,
         Mode::BearerRedis,
         Mode::BearerRedisCache,
         Mode::RedisGet,
@@ -63,6 +67,7 @@ impl Mode {
             Mode::Jwt => "jwt",
             Mode::Sessions => "sessions",
             Mode::BearerMemory => "bearer-memory",
+            Mode::BearerMemoryScoped => "bearer-memory-scoped",
             Mode::BearerRedis => "bearer-redis",
             Mode::BearerRedisCache => "bearer-redis-cached",
             Mode::RedisGet => "redis-get",

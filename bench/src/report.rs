@@ -186,6 +186,12 @@ impl Report<'_> {
                 pair("bearer-redis", "sessions"),
                 1.15,
             ),
+            (
+                "`bearer-memory-scoped` ≥ 0.98 × `bearer-memory` (a scope check costs nothing measurable)"
+                    .to_owned(),
+                pair("bearer-memory-scoped", "bearer-memory"),
+                0.98,
+            ),
         ];
         if let Some(issuance) = self.issuance {
             rows.push((

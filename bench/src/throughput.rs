@@ -14,12 +14,13 @@ use crate::wrk::WrkReport;
 use crate::{Mode, ModeResult, Result};
 
 /// Pairs of modes compared round by round: (a, b) gives the median of a's req/s / b's.
-pub const PAIRS: [(&str, &str); 5] = [
+pub const PAIRS: [(&str, &str); 6] = [
     ("bearer-redis", "redis-get"),
     ("bearer-redis", "sessions"),
     ("bearer-memory", "static"),
     ("bearer-redis-cached", "jwt"),
     ("bearer-redis-cached", "bearer-memory"),
+    ("bearer-memory-scoped", "bearer-memory"),
 ];
 
 /// What one measured load of one mode gave.

@@ -29,9 +29,10 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_bearer::magento::rest;
+use tower_bearer::registry::IssueRequest;
 use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance};
 use tower_bearer::store::{CacheOptions, RedisStoreOptions};
-use tower_bearer::token::Token;
+use tower_bearer::token::{Scopes, Token};
 use tower_bearer::{BearerAuthLayer, SignIn, TokenKind, TokenRegistry};
 use tower_sessions::session::{Id, Record};
 use tower_sessions::{Session, SessionManagerLayer, SessionStore};
@@ -42,7 +43,7 @@ const USAGE: &str = "\
 usage: bench-server --mode MODE [--bind ADDR] [--redis-url URL] [--threads N]
                     [--ready-file PATH] [--with-login-routes] [--login-customers N]
 
-MODE: none | static | jwt | sessions | bearer-memory | bearer-redis | bearer-redis-cached | redis-get
+MODE: none | static | jwt | sessions | bearer-memory | bearer-memory-scoped | bearer-redis | bearer-redis-cached | redis-get
   --bind ADDR           listen address (default 127.0.0.1:0, a free port)
   --redis-url URL       Redis for sessions, bearer-redis, redis-get (default redis://127.0.0.1:6379/)
   --threads N           tokio worker threads (default 1)
@@ -50,6 +51,9 @@ MODE: none | static | jwt | sessions | bearer-memory | bearer-redis | bearer-red
   --with-login-routes   merge tower-bearer's token routes (POST /V1/integration/customer/token)
   --login-customers N   customers seeded for the token routes: customer0..N-1@example.com,
                         password `password` (default 8)";
+
+/// The scope the `bearer-memory-scoped` route requires (and its token holds).
+const SCOPE: &str = "Magento_Catalog::products";
 
 /// The subject every credential stands for.
 const SUBJECT: &str = "customer@example.com";
@@ -234,6 +238,17 @@ async fn protected_app(
             let issued = registry.issue(TokenKind::Customer, SUBJECT).await?;
             (
                 routes.route_layer(BearerAuthLayer::required(registry.clone())),
+                format!("Authorization: Bearer {}", issued.token.expose()),
+                Some(registry),
+            )
+        }
+        Mode::BearerMemoryScoped => {
+            let registry = TokenRegistry::memory();
+            let scopes = Scopes::new([SCOPE])?;
+            let request = IssueRequest::new(TokenKind::Admin, SUBJECT).with_scopes(scopes.clone());
+            let issued = registry.issue_request(request).await?;
+            (
+                routes.route_layer(BearerAuthLayer::required(registry.clone()).with_scopes(scopes)),
                 format!("Authorization: Bearer {}", issued.token.expose()),
                 Some(registry),
             )
