@@ -8,7 +8,7 @@ use chrono::{SubsecRound, Utc};
 use tracing::{debug, warn};
 
 use crate::store::{MemoryStore, SignInStore, StoreError, StoreFuture, TokenStore};
-use crate::token::{Caller, Lifetimes, Token, TokenHash, TokenKind};
+use crate::token::{Caller, Lifetimes, Token, TokenFormat, TokenHash, TokenKind};
 
 mod issue;
 
@@ -40,6 +40,8 @@ pub struct TokenRegistry {
     /// The same store's sign-in side, when it has one (see [`TokenRegistry::tokens_only`]).
     sign_in_store: Option<Arc<dyn SignInStore>>,
     lifetimes: Lifetimes,
+    /// The token format of each kind that does not use Magento's.
+    formats: Arc<[(TokenKind, TokenFormat)]>,
 }
 
 impl std::fmt::Debug for TokenRegistry {
@@ -76,6 +78,7 @@ impl TokenRegistry {
             store: store.clone(),
             sign_in_store: Some(store),
             lifetimes: Lifetimes::default(),
+            formats: Arc::new([]),
         }
     }
 
@@ -87,6 +90,7 @@ impl TokenRegistry {
             store: Arc::new(store),
             sign_in_store: None,
             lifetimes: Lifetimes::default(),
+            formats: Arc::new([]),
         }
     }
 
@@ -173,6 +177,50 @@ impl TokenRegistry {
         self
     }
 
+    /// Issues tokens of `kind` in `format` (default: [`TokenFormat::Magento`] for every kind).
+    /// Tokens already issued in another format stay valid; a token that claims a configured
+    /// prefix but fails its checksum is refused without asking the store.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use tower_bearer::token::TokenFormat;
+    /// use tower_bearer::{TokenKind, TokenRegistry};
+    ///
+    /// let registry = TokenRegistry::memory().with_format(TokenKind::Admin, TokenFormat::prefixed("shopadm")?);
+    /// let issued = registry.issue(TokenKind::Admin, "root").await?;
+    /// assert!(issued.token.expose().starts_with("shopadm_"));
+    /// assert!(registry.resolve(issued.token.expose()).await?.is_some());
+    /// # Ok(()) }
+    /// ```
+    pub fn with_format(mut self, kind: TokenKind, format: TokenFormat) -> Self {
+        let mut formats: Vec<_> = self
+            .formats
+            .iter()
+            .filter(|(of, _)| *of != kind)
+            .cloned()
+            .collect();
+        if format != TokenFormat::Magento {
+            formats.push((kind, format));
+        }
+        self.formats = formats.into();
+        self
+    }
+
+    /// The format of the tokens issued for `kind`.
+    pub fn format(&self, kind: TokenKind) -> &TokenFormat {
+        static MAGENTO: TokenFormat = TokenFormat::Magento;
+        self.formats
+            .iter()
+            .find(|(of, _)| *of == kind)
+            .map_or(&MAGENTO, |(_, format)| format)
+    }
+
+    /// Whether `text` can be a live token: Magento's shape (whatever the formats now, tokens
+    /// issued before may have it), or a configured prefixed format with a valid checksum.
+    fn may_be_live(&self, text: &str) -> bool {
+        Token::has_issued_shape(text) || self.formats.iter().any(|(_, format)| format.accepts(text))
+    }
+
     /// The token lifetimes.
     pub fn lifetimes(&self) -> &Lifetimes {
         &self.lifetimes
@@ -230,7 +278,7 @@ impl TokenRegistry {
             second_factor,
             scopes,
         } = request;
-        let token = Token::generate()?;
+        let token = self.format(kind).generate()?;
         let lifetime = self.lifetimes.of(kind);
         // Milliseconds: the precision every store keeps, so a resolved caller equals the
         // issued one. Lifetimes are bounded by MAX_LIFETIME, so the conversion holds.
@@ -266,7 +314,7 @@ impl TokenRegistry {
     /// Starts a resolve: the part that needs the token text (shape check, hash) runs now,
     /// the store's answer comes as a `'static` future the layer can hold.
     pub(crate) fn lookup(&self, token: &str) -> Lookup {
-        if !Token::has_issued_shape(token) {
+        if !self.may_be_live(token) {
             debug!(outcome = "malformed", "token refused without lookup");
             return Lookup::Invalid;
         }
@@ -279,7 +327,7 @@ impl TokenRegistry {
     /// # Errors
     /// A [`StoreError`] when the store fails.
     pub async fn revoke(&self, token: &str) -> Result<bool, StoreError> {
-        if !Token::has_issued_shape(token) {
+        if !self.may_be_live(token) {
             return Ok(false);
         }
         self.revoke_hash(TokenHash::of(token)).await

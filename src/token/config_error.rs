@@ -30,4 +30,10 @@ pub enum ConfigError {
         /// The duration refused.
         lock_duration: Duration,
     },
+    /// A token prefix that is not 1 to 16 characters of `[a-z0-9]`.
+    #[error("invalid token prefix {prefix:?}: 1 to 16 characters of [a-z0-9] are required")]
+    InvalidTokenPrefix {
+        /// The prefix refused (its first 17 characters).
+        prefix: String,
+    },
 }

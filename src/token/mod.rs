@@ -5,6 +5,7 @@
 
 pub(crate) mod caller;
 mod config_error;
+mod format;
 pub(crate) mod kind;
 mod lifetimes;
 mod scope;
@@ -19,6 +20,7 @@ pub(crate) use self::{caller::Caller, kind::TokenKind};
 pub use self::{
     caller::SecondFactor,
     config_error::ConfigError,
+    format::{MAX_PREFIX_LEN, Prefix, TokenFormat},
     kind::UnknownTokenKind,
     lifetimes::{Lifetimes, MAX_LIFETIME, MIN_LIFETIME},
     scope::{ALL_SCOPES, InvalidScope, MAX_SCOPE_LEN, MAX_SCOPES, Scopes},

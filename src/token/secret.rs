@@ -59,6 +59,11 @@ impl Token {
         Ok(Self(token))
     }
 
+    /// A token of `text`, as a [`TokenFormat`](super::TokenFormat) generated it.
+    pub(crate) fn from_text(text: String) -> Self {
+        Self(text)
+    }
+
     /// The token text, to be sent to its owner. Handle with care.
     pub fn expose(&self) -> &str {
         &self.0

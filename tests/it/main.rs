@@ -12,4 +12,5 @@ mod redis_store;
 mod routes;
 mod scopes;
 mod support;
+mod token_format;
 mod two_factor;
