@@ -158,11 +158,14 @@ pub async fn serve(demo: &Demo, app: Router, welcome: &str) -> Result<(), Box<dy
         admin = demo.lifetimes.of(TokenKind::Admin),
     );
     println!("{}", welcome.replace("{base}", &base));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(async {
-            let _ = tokio::signal::ctrl_c().await;
-        })
-        .await?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+    .await?;
     Ok(())
 }
 

@@ -2,8 +2,13 @@
 //! registry: the REST routes ([`rest`]) and, with feature `graphql`, the GraphQL mutations
 //! and their `/graphql` transport. What both share lives here.
 
+use std::convert::Infallible;
+use std::net::{IpAddr, SocketAddr};
+
+use axum::extract::{ConnectInfo, FromRequestParts};
 use axum::response::{IntoResponse, Response};
 use http::header::{CACHE_CONTROL, CONTENT_TYPE};
+use http::request::Parts;
 use http::{HeaderMap, HeaderValue};
 
 use crate::bearer::{DEFAULT_RETRY_AFTER, retry_after_value};
@@ -15,6 +20,23 @@ pub(crate) use crate::bearer::UNAVAILABLE_MESSAGE;
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
 pub mod graphql;
 pub mod rest;
+
+/// The address of the connection's other end, when the app is served with
+/// `into_make_service_with_connect_info::<SocketAddr>()` (axum's `ConnectInfo`); `None`
+/// otherwise (then no address is recorded with the tokens issued).
+pub(crate) struct Peer(pub(crate) Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Infallible> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|ConnectInfo(address)| address.ip());
+        Ok(Self(peer))
+    }
+}
 
 /// Whether the request says its body is JSON (`application/json`, matched by essence,
 /// ignoring case and parameters).

@@ -1,6 +1,7 @@
 //! Magento's REST token services as an axum [`router`].
 
 use std::borrow::Cow;
+use std::net::IpAddr;
 
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, PathRejection};
@@ -12,7 +13,7 @@ use http::header::RETRY_AFTER;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
-use super::{UNAVAILABLE_MESSAGE, is_json, retry_after, token_response};
+use super::{Peer, UNAVAILABLE_MESSAGE, is_json, retry_after, token_response};
 use crate::bearer::extract::{Admin, Customer};
 use crate::bearer::layer::BearerAuthLayer;
 use crate::sign_in::{SignIn, SignInError};
@@ -79,23 +80,26 @@ pub fn router(service: SignIn) -> Router {
 
 async fn customer_token(
     State(service): State<SignIn>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    sign_in(&service, TokenKind::Customer, &headers, body).await
+    sign_in(&service, TokenKind::Customer, peer, &headers, body).await
 }
 
 async fn admin_token(
     State(service): State<SignIn>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    sign_in(&service, TokenKind::Admin, &headers, body).await
+    sign_in(&service, TokenKind::Admin, peer, &headers, body).await
 }
 
 /// Magento's Google Authenticator provider: an admin token for a password and a TOTP code.
 async fn admin_token_with_totp(
     State(service): State<SignIn>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
@@ -103,20 +107,27 @@ async fn admin_token_with_totp(
     let username = required_string(&fields, "username")?;
     let password = required_string(&fields, "password")?;
     let otp = required_string(&fields, "otp")?;
-    let issued = service.sign_in_with_totp(username, password, otp).await?;
+    let client = service.client_details(peer, &headers);
+    let issued = service
+        .sign_in_with_totp_from(client, username, password, otp)
+        .await?;
     Ok(token_response(&issued.token))
 }
 
 async fn sign_in(
     service: &SignIn,
     kind: TokenKind,
+    peer: Option<IpAddr>,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
     let fields = json_object(headers, body)?;
     let username = required_string(&fields, "username")?;
     let password = required_string(&fields, "password")?;
-    let issued = service.sign_in(kind, username, password).await?;
+    let client = service.client_details(peer, headers);
+    let issued = service
+        .sign_in_from(client, kind, username, password)
+        .await?;
     Ok(token_response(&issued.token))
 }
 

@@ -1,6 +1,6 @@
 //! What an issue takes ([`IssueRequest`]) and gives ([`IssuedToken`]).
 
-use crate::token::{Caller, Scopes, SecondFactor, Token, TokenKind};
+use crate::token::{Caller, ClientDetails, Scopes, SecondFactor, Token, TokenKind};
 
 /// A freshly issued token and the caller it stands for.
 #[derive(Debug)]
@@ -42,6 +42,8 @@ pub struct IssueRequest {
     pub second_factor: Option<SecondFactor>,
     /// What the token may be used for (none by default).
     pub scopes: Scopes,
+    /// Where the token is requested from (nothing by default).
+    pub client: ClientDetails,
 }
 
 impl IssueRequest {
@@ -53,7 +55,24 @@ impl IssueRequest {
             acting_admin: None,
             second_factor: None,
             scopes: Scopes::default(),
+            client: ClientDetails::default(),
         }
+    }
+
+    /// Records where the token is requested from.
+    ///
+    /// ```
+    /// use tower_bearer::TokenKind;
+    /// use tower_bearer::registry::IssueRequest;
+    /// use tower_bearer::token::ClientDetails;
+    ///
+    /// let client = ClientDetails::new(Some("curl/8.5.0"), "203.0.113.7".parse().ok());
+    /// let request = IssueRequest::new(TokenKind::Customer, "ada").with_client(client.clone());
+    /// assert_eq!(request.client, client);
+    /// ```
+    pub fn with_client(mut self, client: ClientDetails) -> Self {
+        self.client = client;
+        self
     }
 
     /// Grants the token `scopes` (checked when they were built: see [`Scopes::new`]).

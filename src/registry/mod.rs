@@ -277,6 +277,7 @@ impl TokenRegistry {
             acting_admin,
             second_factor,
             scopes,
+            client,
         } = request;
         let token = self.format(kind).generate()?;
         let lifetime = self.lifetimes.of(kind);
@@ -292,6 +293,7 @@ impl TokenRegistry {
             acting_admin,
             second_factor,
             scopes,
+            client,
             token_hash: token.hash(),
         };
         self.store.insert(caller.clone(), lifetime).await?;
@@ -402,6 +404,7 @@ mod tests {
             acting_admin: None,
             second_factor: None,
             scopes: Default::default(),
+            client: Default::default(),
             token_hash: TokenHash::of("ada's token"),
         }
     }

@@ -3,14 +3,20 @@
 //! entry point; accounts come from a [`Directory`]; passwords are checked by [`password`]
 //! off the async runtime; [`LockoutPolicy`] and [`TotpSecret`] set the guards.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::registry::{IssueRequest, IssuedToken, TokenRegistry};
 use crate::store::{SignInStore, StoreError};
-use crate::token::{Scopes, SecondFactor, TokenKind, sha256_hex};
+use http::HeaderMap;
+use http::header::USER_AGENT;
+
+use self::forwarded::forwarded_client;
+use crate::token::{ClientDetails, Scopes, SecondFactor, TokenKind, sha256_hex};
 
 mod directory;
+mod forwarded;
 mod lockout;
 pub mod password;
 mod totp;
@@ -93,6 +99,7 @@ pub struct SignIn {
     registry: TokenRegistry,
     directory: Arc<dyn Directory>,
     lockout: LockoutPolicy,
+    trusted_proxies: Arc<[IpAddr]>,
 }
 
 impl std::fmt::Debug for SignIn {
@@ -117,6 +124,7 @@ impl SignIn {
             registry,
             directory,
             lockout: LockoutPolicy::default(),
+            trusted_proxies: Arc::new([]),
         }
     }
 
@@ -133,6 +141,25 @@ impl SignIn {
     /// ```
     pub fn with_lockout(mut self, lockout: LockoutPolicy) -> Self {
         self.lockout = lockout;
+        self
+    }
+
+    /// The addresses of the reverse proxies in front of the app, whose forwarding headers
+    /// (`Forwarded`, `X-Forwarded-For`) say which client they forward for. None by default:
+    /// then the connection's address is recorded and those headers are ignored.
+    ///
+    /// ```
+    /// use std::net::IpAddr;
+    /// use tower_bearer::{SignIn, TokenRegistry};
+    /// use tower_bearer::sign_in::MemoryDirectory;
+    ///
+    /// let proxy: IpAddr = "10.0.0.2".parse()?;
+    /// let sign_in = SignIn::new(TokenRegistry::memory(), MemoryDirectory::new())
+    ///     .with_trusted_proxies([proxy]);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
+        self.trusted_proxies = proxies.into_iter().collect();
         self
     }
 
@@ -182,12 +209,34 @@ impl SignIn {
         &self,
         kind: TokenKind,
         subject: String,
+        client: ClientDetails,
     ) -> Result<IssueRequest, SignInError> {
         let scopes = match kind {
             TokenKind::Admin => self.directory.admin_scopes(&subject).await?,
             _ => Scopes::default(),
         };
-        Ok(IssueRequest::new(kind, subject).with_scopes(scopes))
+        Ok(IssueRequest::new(kind, subject)
+            .with_scopes(scopes)
+            .with_client(client))
+    }
+
+    /// Where a request comes from, for the token it obtains: its `User-Agent`, and the
+    /// address of `peer` (the connection's other end) or, when `peer` is one of the
+    /// [trusted proxies](SignIn::with_trusted_proxies), the client address they forwarded
+    /// (`Forwarded: for=`, RFC 7239, else `X-Forwarded-For`): the nearest one that is not a
+    /// trusted proxy itself. Forwarding headers from anyone else are ignored, so a client
+    /// cannot choose the address recorded.
+    pub fn client_details(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> ClientDetails {
+        let user_agent = headers
+            .get(USER_AGENT)
+            .and_then(|value| value.to_str().ok());
+        let ip = match peer {
+            Some(peer) if self.trusted_proxies.contains(&peer) => {
+                forwarded_client(headers, &self.trusted_proxies).or(Some(peer))
+            }
+            other => other,
+        };
+        ClientDetails::new(user_agent, ip)
     }
 
     /// Where the lockout counters and one-time claims live: beside the registry's tokens.
@@ -219,6 +268,22 @@ impl SignIn {
         username: &str,
         password: &str,
     ) -> Result<IssuedToken, SignInError> {
+        self.sign_in_from(ClientDetails::default(), kind, username, password)
+            .await
+    }
+
+    /// [`SignIn::sign_in`] for a request from `client`, which the token records (see
+    /// [`SignIn::client_details`] to read it off a request).
+    ///
+    /// # Errors
+    /// As [`SignIn::sign_in`].
+    pub async fn sign_in_from(
+        &self,
+        client: ClientDetails,
+        kind: TokenKind,
+        username: &str,
+        password: &str,
+    ) -> Result<IssuedToken, SignInError> {
         let subject = self.check_password(kind, username, password).await?;
         if kind == TokenKind::Admin && self.directory.admin_totp_secret(&subject).await?.is_some() {
             // The attempt stays counted: the plain route must not reset the counter that
@@ -226,7 +291,7 @@ impl SignIn {
             return Err(SignInError::TwoFactorRequired);
         }
         self.clear_failures(kind, username).await?;
-        let request = self.request_for(kind, subject).await?;
+        let request = self.request_for(kind, subject, client).await?;
         Ok(self.registry.issue_request(request).await?)
     }
 
@@ -273,6 +338,21 @@ impl SignIn {
         password: &str,
         otp: &str,
     ) -> Result<IssuedToken, SignInError> {
+        self.sign_in_with_totp_from(ClientDetails::default(), username, password, otp)
+            .await
+    }
+
+    /// [`SignIn::sign_in_with_totp`] for a request from `client`, which the token records.
+    ///
+    /// # Errors
+    /// As [`SignIn::sign_in_with_totp`].
+    pub async fn sign_in_with_totp_from(
+        &self,
+        client: ClientDetails,
+        username: &str,
+        password: &str,
+        otp: &str,
+    ) -> Result<IssuedToken, SignInError> {
         let kind = TokenKind::Admin;
         let subject = self.check_password(kind, username, password).await?;
         let Some(secret) = self.directory.admin_totp_secret(&subject).await? else {
@@ -289,7 +369,7 @@ impl SignIn {
         }
         self.clear_failures(kind, username).await?;
         let request = self
-            .request_for(kind, subject)
+            .request_for(kind, subject, client)
             .await?
             .with_second_factor(SecondFactor::Totp);
         Ok(self.registry.issue_request(request).await?)

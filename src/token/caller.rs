@@ -5,7 +5,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::{Scopes, TokenHash, TokenId, TokenKind};
+use super::{ClientDetails, Scopes, TokenHash, TokenId, TokenKind};
 
 /// The second factor an admin proved when the token was issued, beside the password.
 ///
@@ -82,6 +82,10 @@ pub struct Caller {
     /// What the token may be used for (empty for customer tokens, and for tokens issued
     /// before scopes existed). Fixed at issue: a token never gains a scope.
     pub scopes: Scopes,
+    /// Where the token was issued from (`User-Agent`, IP); shown flattened in JSON as
+    /// `user_agent` and `ip`. Empty for tokens issued before it was recorded.
+    #[serde(flatten)]
+    pub client: ClientDetails,
     /// SHA-256 of the token presented, e.g. to revoke that one token. Serialized as the
     /// short `token_id` only.
     #[serde(rename = "token_id", serialize_with = "serialize_short_id")]
@@ -118,8 +122,15 @@ impl Caller {
             acting_admin: None,
             second_factor: None,
             scopes: Scopes::default(),
+            client: ClientDetails::default(),
             token_hash,
         }
+    }
+
+    /// The same caller, issued from `client`.
+    pub fn with_client(mut self, client: ClientDetails) -> Self {
+        self.client = client;
+        self
     }
 
     /// The same caller, holding `scopes`.

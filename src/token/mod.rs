@@ -4,6 +4,7 @@
 //! refused setting. It imports nothing else of this crate.
 
 pub(crate) mod caller;
+mod client;
 mod config_error;
 mod format;
 pub(crate) mod kind;
@@ -19,6 +20,7 @@ pub(crate) use self::{caller::Caller, kind::TokenKind};
 #[doc(inline)]
 pub use self::{
     caller::SecondFactor,
+    client::{ClientDetails, MAX_USER_AGENT_LEN},
     config_error::ConfigError,
     format::{MAX_PREFIX_LEN, Prefix, TokenFormat},
     kind::UnknownTokenKind,

@@ -1,6 +1,7 @@
 //! The integration tests: one binary, one module per concern.
 
 mod cache;
+mod client_details;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod conformance;

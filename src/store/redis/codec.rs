@@ -4,7 +4,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::store::StoreError;
-use crate::token::{Caller, Scopes, SecondFactor, TokenHash, TokenKind};
+use std::net::IpAddr;
+
+use crate::token::{Caller, ClientDetails, Scopes, SecondFactor, TokenHash, TokenKind};
 
 /// The stored form of a [`Caller`] (its hash is the key, so it is not repeated).
 #[derive(Serialize, Deserialize)]
@@ -27,6 +29,11 @@ pub(super) struct Record {
     /// [`Scopes::new`] checks them when read.
     #[serde(rename = "c", default, skip_serializing_if = "Scopes::is_empty")]
     scopes: Scopes,
+    /// Where the token was issued from; absent when unknown (and in earlier records).
+    #[serde(rename = "u", default, skip_serializing_if = "Option::is_none")]
+    user_agent: Option<String>,
+    #[serde(rename = "p", default, skip_serializing_if = "Option::is_none")]
+    ip: Option<IpAddr>,
 }
 
 impl Record {
@@ -39,6 +46,8 @@ impl Record {
             acting_admin: caller.acting_admin.clone(),
             second_factor: caller.second_factor,
             scopes: caller.scopes.clone(),
+            user_agent: caller.client.user_agent().map(str::to_owned),
+            ip: caller.client.ip,
         };
         serde_json::to_vec(&record).map_err(|error| StoreError::Backend(Box::new(error)))
     }
@@ -60,6 +69,7 @@ impl Record {
             acting_admin: record.acting_admin,
             second_factor: record.second_factor,
             scopes: record.scopes,
+            client: ClientDetails::new(record.user_agent.as_deref(), record.ip),
             token_hash: hash,
         })
     }
