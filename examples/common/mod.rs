@@ -154,8 +154,8 @@ pub async fn serve(demo: &Demo, app: Router, welcome: &str) -> Result<(), Box<dy
         "tower-bearer example server on {base} (tokens {store})\n\
          customer token lifetime {customer:?}, admin token lifetime {admin:?}\n",
         store = demo.store,
-        customer = demo.lifetimes.of(TokenKind::Customer),
-        admin = demo.lifetimes.of(TokenKind::Admin),
+        customer = demo.lifetimes.of(TokenKind::Customer).unwrap_or_default(),
+        admin = demo.lifetimes.of(TokenKind::Admin).unwrap_or_default(),
     );
     println!("{}", welcome.replace("{base}", &base));
     axum::serve(

@@ -56,6 +56,7 @@ fn article(kind: TokenKind) -> &'static str {
     match kind {
         TokenKind::Customer => "a customer",
         TokenKind::Admin => "an admin",
+        TokenKind::Integration => "an integration",
     }
 }
 

@@ -19,6 +19,8 @@ pub(crate) use crate::bearer::UNAVAILABLE_MESSAGE;
 #[cfg(feature = "graphql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
 pub mod graphql;
+pub mod integrations;
+mod json;
 pub mod rest;
 
 /// The address of the connection's other end, when the app is served with

@@ -1,19 +1,17 @@
 //! Magento's REST token services as an axum [`router`].
 
-use std::borrow::Cow;
 use std::net::IpAddr;
 
 use axum::Router;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, State};
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use axum::routing::post;
 use bytes::Bytes;
-use http::header::RETRY_AFTER;
 use http::{HeaderMap, StatusCode};
-use serde_json::{Map, Value};
 
-use super::{Peer, UNAVAILABLE_MESSAGE, is_json, retry_after, token_response};
+use super::json::{ApiError, json_object, optional_json_object, required_string};
+use super::{Peer, token_response};
 use crate::bearer::extract::{Admin, Customer};
 use crate::bearer::layer::BearerAuthLayer;
 use crate::sign_in::{SignIn, SignInError};
@@ -32,6 +30,9 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// | `POST /V1/integration/customer/revoke-customer-token` | customer Bearer token | `true`: all the customer's tokens revoked |
 /// | `POST /V1/integration/token/revoke` | `{"token"}` or none, any Bearer token | `true`: that one token (or the caller's own) revoked |
 /// | `POST /V1/customers/{email}/tokens/revoke` | admin Bearer token | the number of the customer's tokens revoked |
+/// | `POST /V1/integration/tokens` | admin Bearer token granting `Magento_Integration::integrations`; `{"name", "scopes", "lifetime"}` | the new integration token and what it records |
+/// | `GET /V1/integration/tokens` | the same admin token | the live integration tokens (no secret) |
+/// | `DELETE /V1/integration/tokens/{token_id}` | the same admin token | `true`, or 404 |
 ///
 /// An admin with a TOTP secret in the [`Directory`](crate::sign_in::Directory) gets tokens only from
 /// the two-factor route ([`SignIn::sign_in_with_totp`]); the plain admin route answers
@@ -65,6 +66,7 @@ pub fn router(service: SignIn) -> Router {
         )
         .route("/V1/integration/token/revoke", post(revoke_token))
         .route("/V1/customers/{email}/tokens/revoke", post(force_sign_out))
+        .merge(super::integrations::routes())
         .route_layer(BearerAuthLayer::required(registry));
     Router::new()
         .route("/V1/integration/customer/token", post(customer_token))
@@ -219,109 +221,4 @@ async fn force_sign_out(
         .map_err(SignInError::from)?;
     tracing::info!(admin = %admin.subject, count, "customer tokens revoked by an admin");
     Ok(axum::Json(count))
-}
-
-/// The request body as a JSON object, or the Magento-style error explaining why not.
-fn json_object(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Map<String, Value>, ApiError> {
-    optional_json_object(headers, body)?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "The request body is empty: send a JSON object.",
-        )
-    })
-}
-
-/// Like [`json_object`], but an empty body is `None`.
-fn optional_json_object(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Option<Map<String, Value>>, ApiError> {
-    let body = body.map_err(|rejection| {
-        let status = rejection.status();
-        if status == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(status, "The request body is larger than 16 KiB.")
-        } else {
-            ApiError::new(status, "The request body could not be read.")
-        }
-    })?;
-    if body.is_empty() {
-        return Ok(None);
-    }
-    if !is_json(headers) {
-        return Err(ApiError::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "The request body must be JSON, sent with \"Content-Type: application/json\".",
-        ));
-    }
-    match serde_json::from_slice(&body) {
-        Ok(Value::Object(fields)) => Ok(Some(fields)),
-        Ok(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "The request body must be a JSON object.",
-        )),
-        Err(_) => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "The request body is not valid JSON.",
-        )),
-    }
-}
-
-/// Whether the request says its body is JSON (`application/json`, any case, any parameters).
-fn required_string<'a>(fields: &'a Map<String, Value>, name: &str) -> Result<&'a str, ApiError> {
-    match fields.get(name) {
-        Some(Value::String(text)) if !text.is_empty() => Ok(text),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("\"{name}\" is required. Enter and try again."),
-        )),
-    }
-}
-
-/// An error answer of the token routes: a status and `{"message": …}`.
-#[derive(Debug)]
-pub(crate) struct ApiError {
-    status: StatusCode,
-    message: Cow<'static, str>,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
-        Self {
-            status,
-            message: message.into(),
-        }
-    }
-}
-
-impl From<SignInError> for ApiError {
-    fn from(error: SignInError) -> Self {
-        match error {
-            SignInError::InvalidCredentials | SignInError::TwoFactorRequired => {
-                Self::new(StatusCode::UNAUTHORIZED, error.to_string())
-            }
-            SignInError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE),
-            _ => {
-                tracing::warn!(%error, "token route failed on a backend");
-                Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE)
-            }
-        }
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let unavailable = self.status == StatusCode::SERVICE_UNAVAILABLE;
-        let mut response = (
-            self.status,
-            axum::Json(serde_json::json!({ "message": self.message })),
-        )
-            .into_response();
-        if unavailable {
-            response.headers_mut().insert(RETRY_AFTER, retry_after());
-        }
-        response
-    }
 }

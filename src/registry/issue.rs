@@ -1,6 +1,10 @@
 //! What an issue takes ([`IssueRequest`]) and gives ([`IssuedToken`]).
 
-use crate::token::{Caller, ClientDetails, Scopes, SecondFactor, Token, TokenKind};
+use std::time::Duration;
+
+use crate::token::{
+    Caller, ClientDetails, ConfigError, Lifetimes, Scopes, SecondFactor, Token, TokenKind,
+};
 
 /// A freshly issued token and the caller it stands for.
 #[derive(Debug)]
@@ -44,6 +48,11 @@ pub struct IssueRequest {
     pub scopes: Scopes,
     /// Where the token is requested from (nothing by default).
     pub client: ClientDetails,
+    /// A name for the token (an integration's), if any.
+    pub name: Option<String>,
+    /// This token's own lifetime, instead of its kind's (see
+    /// [`Lifetimes`](crate::token::Lifetimes)).
+    pub lifetime: Option<Duration>,
 }
 
 impl IssueRequest {
@@ -56,7 +65,37 @@ impl IssueRequest {
             second_factor: None,
             scopes: Scopes::default(),
             client: ClientDetails::default(),
+            name: None,
+            lifetime: None,
         }
+    }
+
+    /// Names the token (e.g. an integration's name, shown when tokens are listed).
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Gives this token its own lifetime instead of its kind's.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::TokenKind;
+    /// use tower_bearer::registry::IssueRequest;
+    ///
+    /// let request = IssueRequest::new(TokenKind::Integration, "integrations")
+    ///     .with_name("erp-sync")
+    ///     .with_lifetime(Duration::from_secs(86_400))?;
+    /// assert!(IssueRequest::new(TokenKind::Integration, "x").with_lifetime(Duration::ZERO).is_err());
+    /// # Ok::<(), tower_bearer::token::ConfigError>(())
+    /// ```
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidLifetime`] outside
+    /// [`MIN_LIFETIME`](crate::token::MIN_LIFETIME)..=[`MAX_LIFETIME`](crate::token::MAX_LIFETIME).
+    pub fn with_lifetime(mut self, lifetime: Duration) -> Result<Self, ConfigError> {
+        self.lifetime = Some(Lifetimes::check(self.kind, lifetime)?);
+        Ok(self)
     }
 
     /// Records where the token is requested from.

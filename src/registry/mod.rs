@@ -78,7 +78,7 @@ impl TokenRegistry {
             store: store.clone(),
             sign_in_store: Some(store),
             lifetimes: Lifetimes::default(),
-            formats: Arc::new([]),
+            formats: Arc::new([(TokenKind::Integration, TokenFormat::integration())]),
         }
     }
 
@@ -90,7 +90,7 @@ impl TokenRegistry {
             store: Arc::new(store),
             sign_in_store: None,
             lifetimes: Lifetimes::default(),
-            formats: Arc::new([]),
+            formats: Arc::new([(TokenKind::Integration, TokenFormat::integration())]),
         }
     }
 
@@ -177,7 +177,8 @@ impl TokenRegistry {
         self
     }
 
-    /// Issues tokens of `kind` in `format` (default: [`TokenFormat::Magento`] for every kind).
+    /// Issues tokens of `kind` in `format` (default: [`TokenFormat::Magento`] for customers and
+    /// admins, [`TokenFormat::integration`] for integrations).
     /// Tokens already issued in another format stay valid; a token that claims a configured
     /// prefix but fails its checksum is refused without asking the store.
     ///
@@ -278,18 +279,22 @@ impl TokenRegistry {
             second_factor,
             scopes,
             client,
+            name,
+            lifetime,
         } = request;
         let token = self.format(kind).generate()?;
-        let lifetime = self.lifetimes.of(kind);
+        let lifetime = lifetime.or(self.lifetimes.of(kind));
         // Milliseconds: the precision every store keeps, so a resolved caller equals the
         // issued one. Lifetimes are bounded by MAX_LIFETIME, so the conversion holds.
         let issued_at = Utc::now().trunc_subsecs(3);
-        let expires_at = issued_at + chrono::Duration::from_std(lifetime).unwrap_or_default();
+        let expires_at = lifetime
+            .map(|lifetime| issued_at + chrono::Duration::from_std(lifetime).unwrap_or_default());
         let caller = Caller {
             kind,
             subject,
             issued_at,
             expires_at,
+            name,
             acting_admin,
             second_factor,
             scopes,
@@ -356,6 +361,60 @@ impl TokenRegistry {
         debug!(kind = %kind, count, "all tokens of a subject revoked");
         Ok(count)
     }
+
+    /// The live tokens of `subject` of `kind`, newest first: what they record, never a
+    /// secret.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::store::StoreError> {
+    /// use tower_bearer::{TokenKind, TokenRegistry};
+    ///
+    /// let registry = TokenRegistry::memory();
+    /// let first = registry.issue(TokenKind::Customer, "ada").await?;
+    /// let second = registry.issue(TokenKind::Customer, "ada").await?;
+    /// registry.revoke(first.token.expose()).await?;
+    /// let listed = registry.list(TokenKind::Customer, "ada").await?;
+    /// assert_eq!(listed, [second.caller]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails.
+    pub async fn list(&self, kind: TokenKind, subject: &str) -> Result<Vec<Caller>, StoreError> {
+        let now = Utc::now();
+        let mut callers = self.store.list(kind, subject.to_owned()).await?;
+        callers.retain(|caller| !caller.is_expired_at(now));
+        callers.sort_by(|a, b| {
+            b.issued_at
+                .cmp(&a.issued_at)
+                .then(a.token_hash.cmp(&b.token_hash))
+        });
+        Ok(callers)
+    }
+
+    /// Revokes the token whose [`TokenId`](crate::token::TokenId) is `token_id`, if it is one
+    /// of the live tokens of `subject` of `kind`: an id of anybody else's token revokes
+    /// nothing. Returns whether one was revoked.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails.
+    pub async fn revoke_by_id(
+        &self,
+        kind: TokenKind,
+        subject: &str,
+        token_id: &str,
+    ) -> Result<bool, StoreError> {
+        let found = self
+            .store
+            .list(kind, subject.to_owned())
+            .await?
+            .into_iter()
+            .find(|caller| caller.token_id().as_str() == token_id);
+        match found {
+            Some(caller) => self.revoke_hash(caller.token_hash).await,
+            None => Ok(false),
+        }
+    }
 }
 
 /// Applies the wall-clock expiry check on top of the store's own expiry, and logs the
@@ -400,7 +459,8 @@ mod tests {
             kind: TokenKind::Customer,
             subject: "ada".to_owned(),
             issued_at: expires_at - TimeDelta::hours(1),
-            expires_at,
+            expires_at: Some(expires_at),
+            name: None,
             acting_admin: None,
             second_factor: None,
             scopes: Default::default(),

@@ -64,9 +64,11 @@ impl MemoryStore {
         &self.shared.tokens[usize::from(hash.as_bytes()[0]) % SHARDS]
     }
 
-    fn insert_now(&self, caller: Caller, ttl: Duration) {
+    fn insert_now(&self, caller: Caller, ttl: Option<Duration>) {
         let now = Instant::now();
-        let deadline = now + ttl;
+        let deadline = ttl
+            .and_then(|ttl| now.checked_add(ttl))
+            .unwrap_or_else(|| never(now));
         let hash = caller.token_hash;
         let index_key = (caller.kind, caller.subject.clone());
         write(self.shard(&hash)).insert(hash, caller, deadline, now);
@@ -125,6 +127,22 @@ impl MemoryStore {
         u64::try_from(removed).unwrap_or(u64::MAX)
     }
 
+    fn list_now(&self, kind: TokenKind, subject: String) -> Vec<Caller> {
+        let now = Instant::now();
+        let hashes: Vec<TokenHash> = {
+            let mut subjects = lock(&self.shared.subjects);
+            let Some(index) = subjects.get_mut(&(kind, subject), now) else {
+                return Vec::new();
+            };
+            index.prune(now);
+            index.hashes().copied().collect()
+        };
+        hashes
+            .iter()
+            .filter_map(|hash| self.get_now(hash))
+            .collect()
+    }
+
     fn record_failure_now(&self, key: String, window: Duration) -> u64 {
         let now = Instant::now();
         let mut failures = lock(&self.shared.failures);
@@ -149,7 +167,7 @@ impl MemoryStore {
 }
 
 impl TokenStore for MemoryStore {
-    fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()> {
+    fn insert(&self, caller: Caller, ttl: Option<Duration>) -> StoreFuture<()> {
         self.insert_now(caller, ttl);
         ready(())
     }
@@ -164,6 +182,10 @@ impl TokenStore for MemoryStore {
 
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
         ready(self.remove_subject_now(kind, subject))
+    }
+
+    fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>> {
+        ready(self.list_now(kind, subject))
     }
 }
 
@@ -201,6 +223,15 @@ impl SignInStore for MemoryStore {
     }
 }
 
+/// The deadline of a token that lives until removed: a century on, as far as an `Instant`
+/// reaches.
+fn never(now: Instant) -> Instant {
+    [100 * 365, 365, 1]
+        .into_iter()
+        .find_map(|days| now.checked_add(Duration::from_secs(days * 86_400)))
+        .unwrap_or(now)
+}
+
 fn ready<T: Send + 'static>(value: T) -> StoreFuture<T> {
     Box::pin(std::future::ready(Ok(value)))
 }
@@ -227,13 +258,7 @@ impl SubjectIndex {
     /// Lists `hash` until `deadline`, after dropping what expired by `now`. Returns the
     /// oldest entries pushed out past the ceiling, for the caller to revoke.
     fn add(&mut self, hash: TokenHash, deadline: Instant, now: Instant) -> Vec<TokenHash> {
-        while self
-            .by_deadline
-            .first()
-            .is_some_and(|(first_deadline, _)| *first_deadline <= now)
-        {
-            self.by_deadline.pop_first();
-        }
+        self.prune(now);
         self.by_deadline.insert((deadline, hash));
         let mut evicted = Vec::new();
         while self.by_deadline.len() > MAX_TOKENS_PER_SUBJECT {
@@ -242,6 +267,17 @@ impl SubjectIndex {
             }
         }
         evicted
+    }
+
+    /// Drops the entries of tokens expired by `now`.
+    fn prune(&mut self, now: Instant) {
+        while self
+            .by_deadline
+            .first()
+            .is_some_and(|(first_deadline, _)| *first_deadline <= now)
+        {
+            self.by_deadline.pop_first();
+        }
     }
 
     fn remove(&mut self, hash: TokenHash, deadline: Instant) {

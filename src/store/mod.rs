@@ -50,14 +50,14 @@ pub const MAX_TOKENS_PER_SUBJECT: usize = 10_000;
 /// The future a store returns: boxed because the registry holds its store as a trait object.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
 
-/// Where a [`TokenRegistry`](crate::TokenRegistry) keeps its tokens: four verbs.
+/// Where a [`TokenRegistry`](crate::TokenRegistry) keeps its tokens: five verbs.
 ///
 /// Every method returns a `'static` future (clone what it needs: stores are cheap handles),
 /// so the layer can hold it across polls. Implementations must bound the time of every call
 /// and report failures as [`StoreError`], never as "not found": the layer answers 503 for
 /// errors and 401 only for tokens the store positively does not know.
 pub trait TokenStore: Send + Sync + 'static {
-    /// Stores `caller` under `caller.token_hash` for `ttl`, then adds the hash to its
+    /// Stores `caller` under `caller.token_hash` for `ttl` (`None`: until removed), then adds the hash to its
     /// subject's index (in that order, so a concurrent [`remove_subject`] either sees the
     /// token or ran entirely before this issue took effect).
     ///
@@ -65,7 +65,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// written, and past [`MAX_TOKENS_PER_SUBJECT`] the subject's oldest tokens are revoked.
     ///
     /// [`remove_subject`]: TokenStore::remove_subject
-    fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()>;
+    fn insert(&self, caller: Caller, ttl: Option<Duration>) -> StoreFuture<()>;
 
     /// The record stored under `hash`, if it exists. One read.
     ///
@@ -82,6 +82,11 @@ pub trait TokenStore: Send + Sync + 'static {
     /// listed for a retry; a token a racing [`insert`](TokenStore::insert) lists after the
     /// index was read is left alone (it was issued after this revoke).
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64>;
+
+    /// The live tokens the subject's index lists (at most [`MAX_TOKENS_PER_SUBJECT`]), in no
+    /// particular order. Entries whose token has expired or is gone are skipped, and dropped
+    /// from the index.
+    fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>>;
 }
 
 /// What sign-in keeps beside the tokens, shared by every instance: the failed-attempt

@@ -71,8 +71,11 @@ pub struct Caller {
     pub subject: String,
     /// When the token was issued.
     pub issued_at: DateTime<Utc>,
-    /// When the token stops being valid (absolute, fixed at issue).
-    pub expires_at: DateTime<Utc>,
+    /// When the token stops being valid (absolute, fixed at issue); `None` for a token that
+    /// lives until revoked (integration tokens by default).
+    pub expires_at: Option<DateTime<Utc>>,
+    /// The name given to the token at issue (an integration's name), if any.
+    pub name: Option<String>,
     /// For a customer token issued by an admin on the customer's behalf (Magento's
     /// remote shopping assistance), the admin who did it.
     pub acting_admin: Option<String>,
@@ -103,7 +106,7 @@ impl Caller {
     /// use tower_bearer::token::{SecondFactor, TokenHash};
     ///
     /// let now = Utc::now();
-    /// let caller = Caller::new(TokenKind::Admin, "root", TokenHash::of("t"), now, now + Duration::hours(4))
+    /// let caller = Caller::new(TokenKind::Admin, "root", TokenHash::of("t"), now, Some(now + Duration::hours(4)))
     ///     .with_second_factor(SecondFactor::Totp);
     /// assert!(!caller.is_expired_at(now));
     /// ```
@@ -112,13 +115,14 @@ impl Caller {
         subject: impl Into<String>,
         token_hash: TokenHash,
         issued_at: DateTime<Utc>,
-        expires_at: DateTime<Utc>,
+        expires_at: Option<DateTime<Utc>>,
     ) -> Self {
         Self {
             kind,
             subject: subject.into(),
             issued_at,
             expires_at,
+            name: None,
             acting_admin: None,
             second_factor: None,
             scopes: Scopes::default(),
@@ -130,6 +134,12 @@ impl Caller {
     /// The same caller, issued from `client`.
     pub fn with_client(mut self, client: ClientDetails) -> Self {
         self.client = client;
+        self
+    }
+
+    /// The same caller, named `name`.
+    pub fn with_name(mut self, name: impl Into<String>) -> Self {
+        self.name = Some(name.into());
         self
     }
 
@@ -148,7 +158,7 @@ impl Caller {
     /// use tower_bearer::token::{Scopes, TokenHash};
     ///
     /// let now = Utc::now();
-    /// let caller = Caller::new(TokenKind::Admin, "catalog", TokenHash::of("t"), now, now + Duration::hours(4))
+    /// let caller = Caller::new(TokenKind::Admin, "catalog", TokenHash::of("t"), now, Some(now + Duration::hours(4)))
     ///     .with_scopes(Scopes::new(["Magento_Catalog::products"])?);
     /// assert!(caller.has_scope("Magento_Catalog::products"));
     /// assert!(!caller.has_scope("Magento_Sales::sales"));
@@ -177,7 +187,7 @@ impl Caller {
 
     /// Whether the token has expired at `now`.
     pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at <= now
+        self.expires_at.is_some_and(|expires_at| expires_at <= now)
     }
 }
 

@@ -10,6 +10,9 @@ const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnop
 const RANDOM_CHARS: usize = 30;
 /// The CRC32 of the random part, in base 62 (62⁶ > 2³²).
 const CHECKSUM_CHARS: usize = 6;
+/// The prefix of integration tokens by default: `tbi_…` ("tower-bearer integration").
+pub const INTEGRATION_PREFIX: &str = "tbi";
+
 /// The longest prefix accepted.
 pub const MAX_PREFIX_LEN: usize = 16;
 
@@ -92,6 +95,11 @@ impl TokenFormat {
             });
         }
         Ok(Self::Prefixed(Prefix(prefix.into())))
+    }
+
+    /// The default format of integration tokens: prefixed with [`INTEGRATION_PREFIX`].
+    pub fn integration() -> Self {
+        Self::Prefixed(Prefix(INTEGRATION_PREFIX.into()))
     }
 
     /// A new token of this format, from the OS CSPRNG.

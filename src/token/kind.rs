@@ -5,7 +5,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The two kinds of token, as in Magento: customers and admins (integrations of the back office).
+/// Whose a token is, as in Magento: a customer's, an admin's, or an integration's (a machine
+/// client of the back office).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
@@ -14,14 +15,18 @@ pub enum TokenKind {
     Customer,
     /// A back-office administrator (Magento user type 2). Default lifetime 4 hours.
     Admin,
+    /// A machine client (Magento user type 1, an integration): created by an admin, named,
+    /// scoped, and living until revoked unless created with a lifetime.
+    Integration,
 }
 
 impl TokenKind {
-    /// `"customer"` or `"admin"`, as used in store keys and JSON.
+    /// `"customer"`, `"admin"` or `"integration"`, as used in store keys and JSON.
     pub const fn as_str(self) -> &'static str {
         match self {
             Self::Customer => "customer",
             Self::Admin => "admin",
+            Self::Integration => "integration",
         }
     }
 }
@@ -39,12 +44,13 @@ impl FromStr for TokenKind {
         match text {
             "customer" => Ok(Self::Customer),
             "admin" => Ok(Self::Admin),
+            "integration" => Ok(Self::Integration),
             _ => Err(UnknownTokenKind),
         }
     }
 }
 
-/// The text was neither `"customer"` nor `"admin"`.
+/// The text was not `"customer"`, `"admin"` or `"integration"`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown token kind (expected \"customer\" or \"admin\")")]
+#[error("unknown token kind (expected \"customer\", \"admin\" or \"integration\")")]
 pub struct UnknownTokenKind;

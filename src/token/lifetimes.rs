@@ -11,7 +11,7 @@ pub const MIN_LIFETIME: Duration = Duration::from_secs(1);
 pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 
 /// Absolute token lifetimes per kind, counted from issue. Defaults are Magento's:
-/// customer 1 hour, admin 4 hours.
+/// customer 1 hour, admin 4 hours, integration none (until revoked).
 ///
 /// A zero lifetime is refused with a clear error (Magento instead issues tokens that expire
 /// at once).
@@ -22,8 +22,9 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 /// use tower_bearer::token::Lifetimes;
 ///
 /// let lifetimes = Lifetimes::default().with_customer(Duration::from_secs(30 * 60))?;
-/// assert_eq!(lifetimes.of(TokenKind::Customer), Duration::from_secs(1800));
-/// assert_eq!(lifetimes.of(TokenKind::Admin), Duration::from_secs(4 * 3600));
+/// assert_eq!(lifetimes.of(TokenKind::Customer), Some(Duration::from_secs(1800)));
+/// assert_eq!(lifetimes.of(TokenKind::Admin), Some(Duration::from_secs(4 * 3600)));
+/// assert_eq!(lifetimes.of(TokenKind::Integration), None, "until revoked");
 ///
 /// assert!(Lifetimes::default().with_admin(Duration::ZERO).is_err());
 /// # Ok::<(), tower_bearer::token::ConfigError>(())
@@ -32,6 +33,7 @@ pub const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
 pub struct Lifetimes {
     customer: Duration,
     admin: Duration,
+    integration: Option<Duration>,
 }
 
 impl Default for Lifetimes {
@@ -39,6 +41,7 @@ impl Default for Lifetimes {
         Self {
             customer: Duration::from_secs(3600),
             admin: Duration::from_secs(4 * 3600),
+            integration: None,
         }
     }
 }
@@ -80,15 +83,29 @@ impl Lifetimes {
         match kind {
             TokenKind::Customer => self.customer = lifetime,
             TokenKind::Admin => self.admin = lifetime,
+            TokenKind::Integration => self.integration = Some(lifetime),
         }
         Ok(self)
     }
 
-    /// The lifetime of tokens of `kind`.
-    pub fn of(&self, kind: TokenKind) -> Duration {
+    /// The lifetime of tokens of `kind`; `None` for tokens that live until revoked.
+    pub fn of(&self, kind: TokenKind) -> Option<Duration> {
         match kind {
-            TokenKind::Customer => self.customer,
-            TokenKind::Admin => self.admin,
+            TokenKind::Customer => Some(self.customer),
+            TokenKind::Admin => Some(self.admin),
+            TokenKind::Integration => self.integration,
+        }
+    }
+
+    /// Checks a lifetime for one token (as [`Lifetimes::with`] checks a kind's).
+    ///
+    /// # Errors
+    /// [`ConfigError::InvalidLifetime`] outside [`MIN_LIFETIME`]..=[`MAX_LIFETIME`].
+    pub fn check(kind: TokenKind, lifetime: Duration) -> Result<Duration, ConfigError> {
+        if (MIN_LIFETIME..=MAX_LIFETIME).contains(&lifetime) {
+            Ok(lifetime)
+        } else {
+            Err(ConfigError::InvalidLifetime { kind, lifetime })
         }
     }
 }

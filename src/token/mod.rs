@@ -22,7 +22,7 @@ pub use self::{
     caller::SecondFactor,
     client::{ClientDetails, MAX_USER_AGENT_LEN},
     config_error::ConfigError,
-    format::{MAX_PREFIX_LEN, Prefix, TokenFormat},
+    format::{INTEGRATION_PREFIX, MAX_PREFIX_LEN, Prefix, TokenFormat},
     kind::UnknownTokenKind,
     lifetimes::{Lifetimes, MAX_LIFETIME, MIN_LIFETIME},
     scope::{ALL_SCOPES, InvalidScope, MAX_SCOPE_LEN, MAX_SCOPES, Scopes},

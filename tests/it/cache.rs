@@ -306,7 +306,7 @@ async fn token_expiry_is_honoured_exactly_when_cached() {
             .is_some()
     );
 
-    let until_expiry = (issued.caller.expires_at - chrono::Utc::now())
+    let until_expiry = (issued.caller.expires_at.expect("an expiry") - chrono::Utc::now())
         .to_std()
         .unwrap_or_default();
     tokio::time::sleep(until_expiry + Duration::from_millis(20)).await;

@@ -97,7 +97,7 @@ async fn lifetimes_are_magentos_by_default(make: impl Make<Lifetimes, Fixture>) 
             .unwrap()
             .unwrap();
         assert_eq!(
-            caller.expires_at - caller.issued_at,
+            caller.expires_at.expect("an expiry") - caller.issued_at,
             chrono::Duration::hours(hours)
         );
         let age = chrono::Utc::now() - caller.issued_at;
@@ -367,7 +367,7 @@ async fn token_issued_on_behalf_records_the_acting_admin(make: impl Make<Lifetim
     assert_eq!(caller.subject, "ada@example.com");
     assert_eq!(caller.acting_admin.as_deref(), Some("root"));
     assert_eq!(
-        caller.expires_at - caller.issued_at,
+        caller.expires_at.expect("an expiry") - caller.issued_at,
         chrono::Duration::hours(1)
     );
 }

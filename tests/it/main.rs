@@ -7,6 +7,7 @@ mod cluster;
 mod conformance;
 #[cfg(feature = "graphql")]
 mod graphql;
+mod integrations;
 mod layer;
 mod memory_store;
 mod redis_store;

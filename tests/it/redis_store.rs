@@ -51,7 +51,7 @@ async fn token_key_is_the_sha256_of_the_token_and_its_ttl_is_the_lifetime() {
             members,
             vec![(
                 issued.token.hash().as_bytes().to_vec(),
-                issued.caller.expires_at.timestamp_millis()
+                issued.caller.expires_at.unwrap().timestamp_millis()
             )],
             "the index lists the raw hash, scored by the token's expiry"
         );

@@ -25,7 +25,7 @@ struct CountingStore {
 }
 
 impl TokenStore for CountingStore {
-    fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()> {
+    fn insert(&self, caller: Caller, ttl: Option<Duration>) -> StoreFuture<()> {
         self.inner.insert(caller, ttl)
     }
 
@@ -40,6 +40,10 @@ impl TokenStore for CountingStore {
 
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
         self.inner.remove_subject(kind, subject)
+    }
+
+    fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>> {
+        self.inner.list(kind, subject)
     }
 }
 

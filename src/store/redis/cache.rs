@@ -316,7 +316,7 @@ mod tests {
             "ada",
             TokenHash::of(token),
             now,
-            now + TimeDelta::hours(1),
+            Some(now + TimeDelta::hours(1)),
         )
     }
 

@@ -18,8 +18,11 @@ pub(super) struct Record {
     /// Unix milliseconds.
     #[serde(rename = "i")]
     issued_at: i64,
-    #[serde(rename = "e")]
-    expires_at: i64,
+    /// Absent for a token that lives until revoked.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
     acting_admin: Option<String>,
     /// Absent in records of password-only tokens (and in records written before it existed).
@@ -42,7 +45,8 @@ impl Record {
             kind: caller.kind,
             subject: caller.subject.clone(),
             issued_at: caller.issued_at.timestamp_millis(),
-            expires_at: caller.expires_at.timestamp_millis(),
+            expires_at: caller.expires_at.map(|at| at.timestamp_millis()),
+            name: caller.name.clone(),
             acting_admin: caller.acting_admin.clone(),
             second_factor: caller.second_factor,
             scopes: caller.scopes.clone(),
@@ -65,7 +69,8 @@ impl Record {
             kind: record.kind,
             subject: record.subject,
             issued_at: instant(record.issued_at)?,
-            expires_at: instant(record.expires_at)?,
+            expires_at: record.expires_at.map(instant).transpose()?,
+            name: record.name,
             acting_admin: record.acting_admin,
             second_factor: record.second_factor,
             scopes: record.scopes,

@@ -11,16 +11,22 @@ use super::{RedisStore, millis};
 use crate::store::{MAX_TOKENS_PER_SUBJECT, StoreError, StoreFuture, TokenStore, bounded};
 use crate::token::{Caller, TokenHash, TokenKind};
 
+/// How long the index of a subject with a token that lives until revoked is kept: a century
+/// (its token keys themselves have no expiry).
+const NEVER_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
+
 /// Appends the subject-index half of an issue, all on the one index key (so one slot):
-/// drop the entries of expired tokens, list this one until its expiry, create the index's
-/// expiry if it has none (NX) or else only ever extend it (GT), and count what is listed.
+/// drop the entries of expired tokens, list this one until its expiry (`+inf` for a token
+/// that lives until revoked), create the index's expiry if it has none (NX) or else only
+/// ever extend it (GT), and count what is listed.
 fn push_index(
     pipe: &mut Pipeline,
     index_key: &str,
     hash: &TokenHash,
-    expires_at_ms: i64,
+    expires_at_ms: Option<i64>,
     ttl: u64,
 ) {
+    let score = expires_at_ms.map_or_else(|| "+inf".to_owned(), |ms| ms.to_string());
     pipe.cmd("ZREMRANGEBYSCORE")
         .arg(index_key)
         .arg("-inf")
@@ -28,7 +34,7 @@ fn push_index(
         .ignore()
         .cmd("ZADD")
         .arg(index_key)
-        .arg(expires_at_ms)
+        .arg(score)
         .arg(hash.as_bytes())
         .ignore()
         .cmd("PEXPIRE")
@@ -50,6 +56,37 @@ fn push_index(
 const CHUNK: usize = 500;
 
 impl RedisStore {
+    /// The stored records of `hashes`, in order (`None` for a token that is gone): one
+    /// pipeline on one Redis; one `GET` per token, concurrently, on a cluster.
+    async fn read_records(
+        &self,
+        hashes: impl Iterator<Item = &TokenHash>,
+    ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
+        let keys: Vec<String> = hashes.map(|hash| self.token_key(hash)).collect();
+        let mut connection = self.connection.clone();
+        let timeout = self.options.timeout;
+        if keys.is_empty() {
+            Ok(Vec::new())
+        } else if connection.is_cluster() {
+            let reads = keys.iter().map(|key| {
+                let mut connection = connection.clone();
+                async move {
+                    redis::cmd("GET")
+                        .arg(key)
+                        .query_async::<Option<Vec<u8>>>(&mut connection)
+                        .await
+                }
+            });
+            bounded(timeout, futures_util::future::try_join_all(reads)).await
+        } else {
+            let mut pipe = redis::pipe();
+            for key in &keys {
+                pipe.cmd("GET").arg(key);
+            }
+            bounded(timeout, pipe.query_async(&mut connection)).await
+        }
+    }
+
     /// Revokes the tokens whose index entries are `members` (raw hashes, or the hex hashes
     /// of a 0.1 index), then unlists them from `index_key` with `unlist` (`ZREM`, `SREM`) and
     /// announces the revocation. Tokens first, index last: if a deletion fails the entries
@@ -128,7 +165,7 @@ impl RedisStore {
 }
 
 impl TokenStore for RedisStore {
-    fn insert(&self, caller: Caller, ttl: Duration) -> StoreFuture<()> {
+    fn insert(&self, caller: Caller, ttl: Option<Duration>) -> StoreFuture<()> {
         let store = self.clone();
         Box::pin(async move {
             let mut connection = store.connection.clone();
@@ -136,10 +173,13 @@ impl TokenStore for RedisStore {
             let token_key = store.token_key(&caller.token_hash);
             let index_key = store.index_key(caller.kind, &caller.subject);
             let record = Record::encode(&caller)?;
-            let ttl = millis(ttl);
-            let expires_at = caller.expires_at.timestamp_millis();
+            let expires_at = caller.expires_at.map(|at| at.timestamp_millis());
             let mut set = redis::cmd("SET");
-            set.arg(&token_key).arg(record).arg("PX").arg(ttl);
+            set.arg(&token_key).arg(record);
+            if let Some(ttl) = ttl {
+                set.arg("PX").arg(millis(ttl));
+            }
+            let ttl = ttl.map_or(NEVER_MS, millis);
             // Token first, index second (see TokenStore::insert). Not MULTI: the two keys may
             // live in different cluster slots.
             let listed: u64 = if connection.is_cluster() {
@@ -285,6 +325,64 @@ impl TokenStore for RedisStore {
                 revoked += store.revoke_listed(&legacy_key, "SREM", members).await?;
             }
             Ok(revoked)
+        })
+    }
+
+    fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>> {
+        let store = self.clone();
+        Box::pin(async move {
+            let index_key = store.index_key(kind, &subject);
+            let now = Utc::now().timestamp_millis();
+            // Live entries only (expiry after now, `+inf` for tokens that never expire).
+            let members: Vec<Vec<u8>> = store
+                .query(
+                    redis::cmd("ZRANGE")
+                        .arg(&index_key)
+                        .arg(format!("({now}"))
+                        .arg("+inf")
+                        .arg("BYSCORE")
+                        .arg("LIMIT")
+                        .arg(0)
+                        .arg(MAX_TOKENS_PER_SUBJECT),
+                )
+                .await?;
+            let mut callers = Vec::with_capacity(members.len());
+            let mut gone: Vec<&[u8]> = Vec::new();
+            for chunk in members.chunks(CHUNK) {
+                let hashes: Vec<Option<TokenHash>> = chunk
+                    .iter()
+                    .map(|member| TokenHash::from_bytes(member))
+                    .collect();
+                let records = store.read_records(hashes.iter().flatten()).await?;
+                let mut records = records.into_iter();
+                for (member, hash) in chunk.iter().zip(&hashes) {
+                    let record = match hash {
+                        Some(_) => records.next().flatten(),
+                        None => None,
+                    };
+                    match (hash, record) {
+                        (Some(hash), Some(bytes)) => callers.push(Record::decode(*hash, &bytes)?),
+                        _ => gone.push(member),
+                    }
+                }
+            }
+            // Housekeeping, on the index's one slot: entries of expired or vanished tokens.
+            let mut pipe = redis::pipe();
+            pipe.cmd("ZREMRANGEBYSCORE")
+                .arg(&index_key)
+                .arg("-inf")
+                .arg(now)
+                .ignore();
+            if !gone.is_empty() {
+                pipe.cmd("ZREM").arg(&index_key).arg(&gone).ignore();
+            }
+            let mut connection = store.connection.clone();
+            bounded(
+                store.options.timeout,
+                pipe.query_async::<()>(&mut connection),
+            )
+            .await?;
+            Ok(callers)
         })
     }
 }

@@ -399,7 +399,7 @@ impl DownStore {
 }
 
 impl TokenStore for DownStore {
-    fn insert(&self, _caller: Caller, _ttl: Duration) -> StoreFuture<()> {
+    fn insert(&self, _caller: Caller, _ttl: Option<Duration>) -> StoreFuture<()> {
         self.fail()
     }
 
@@ -412,6 +412,10 @@ impl TokenStore for DownStore {
     }
 
     fn remove_subject(&self, _kind: TokenKind, _subject: String) -> StoreFuture<u64> {
+        self.fail()
+    }
+
+    fn list(&self, _kind: TokenKind, _subject: String) -> StoreFuture<Vec<Caller>> {
         self.fail()
     }
 }

@@ -30,7 +30,7 @@ async fn a_valid_token_passes_and_the_handler_sees_its_caller() {
         assert_eq!(caller.kind, kind);
         assert_eq!(caller.subject, subject);
         assert_eq!(
-            (caller.expires_at - caller.issued_at).num_seconds(),
+            (caller.expires_at.expect("an expiry") - caller.issued_at).num_seconds(),
             lifetime
         );
         let issued_at = u64::try_from(caller.issued_at.timestamp()).expect("after 1970");

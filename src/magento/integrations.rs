@@ -1,0 +1,217 @@
+//! Integration tokens (Magento's third token service): machine clients' tokens, created,
+//! listed and deleted by an admin.
+
+use std::time::Duration;
+
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use http::header::CACHE_CONTROL;
+use http::{HeaderMap, HeaderValue, StatusCode};
+use serde_json::{Map, Value, json};
+
+use super::json::{ApiError, json_object};
+use crate::bearer::extract::{RequiredScopes, Scoped};
+use crate::registry::IssueRequest;
+use crate::sign_in::{SignIn, SignInError};
+use crate::token::{Caller, MAX_LIFETIME, Scopes, TokenKind};
+
+/// The subject of every integration token: one index, which these routes list and revoke
+/// from. A token's [`Caller::name`] names its integration.
+pub const INTEGRATIONS_SUBJECT: &str = "integrations";
+/// The scope an admin token needs to manage integration tokens (Magento's ACL resource of
+/// the integrations page; the wildcard grants it).
+pub const MANAGE_INTEGRATIONS: &str = "Magento_Integration::integrations";
+/// The longest integration name accepted, in characters.
+pub const MAX_NAME_LEN: usize = 100;
+
+/// Admin tokens granting [`MANAGE_INTEGRATIONS`].
+pub(super) struct ManageIntegrations;
+
+impl RequiredScopes for ManageIntegrations {
+    const SCOPES: &'static [&'static str] = &[MANAGE_INTEGRATIONS];
+}
+
+/// The integration routes, relative to the REST root; their callers are checked by the
+/// extractors (an admin token granting [`MANAGE_INTEGRATIONS`]), behind the router's layer.
+pub(super) fn routes() -> Router<SignIn> {
+    Router::new()
+        .route("/V1/integration/tokens", get(list).post(create))
+        .route("/V1/integration/tokens/{token_id}", delete(remove))
+}
+
+/// An admin allowed to manage integrations: 401 without a token, 403 for a customer token
+/// or an admin without the scope.
+fn admin(caller: &Caller) -> Result<(), ApiError> {
+    if caller.kind != TokenKind::Admin {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "Only an admin may manage integration tokens.",
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /V1/integration/tokens` `{"name", "scopes", "lifetime"}`.
+async fn create(
+    State(sign_in): State<SignIn>,
+    Scoped(caller, _): Scoped<ManageIntegrations>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    admin(&caller)?;
+    let fields = json_object(&headers, body)?;
+    let request = integration_request(&fields, &caller)?;
+    let issued = sign_in
+        .registry()
+        .issue_request(request)
+        .await
+        .map_err(SignInError::from)?;
+    tracing::info!(
+        admin = %caller.subject,
+        token_id = %issued.caller.token_id(),
+        "integration token created"
+    );
+    let mut body = describe(&issued.caller);
+    body.insert("token".to_owned(), json!(issued.token.expose()));
+    let mut response = Json(Value::Object(body)).into_response();
+    response
+        .headers_mut()
+        .insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}
+
+/// The issue request a body describes, or the 400 saying what is wrong with it.
+fn integration_request(
+    fields: &Map<String, Value>,
+    admin: &Caller,
+) -> Result<IssueRequest, ApiError> {
+    let bad = |message: String| ApiError::new(StatusCode::BAD_REQUEST, message);
+    let name = match fields.get("name") {
+        Some(Value::String(name)) if !name.trim().is_empty() => name.trim(),
+        _ => return Err(bad("\"name\" is required. Enter and try again.".to_owned())),
+    };
+    if name.chars().count() > MAX_NAME_LEN || name.chars().any(char::is_control) {
+        return Err(bad(format!(
+            "\"name\" must be at most {MAX_NAME_LEN} printable characters."
+        )));
+    }
+    let scopes = match fields.get("scopes") {
+        None | Some(Value::Null) => Scopes::default(),
+        Some(Value::Array(list)) => {
+            let texts: Option<Vec<&str>> = list.iter().map(Value::as_str).collect();
+            let texts =
+                texts.ok_or_else(|| bad("\"scopes\" must be a list of strings.".to_owned()))?;
+            Scopes::new(texts).map_err(|error| bad(format!("\"scopes\": {error}.")))?
+        }
+        Some(_) => return Err(bad("\"scopes\" must be a list of strings.".to_owned())),
+    };
+    // An admin grants only what its own token holds: no integration outranks its creator.
+    if !admin.scopes.grants_all(&scopes) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "You may grant only scopes your own token holds.",
+        ));
+    }
+    let mut request = IssueRequest::new(TokenKind::Integration, INTEGRATIONS_SUBJECT)
+        .with_name(name)
+        .with_scopes(scopes)
+        .with_acting_admin(admin.subject.clone());
+    match fields.get("lifetime") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(seconds)) => {
+            let seconds = seconds
+                .as_u64()
+                .filter(|seconds| *seconds > 0)
+                .ok_or_else(|| {
+                    bad("\"lifetime\" must be a whole number of seconds above 0.".to_owned())
+                })?;
+            request = request
+                .with_lifetime(Duration::from_secs(seconds))
+                .map_err(|_| {
+                    bad(format!(
+                        "\"lifetime\" may be at most {} seconds.",
+                        MAX_LIFETIME.as_secs()
+                    ))
+                })?;
+        }
+        Some(_) => {
+            return Err(bad(
+                "\"lifetime\" must be a whole number of seconds above 0.".to_owned(),
+            ));
+        }
+    }
+    Ok(request)
+}
+
+/// `GET /V1/integration/tokens`: the live integration tokens, newest first, no secret.
+async fn list(
+    State(sign_in): State<SignIn>,
+    Scoped(caller, _): Scoped<ManageIntegrations>,
+) -> Result<Json<Vec<Value>>, ApiError> {
+    admin(&caller)?;
+    let tokens = sign_in
+        .registry()
+        .list(TokenKind::Integration, INTEGRATIONS_SUBJECT)
+        .await
+        .map_err(SignInError::from)?;
+    Ok(Json(
+        tokens
+            .iter()
+            .map(|token| Value::Object(describe(token)))
+            .collect(),
+    ))
+}
+
+/// The `{token_id}` of the route (a struct: under `/rest/{store_code}` there are two).
+#[derive(serde::Deserialize)]
+struct TokenPath {
+    token_id: String,
+}
+
+/// `DELETE /V1/integration/tokens/{token_id}`: `true`, or 404 for an id that is not a live
+/// integration token's.
+async fn remove(
+    State(sign_in): State<SignIn>,
+    Scoped(caller, _): Scoped<ManageIntegrations>,
+    path: Result<Path<TokenPath>, PathRejection>,
+) -> Result<Json<bool>, ApiError> {
+    admin(&caller)?;
+    let Path(TokenPath { token_id }) = path.map_err(|rejection| {
+        ApiError::new(rejection.status(), "The token id in the path is malformed.")
+    })?;
+    let revoked = sign_in
+        .registry()
+        .revoke_by_id(TokenKind::Integration, INTEGRATIONS_SUBJECT, &token_id)
+        .await
+        .map_err(SignInError::from)?;
+    if !revoked {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "No live integration token has this id.",
+        ));
+    }
+    tracing::info!(admin = %caller.subject, token_id = %token_id, "integration token deleted");
+    Ok(Json(true))
+}
+
+/// What the routes show of an integration token: never its secret.
+fn describe(token: &Caller) -> Map<String, Value> {
+    let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
+    let fields = json!({
+        "token_id": token.token_id().as_str(),
+        "name": token.name,
+        "scopes": token.scopes,
+        "created_at": time(token.issued_at),
+        "expires_at": token.expires_at.map(time),
+        "created_by": token.acting_admin,
+    });
+    match fields {
+        Value::Object(fields) => fields,
+        _ => Map::new(),
+    }
+}

@@ -1,0 +1,122 @@
+//! JSON in and out of the REST routes: request bodies read as JSON objects, and
+//! [`ApiError`], the `{"message": …}` answer of every refusal.
+
+use std::borrow::Cow;
+
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use bytes::Bytes;
+use http::header::RETRY_AFTER;
+use http::{HeaderMap, StatusCode};
+use serde_json::{Map, Value};
+
+use super::{UNAVAILABLE_MESSAGE, is_json, retry_after};
+use crate::sign_in::SignInError;
+
+/// The request body as a JSON object, or the Magento-style error explaining why not.
+pub(super) fn json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Map<String, Value>, ApiError> {
+    optional_json_object(headers, body)?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The request body is empty: send a JSON object.",
+        )
+    })
+}
+
+/// Like [`json_object`], but an empty body is `None`.
+pub(super) fn optional_json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    let body = body.map_err(|rejection| {
+        let status = rejection.status();
+        if status == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(status, "The request body is larger than 16 KiB.")
+        } else {
+            ApiError::new(status, "The request body could not be read.")
+        }
+    })?;
+    if body.is_empty() {
+        return Ok(None);
+    }
+    if !is_json(headers) {
+        return Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "The request body must be JSON, sent with \"Content-Type: application/json\".",
+        ));
+    }
+    match serde_json::from_slice(&body) {
+        Ok(Value::Object(fields)) => Ok(Some(fields)),
+        Ok(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The request body must be a JSON object.",
+        )),
+        Err(_) => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "The request body is not valid JSON.",
+        )),
+    }
+}
+
+/// The non-empty string field `name`, else Magento's `"<name>" is required. Enter and try again.`
+pub(super) fn required_string<'a>(
+    fields: &'a Map<String, Value>,
+    name: &str,
+) -> Result<&'a str, ApiError> {
+    match fields.get(name) {
+        Some(Value::String(text)) if !text.is_empty() => Ok(text),
+        _ => Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("\"{name}\" is required. Enter and try again."),
+        )),
+    }
+}
+
+/// An error answer of the token routes: a status and `{"message": …}`.
+#[derive(Debug)]
+pub(super) struct ApiError {
+    status: StatusCode,
+    message: Cow<'static, str>,
+}
+
+impl ApiError {
+    pub(super) fn new(status: StatusCode, message: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<SignInError> for ApiError {
+    fn from(error: SignInError) -> Self {
+        match error {
+            SignInError::InvalidCredentials | SignInError::TwoFactorRequired => {
+                Self::new(StatusCode::UNAUTHORIZED, error.to_string())
+            }
+            SignInError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE),
+            _ => {
+                tracing::warn!(%error, "token route failed on a backend");
+                Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let unavailable = self.status == StatusCode::SERVICE_UNAVAILABLE;
+        let mut response = (
+            self.status,
+            axum::Json(serde_json::json!({ "message": self.message })),
+        )
+            .into_response();
+        if unavailable {
+            response.headers_mut().insert(RETRY_AFTER, retry_after());
+        }
+        response
+    }
+}
