@@ -11,9 +11,11 @@ mod common;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema, SimpleObject};
 use tower_bearer::TokenKind;
-use tower_bearer::magento::graphql::{self, TokenMutation, with_default_limits};
+use tower_bearer::magento::graphql::{self, ScopeGuard, TokenMutation, with_default_limits};
 
-/// The example protected query: `customer { email }`.
+/// The example protected queries: `customer { email }` for a customer token, and
+/// `productCount` for a token granting `Magento_Catalog::products` (admins `admin` and
+/// `catalog`).
 #[derive(Default)]
 struct Query;
 
@@ -36,6 +38,12 @@ impl Query {
             )),
         }
     }
+
+    /// How many products the catalog holds: only for tokens granting the catalog's scope.
+    #[graphql(guard = "ScopeGuard::new(&[common::PRODUCTS])")]
+    async fn product_count(&self) -> u32 {
+        2
+    }
 }
 
 #[derive(MergedObject, Default)]
@@ -48,6 +56,9 @@ Get a customer token over GraphQL:
     | sed 's/.*"token":"\([a-z0-9]*\)".*/\1/')
 Query as that customer (GET, as PWA Studio sends queries):
   curl -s -G {base}/graphql --data-urlencode 'query={customer{email}}' -H "Authorization: Bearer $TOKEN"
+A field guarded by a scope (admin token of catalog / admin123, from the REST route below):
+  curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $CATALOG" \
+    -d '{"query":"{productCount}"}'
 Revoke all of that customer's tokens:
   curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
     -d '{"query":"mutation{revokeCustomerToken{result}}"}'

@@ -7,6 +7,8 @@ mod cluster;
 mod conformance;
 #[cfg(feature = "graphql")]
 mod graphql;
+#[cfg(feature = "graphql")]
+mod graphql_scopes;
 mod integrations;
 mod layer;
 mod memory_store;

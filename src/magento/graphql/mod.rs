@@ -43,12 +43,15 @@
 //! let app: Router = graphql::router(schema, registry);
 //! ```
 
+mod guard;
 mod limits;
 mod mutations;
 mod transport;
 
 use async_graphql::{Context, ErrorExtensions};
 
+#[doc(inline)]
+pub use self::guard::ScopeGuard;
 #[doc(inline)]
 pub use self::limits::{
     MAX_COMPLEXITY, MAX_DEPTH, MAX_DIRECTIVES, MAX_NESTING, MAX_RECURSIVE_DEPTH, MAX_REQUEST_BYTES,
