@@ -115,3 +115,51 @@ async fn an_over_long_user_agent_is_cut_to_its_bound() {
     assert_eq!(kept.len(), MAX_USER_AGENT_LEN);
     assert!(long.starts_with(kept));
 }
+
+#[cfg(feature = "graphql")]
+#[tokio::test]
+async fn the_graphql_sign_in_records_the_client_too() {
+    use async_graphql::{EmptySubscription, Object, Schema};
+    use tower_bearer::magento::graphql::{self, TokenMutation};
+
+    struct Query;
+    #[Object]
+    impl Query {
+        async fn ping(&self) -> bool {
+            true
+        }
+    }
+
+    let registry = TokenRegistry::memory();
+    let schema = Schema::build(Query, TokenMutation, EmptySubscription)
+        .data(sign_in(&registry))
+        .finish();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap();
+    let app = graphql::router(schema, registry.clone())
+        .into_make_service_with_connect_info::<SocketAddr>();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let mutation = r#"mutation { generateCustomerToken(email: "ada@example.com", password: "s3cret") { token } }"#;
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("http://{address}/graphql"))
+        .header(USER_AGENT, "PWA Studio/14")
+        .header("x-forwarded-for", "203.0.113.7")
+        .json(&serde_json::json!({ "query": mutation }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = answer["data"]["generateCustomerToken"]["token"]
+        .as_str()
+        .unwrap();
+    let caller = registry.resolve(token).await.unwrap().unwrap();
+    assert_eq!(caller.client.user_agent(), Some("PWA Studio/14"));
+    assert_eq!(
+        caller.client.ip,
+        Some(LOOPBACK),
+        "no trusted proxy: the header is ignored"
+    );
+}

@@ -65,6 +65,11 @@ pub use self::mutations::{
 #[doc(inline)]
 pub use self::transport::{graphql_error_body, router};
 
+use std::net::IpAddr;
+
+use http::HeaderMap;
+use http::header::{FORWARDED, HeaderName, USER_AGENT};
+
 use crate::Caller;
 
 /// Magento's answer to a guest, or the wrong kind of caller, on a protected field.
@@ -100,4 +105,34 @@ pub fn error(message: impl Into<String>, category: &'static str) -> async_graphq
 /// The caller behind the request, as [`router`] passes it to resolvers.
 pub fn caller<'a>(ctx: &Context<'a>) -> Option<&'a Caller> {
     ctx.data_opt::<Caller>()
+}
+
+/// Where a request comes from, as a front end sees it: the connection's address and the
+/// headers that describe the client. [`SignIn::client_details`](crate::SignIn::client_details)
+/// turns it into what a token records, trusting forwarding headers only from trusted proxies.
+#[derive(Clone, Debug)]
+pub(super) struct Origin {
+    pub(super) peer: Option<IpAddr>,
+    pub(super) headers: HeaderMap,
+}
+
+impl Origin {
+    /// The origin of a request from `peer` with `headers`, keeping only the headers that
+    /// describe the client (the rest may be large, and some are secrets).
+    pub(super) fn new(peer: Option<IpAddr>, headers: &HeaderMap) -> Self {
+        let mut kept = HeaderMap::new();
+        for name in [
+            USER_AGENT,
+            FORWARDED,
+            HeaderName::from_static("x-forwarded-for"),
+        ] {
+            for value in headers.get_all(&name) {
+                kept.append(name.clone(), value.clone());
+            }
+        }
+        Self {
+            peer,
+            headers: kept,
+        }
+    }
 }

@@ -2,12 +2,15 @@
 
 use async_graphql::{Context, InputObject, Object, SimpleObject};
 
+use super::Origin;
 use super::{
     ASSISTANCE_DENIED_MESSAGE, NOT_AUTHORIZED_MESSAGE, ONE_TOKEN_PER_REQUEST_MESSAGE,
     UNKNOWN_CUSTOMER_MESSAGE, caller, category, error, limits,
 };
 use crate::magento::UNAVAILABLE_MESSAGE;
+use crate::registry::IssueRequest;
 use crate::sign_in::{INVALID_CREDENTIALS_MESSAGE, SignIn, SignInError};
+use crate::token::ClientDetails;
 use crate::{Caller, TokenKind};
 
 fn caller_of_kind<'a>(ctx: &Context<'a>, kind: TokenKind) -> async_graphql::Result<&'a Caller> {
@@ -21,6 +24,14 @@ fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a SignIn> {
         tracing::error!("the GraphQL schema has no SignIn: add it with .data(service)");
         error(UNAVAILABLE_MESSAGE, category::INTERNAL)
     })
+}
+
+/// Where the request comes from, as the transport recorded it (nothing behind a transport
+/// that records nothing).
+fn client(ctx: &Context<'_>, service: &SignIn) -> ClientDetails {
+    ctx.data_opt::<Origin>()
+        .map(|origin| service.client_details(origin.peer, &origin.headers))
+        .unwrap_or_default()
 }
 
 fn unavailable(error_text: impl std::fmt::Display) -> async_graphql::Error {
@@ -121,8 +132,9 @@ impl TokenMutation {
         refuse_several_issuing_fields(ctx)?;
         require_value(&email, "email")?;
         require_value(&password, "password")?;
-        match service(ctx)?
-            .sign_in(TokenKind::Customer, &email, &password)
+        let service = service(ctx)?;
+        match service
+            .sign_in_from(client(ctx, service), TokenKind::Customer, &email, &password)
             .await
         {
             Ok(issued) => Ok(CustomerToken {
@@ -155,9 +167,12 @@ impl TokenMutation {
         if !customer.allows_remote_assistance {
             return Err(error(ASSISTANCE_DENIED_MESSAGE, category::AUTHORIZATION));
         }
+        let request = IssueRequest::new(TokenKind::Customer, customer.subject)
+            .with_acting_admin(admin.subject.clone())
+            .with_client(client(ctx, service));
         let issued = service
             .registry()
-            .issue_on_behalf(customer.subject, admin.subject.clone())
+            .issue_request(request)
             .await
             .map_err(unavailable)?;
         tracing::info!(

@@ -14,9 +14,10 @@ use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 
+use super::Origin;
 use super::{MAX_REQUEST_BYTES, ONE_TOKEN_PER_REQUEST_MESSAGE, category, limits};
 use crate::bearer::ErrorBody;
-use crate::magento::is_json;
+use crate::magento::{Peer, is_json};
 use crate::{AuthError, BearerAuthLayer, Caller, TokenRegistry};
 
 /// The body of the layer's refusals on `/graphql`: GraphQL-shaped,
@@ -135,6 +136,7 @@ async fn graphql_get<E: Executor>(
 async fn graphql_post<E: Executor>(
     State(executor): State<E>,
     caller: Option<Caller>,
+    Peer(peer): Peer,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
@@ -165,6 +167,8 @@ async fn graphql_post<E: Executor>(
     if limits::exceeds_max_nesting(&request.query) {
         return refuse(StatusCode::BAD_REQUEST, limits::TOO_DEEPLY_NESTED_MESSAGE);
     }
+    // Where the request comes from, for the token a mutation may issue.
+    let request = request.data(Origin::new(peer, &headers));
     execute(&executor, caller, request, Transport::Post).await
 }
 
