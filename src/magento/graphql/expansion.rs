@@ -33,10 +33,14 @@ struct Pending<'a> {
 /// Adds up `weight` over every selection of a selection set with its fragments written out
 /// in place, saturating at `usize::MAX`. A fragment that spreads itself, directly or
 /// through others, writes out without end: it counts `usize::MAX`. A spread of a fragment
-/// the document lacks counts nothing (validation reports it).
+/// the document lacks adds only its own weight (validation reports it).
+///
+/// With [`up_to`](Self::up_to), it stops as soon as a count passes the limit and answers
+/// `usize::MAX`: a caller that asks whether a document is over a bound needs no more.
 pub(super) struct Expansion<'a, W> {
     fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
     weight: W,
+    limit: usize,
     counted: HashMap<&'a str, Count>,
 }
 
@@ -48,16 +52,28 @@ impl<'a, W: Fn(&'a Selection) -> usize> Expansion<'a, W> {
         Self {
             fragments,
             weight,
+            limit: usize::MAX,
             counted: HashMap::new(),
         }
     }
 
+    /// Counts exactly up to `limit`, and answers `usize::MAX` for anything over it, having
+    /// stopped as soon as it knew. Fragments left half-counted then read as `usize::MAX`,
+    /// which is right: each of them holds the part that passed the limit.
+    pub(super) fn up_to(self, limit: usize) -> Self {
+        Self { limit, ..self }
+    }
+
     /// The weight of `selection_set` written out.
     pub(super) fn of(&mut self, selection_set: &'a SelectionSet) -> usize {
-        let (own, spreads) = self.scan(selection_set);
-        spreads.into_iter().fold(own, |total, name| {
-            total.saturating_add(self.of_fragment(name))
-        })
+        let (mut total, spreads) = self.scan(selection_set);
+        for name in spreads {
+            if total > self.limit {
+                break;
+            }
+            total = total.saturating_add(self.of_fragment(name));
+        }
+        self.capped(total)
     }
 
     /// The weight of the fragment `name` written out. Depth-first over the fragments it
@@ -70,6 +86,10 @@ impl<'a, W: Fn(&'a Selection) -> usize> Expansion<'a, W> {
         let mut stack = vec![self.start(name)];
         let mut total = 0;
         while let Some(top) = stack.last_mut() {
+            if top.total > self.limit {
+                // It and every fragment below it on the stack are over the limit.
+                return usize::MAX;
+            }
             if let Some(spread) = top.spreads.pop() {
                 match self.known(spread) {
                     Some(known) => top.total = top.total.saturating_add(known),
@@ -88,6 +108,14 @@ impl<'a, W: Fn(&'a Selection) -> usize> Expansion<'a, W> {
             }
         }
         total
+    }
+
+    fn capped(&self, total: usize) -> usize {
+        if total > self.limit {
+            usize::MAX
+        } else {
+            total
+        }
     }
 
     /// The count of `name` if it needs no walk: taken already, or being taken (a cycle).
@@ -120,6 +148,9 @@ impl<'a, W: Fn(&'a Selection) -> usize> Expansion<'a, W> {
         while let Some(set) = sets.pop() {
             for selection in &set.items {
                 total = total.saturating_add((self.weight)(&selection.node));
+                if total > self.limit {
+                    return (usize::MAX, Vec::new());
+                }
                 match &selection.node {
                     Selection::Field(field) => sets.push(&field.node.selection_set.node),
                     Selection::InlineFragment(fragment) => {
@@ -135,22 +166,26 @@ impl<'a, W: Fn(&'a Selection) -> usize> Expansion<'a, W> {
     }
 }
 
-/// How many nodes `document` comes to written out: those of every operation and of every
-/// fragment definition, each with the fragments it spreads written out in place (what
-/// async-graphql's checks walk: validation visits the fragment definitions too, used or
-/// not). See [`nodes`] for what counts.
-pub(super) fn expanded_nodes(document: &ExecutableDocument) -> usize {
-    let mut expansion = Expansion::new(&document.fragments, nodes);
-    let operations = document
-        .operations
-        .iter()
-        .map(|(_, operation)| expansion.of(&operation.node.selection_set.node))
-        .fold(0usize, usize::saturating_add);
-    document
-        .fragments
-        .keys()
-        .map(|name| expansion.of_fragment(name.as_str()))
-        .fold(operations, usize::saturating_add)
+/// How many nodes `document` comes to written out, up to `limit` (`usize::MAX` past it):
+/// those of every operation and of every fragment definition, each with the fragments it
+/// spreads written out in place (what async-graphql's checks walk: validation visits the
+/// fragment definitions too, used or not). See [`nodes`] for what counts.
+pub(super) fn expanded_nodes(document: &ExecutableDocument, limit: usize) -> usize {
+    let mut expansion = Expansion::new(&document.fragments, nodes).up_to(limit);
+    let mut total = 0usize;
+    for (_, operation) in document.operations.iter() {
+        total = total.saturating_add(expansion.of(&operation.node.selection_set.node));
+        if total > limit {
+            return usize::MAX;
+        }
+    }
+    for name in document.fragments.keys() {
+        total = total.saturating_add(expansion.of_fragment(name.as_str()));
+        if total > limit {
+            return usize::MAX;
+        }
+    }
+    total
 }
 
 /// The nodes of one selection, its own selection set aside: the selection (field, fragment
@@ -205,7 +240,7 @@ pub(super) mod tests {
     }
 
     fn nodes_of_document(query: &str) -> usize {
-        expanded_nodes(&parse_query(query).unwrap())
+        expanded_nodes(&parse_query(query).unwrap(), usize::MAX)
     }
 
     /// `{ ...F0 }` and fragments `F0`…`F{levels - 1}` that each spread the next one
@@ -283,6 +318,39 @@ pub(super) mod tests {
     }
 
     #[test]
+    fn counting_stops_once_past_its_limit_and_answers_usize_max() {
+        let document =
+            parse_query("{ ...F } fragment F on Q { a b ...G } fragment G on Q { c d e }").unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let counts = |limit: usize| {
+            let weighed = Cell::new(0usize);
+            let total = Expansion::new(&document.fragments, |_: &Selection| {
+                weighed.set(weighed.get() + 1);
+                1
+            })
+            .up_to(limit)
+            .of(&operation.node.selection_set.node);
+            (total, weighed.get())
+        };
+        assert_eq!(counts(7), (7, 7), "at the limit, an exact count");
+        assert_eq!(counts(6), (usize::MAX, 7), "one over");
+        assert_eq!(counts(2), (usize::MAX, 4), "`G` is never weighed");
+        assert_eq!(counts(0), (usize::MAX, 1));
+    }
+
+    #[test]
+    fn a_fragment_left_half_counted_past_the_limit_reads_as_over_it() {
+        let document =
+            parse_query("{ ...F } fragment F on Q { ...G ...G } fragment G on Q { a b c }")
+                .unwrap();
+        let (_, operation) = document.operations.iter().next().unwrap();
+        let mut expansion = Expansion::new(&document.fragments, nodes).up_to(7);
+        assert_eq!(expansion.of(&operation.node.selection_set.node), usize::MAX);
+        assert_eq!(expansion.of_fragment("F"), usize::MAX, "`F` comes to 8");
+        assert_eq!(expansion.of_fragment("G"), 3, "`G` was counted in full");
+    }
+
+    #[test]
     fn counts_saturate_instead_of_overflowing() {
         assert_eq!(nodes_of_operation(&fanning_out(70, 2)), usize::MAX);
         assert_eq!(nodes_of_document(&fanning_out(70, 2)), usize::MAX);
@@ -327,13 +395,15 @@ pub(super) mod tests {
 
     #[test]
     fn the_document_counts_every_operation_and_every_fragment_definition() {
-        assert_eq!(
-            nodes_of_document(
-                "query A { a ...F } query B { b } fragment F on Q { c d } \
-                 fragment Unused on Q { ...F }"
-            ),
-            (1 + 1 + 2) + 1 + 2 + (1 + 2)
-        );
+        let document = parse_query(
+            "query A { a ...F } query B { b } fragment F on Q { c d } \
+             fragment Unused on Q { ...F }",
+        )
+        .unwrap();
+        let total = (1 + 1 + 2) + 1 + 2 + (1 + 2);
+        assert_eq!(expanded_nodes(&document, usize::MAX), total);
+        assert_eq!(expanded_nodes(&document, total), total);
+        assert_eq!(expanded_nodes(&document, total - 1), usize::MAX);
     }
 
     #[test]

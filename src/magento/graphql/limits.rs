@@ -134,7 +134,7 @@ pub(super) fn admit(request: &mut Request) -> Result<Option<&ExecutableDocument>
     let Ok(document) = request.parsed_query() else {
         return Ok(None);
     };
-    if expanded_nodes(document) > MAX_EXPANDED_NODES {
+    if expanded_nodes(document, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES {
         return Err(TOO_LARGE_WHEN_EXPANDED_MESSAGE);
     }
     Ok(Some(document))
@@ -255,8 +255,9 @@ pub(super) fn selected_operation<'a>(
 }
 
 /// How many token-issuing fields ([`ISSUING_FIELDS`]) `operation` selects, at any depth and
-/// through fragments (saturating; a fragment that spreads itself counts without end). It
-/// takes time linear in the document, however its fragments spread.
+/// through fragments: 0, 1, or 2 for two or more (a fragment that spreads itself counts as
+/// more). It takes time linear in the document, however its fragments spread, and stops at
+/// the second issuing field: each issuing resolver asks again.
 ///
 /// A field is counted where it is written, whatever `@skip` or `@include` say: a request
 /// that would sign in twice but for a directive is refused all the same.
@@ -270,7 +271,9 @@ pub(super) fn issuing_fields(
         }
         Selection::FragmentSpread(_) | Selection::InlineFragment(_) => 0,
     })
+    .up_to(1)
     .of(operation)
+    .min(2)
 }
 
 #[cfg(test)]
@@ -469,7 +472,7 @@ mod tests {
     fn fragments_spreading_each_other_are_counted_without_looping() {
         assert_eq!(
             issuing_in("mutation { ...A } fragment A on Mutation { ...A generateCustomerToken }"),
-            usize::MAX,
+            2,
             "a fragment that spreads itself signs in without end"
         );
         let chain: String = (0..64)
