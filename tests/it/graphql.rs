@@ -4,7 +4,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema, SimpleObject};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextParseQuery, NextResolve, NextValidation,
+    ResolveInfo,
+};
+use async_graphql::parser::types::ExecutableDocument;
+use async_graphql::{
+    Context, EmptySubscription, MergedObject, Object, Schema, ServerError, ServerResult,
+    SimpleObject, ValidationResult, Variables,
+};
 use axum::Json;
 use axum::Router;
 use axum::routing::get;
@@ -100,11 +108,78 @@ impl Directory for CountingDirectory {
     }
 }
 
+/// How far async-graphql got with the requests it was given: an extension counting its
+/// parse stage (which includes its recursion depth check), its validation (with the
+/// complexity and depth counts) and the fields it resolved.
+#[derive(Clone, Default)]
+struct Stages(Arc<[AtomicUsize; 3]>);
+
+impl Stages {
+    const PARSED: usize = 0;
+    const VALIDATED: usize = 1;
+    const RESOLVED: usize = 2;
+
+    fn reached(&self, stage: usize) {
+        self.0[stage].fetch_add(1, Ordering::SeqCst);
+    }
+
+    /// `[parsed, validated, resolved]`.
+    fn counts(&self) -> [usize; 3] {
+        [Self::PARSED, Self::VALIDATED, Self::RESOLVED]
+            .map(|stage| self.0[stage].load(Ordering::SeqCst))
+    }
+}
+
+impl ExtensionFactory for Stages {
+    fn create(&self) -> Arc<dyn Extension> {
+        Arc::new(self.clone())
+    }
+}
+
+#[async_graphql::async_trait::async_trait]
+impl Extension for Stages {
+    async fn parse_query(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        query: &str,
+        variables: &Variables,
+        next: NextParseQuery<'_>,
+    ) -> ServerResult<ExecutableDocument> {
+        self.reached(Self::PARSED);
+        next.run(ctx, query, variables).await
+    }
+
+    async fn validation(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        next: NextValidation<'_>,
+    ) -> Result<ValidationResult, Vec<ServerError>> {
+        self.reached(Self::VALIDATED);
+        next.run(ctx).await
+    }
+
+    async fn resolve(
+        &self,
+        ctx: &ExtensionContext<'_>,
+        info: ResolveInfo<'_>,
+        next: NextResolve<'_>,
+    ) -> ServerResult<Option<async_graphql::Value>> {
+        self.reached(Self::RESOLVED);
+        next.run(ctx, info).await
+    }
+}
+
 type TestSchema = Schema<Query, Mutation, EmptySubscription>;
 
 /// The schema as the example builds it: with the default limits.
 fn schema(service: SignIn) -> TestSchema {
+    observed_schema(service, &Stages::default())
+}
+
+/// [`schema`], with `stages` counting how far async-graphql gets.
+fn observed_schema(service: SignIn, stages: &Stages) -> TestSchema {
     with_default_limits(Schema::build(Query, Mutation::default(), EmptySubscription))
+        .extension(stages.clone())
         .data(service)
         .finish()
 }
@@ -118,12 +193,12 @@ fn schema_without_limits(service: SignIn) -> TestSchema {
 
 /// One app as in Magento: GraphQL and the REST token and demo routes side by side.
 fn app(registry: TokenRegistry) -> Router {
-    app_with(registry, CountingDirectory::new())
+    app_with(registry, CountingDirectory::new(), &Stages::default())
 }
 
-fn app_with(registry: TokenRegistry, directory: CountingDirectory) -> Router {
+fn app_with(registry: TokenRegistry, directory: CountingDirectory, stages: &Stages) -> Router {
     let service = SignIn::new(registry.clone(), directory);
-    let schema = schema(service.clone());
+    let schema = observed_schema(service.clone(), stages);
     let rest_me = Router::new()
         .route(
             "/V1/customers/me",
@@ -139,17 +214,20 @@ struct Server {
     base: String,
     http: reqwest::Client,
     directory: CountingDirectory,
+    stages: Stages,
     redis: TestRedis,
 }
 
 async fn start() -> Server {
     let redis = TestRedis::start();
     let directory = CountingDirectory::new();
-    let base = serve(app_with(redis.registry().await, directory.clone())).await;
+    let stages = Stages::default();
+    let base = serve(app_with(redis.registry().await, directory.clone(), &stages)).await;
     Server {
         base,
         http: reqwest::Client::new(),
         directory,
+        stages,
         redis,
     }
 }
@@ -759,6 +837,135 @@ async fn the_default_limits_refuse_a_deeply_nested_document_behind_any_transport
     assert_eq!(directory.password_checks(), 0);
 }
 
+/// The refusal of a document too large once its fragments are written out.
+const TOO_LARGE_WHEN_EXPANDED: &str =
+    "The query is too large with its fragments written out: it was not run.";
+
+/// Fragments `F0`…`F{levels - 1}` on `Query` that each spread the next one `fan_out` times,
+/// down to `F{levels} { customer { email } }`: `...F0` writes out to `fan_out`^`levels`
+/// customers.
+fn fanning_out(levels: usize, fan_out: usize) -> String {
+    let fragments: String = (0..levels)
+        .map(|level| {
+            let spreads = vec![format!("...F{}", level + 1); fan_out].join(" ");
+            format!("fragment F{level} on Query{{{spreads}}}")
+        })
+        .collect();
+    format!("{fragments}fragment F{levels} on Query{{customer{{email}}}}")
+}
+
+/// (levels, fan-out) of the documents of the finding, cheapest first: 4^10 took some 4 s of
+/// CPU to refuse in a debug build, the 604-byte 4^12 some 52 s; 8^20 would not end.
+const FANNING_OUT: [(usize, usize); 3] = [(10, 4), (12, 4), (20, 8)];
+
+/// The documents of the finding: fragments fanning out under the operation asked for, and
+/// under another operation of the document, which async-graphql checks all the same.
+fn fragment_bombs() -> Vec<(String, Option<&'static str>)> {
+    FANNING_OUT
+        .into_iter()
+        .flat_map(|(levels, fan_out)| {
+            let fragments = fanning_out(levels, fan_out);
+            [
+                (format!("query{{...F0}}{fragments}"), None),
+                (
+                    format!("query Small{{customer{{email}}}} query Bomb{{...F0}}{fragments}"),
+                    Some("Small"),
+                ),
+            ]
+        })
+        .collect()
+}
+
+/// Asserts the single error of `body` is the refusal of a document too large once written
+/// out.
+fn assert_too_large_when_expanded(body: &Value) {
+    assert_eq!(
+        body["errors"][0]["message"], TOO_LARGE_WHEN_EXPANDED,
+        "{body}"
+    );
+    assert_eq!(only_error(body), (TOO_LARGE_WHEN_EXPANDED, "graphql-input"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fragments_spreading_fragments_are_refused_before_the_executor_and_the_server_keeps_answering()
+ {
+    let server = start().await;
+    let token = server.customer_token().await;
+    let before = server.stages.counts();
+    assert_eq!(fanning_out(12, 4).len() + "query{...F0}".len(), 604);
+
+    for (query, operation_name) in fragment_bombs() {
+        let response = server
+            .http
+            .post(format!("{}/graphql", server.base))
+            .json(&json!({ "query": query, "operationName": operation_name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_too_large_when_expanded(&response.json().await.unwrap());
+
+        let mut params = vec![("query", query.as_str())];
+        params.extend(operation_name.map(|name| ("operationName", name)));
+        let response = server.get(None, &params).await;
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST, "{query}");
+        assert_too_large_when_expanded(&response.json().await.unwrap());
+
+        assert_eq!(
+            server.stages.counts(),
+            before,
+            "nothing parsed, validated or resolved by async-graphql"
+        );
+    }
+
+    let response = server
+        .get(
+            Some(&token),
+            &[("query", "{...Me} fragment Me on Query{customer{email}}")],
+        )
+        .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["data"]["customer"]["email"], "customer@example.com",
+        "{body}"
+    );
+}
+
+#[tokio::test]
+async fn the_default_limits_refuse_fragments_spreading_fragments_before_async_graphql_checks_them()
+{
+    let redis = TestRedis::start();
+    let stages = Stages::default();
+    let schema = observed_schema(
+        SignIn::new(redis.registry().await, CountingDirectory::new()),
+        &stages,
+    );
+    let cycle = "{...A} fragment A on Query{customer{email} ...A}".to_owned();
+    for (query, operation_name) in fragment_bombs().into_iter().chain([(cycle, None)]) {
+        let mut request = async_graphql::Request::new(query);
+        if let Some(name) = operation_name {
+            request = request.operation_name(name);
+        }
+        let response = schema.execute(request).await;
+        assert_eq!(
+            stages.counts(),
+            [0, 0, 0],
+            "[parsed, validated, resolved]: refused before async-graphql's parse stage"
+        );
+        assert_too_large_when_expanded(&serde_json::to_value(response).unwrap());
+    }
+
+    let body = serde_json::to_value(
+        schema
+            .execute("{...Me} fragment Me on Query{customer{email}}")
+            .await,
+    )
+    .unwrap();
+    assert_eq!(only_error(&body), (NOT_AUTHORIZED, "graphql-authorization"));
+    assert_eq!(stages.counts(), [1, 1, 1], "a small document still runs");
+}
+
 /// A mutation signing in `count` times under aliases: `a0: generateCustomerToken(…) …`.
 fn aliased_sign_ins(count: usize) -> String {
     let fields: String = (0..count)
@@ -827,26 +1034,34 @@ async fn aliased_sign_ins_check_no_password_even_in_a_schema_without_limits() {
     assert_eq!(directory.password_checks(), 0);
 }
 
+/// Thousands of aliases are refused: by the complexity limit when they fit
+/// [`graphql::MAX_EXPANDED_NODES`] (2,000 sign-ins come to 8,000 nodes: each field, its two
+/// arguments and `token`), before validation when they do not.
 #[tokio::test]
-async fn the_default_complexity_limit_refuses_twenty_thousand_aliases() {
+async fn the_default_limits_refuse_thousands_of_aliases() {
     let redis = TestRedis::start();
     let directory = CountingDirectory::new();
     let schema = schema(SignIn::new(redis.registry().await, directory.clone()));
-    for query in [
-        aliased_sign_ins(20_000),
+    let customers = |count: usize| {
         format!(
             "{{{}}}",
-            (0..20_000)
+            (0..count)
                 .map(|n| format!("a{n}:customer{{email}} "))
                 .collect::<String>()
-        ),
+        )
+    };
+    for (query, refusal) in [
+        (aliased_sign_ins(2_000), "Query is too complex."),
+        (customers(2_000), "Query is too complex."),
+        (aliased_sign_ins(20_000), TOO_LARGE_WHEN_EXPANDED),
+        (customers(20_000), TOO_LARGE_WHEN_EXPANDED),
     ] {
         let request = async_graphql::Request::new(query).variables(
             async_graphql::Variables::from_json(json!({"e": "customer@example.com", "p": "guess"})),
         );
         let response = schema.execute(request).await;
         assert_eq!(response.errors.len(), 1);
-        assert_eq!(response.errors[0].message, "Query is too complex.");
+        assert_eq!(response.errors[0].message, refusal);
     }
     assert_eq!(directory.password_checks(), 0);
 }

@@ -1,15 +1,19 @@
-//! What one GraphQL request may ask: its size, its nesting, its depth and complexity, and
-//! how many tokens it may try to obtain.
+//! What one GraphQL request may ask: its size, its nesting, what it comes to with its
+//! fragments written out, its depth and complexity, and how many tokens it may try to
+//! obtain.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
+use async_graphql::extensions::{
+    Extension, ExtensionContext, ExtensionFactory, NextPrepareRequest,
+};
 use async_graphql::parser::types::{
     ExecutableDocument, FragmentDefinition, OperationDefinition, Selection, SelectionSet,
 };
-use async_graphql::{Name, Positioned, SchemaBuilder, ServerError, ServerResult, Variables};
+use async_graphql::{Name, Positioned, Request, SchemaBuilder, ServerError, ServerResult};
 
+use super::expansion::{Expansion, expanded_nodes};
 use super::{category, error};
 
 /// The largest body of a GraphQL `POST` that [`router`](super::router)
@@ -26,6 +30,28 @@ pub const MAX_REQUEST_BYTES: usize = 64 * 1024;
 /// build), which aborts the whole process. Real queries stay far below: GraphiQL's
 /// introspection query nests a dozen.
 pub const MAX_NESTING: usize = 64;
+
+/// The most nodes a GraphQL document may come to once its fragments are written out in
+/// place. Larger documents are refused before async-graphql checks them: its recursion
+/// depth check, validation and complexity count all walk the written-out form, and
+/// fragments that each spread the next one four times write a 600-byte document out to
+/// millions of fields, which kept those checks busy for close to a minute of CPU before
+/// any limit refused it.
+///
+/// What counts, once per place it is written out: each field, fragment spread and inline
+/// fragment, each directive, and each value in their arguments (a list or an object counts
+/// one, and so does each of its items). Every operation counts, not only the one asked
+/// for, and every fragment definition, used or not: async-graphql checks them all. A
+/// fragment that spreads itself, directly or not, writes out without end and is refused
+/// too. Taking the count costs time linear in the document, however its fragments spread.
+///
+/// GraphiQL's introspection query comes to 531 (258 for its operation, 273 for its three
+/// fragments); a query within [`MAX_COMPLEXITY`] has at most 300 fields besides its
+/// `__typename`s, so it stays far below even with arguments on every field. The bound also
+/// keeps the written-out form within what a plain document of [`MAX_REQUEST_BYTES`]
+/// already holds (two bytes or more per node), so fragments cannot make a request cost
+/// more to check than its bytes would.
+pub const MAX_EXPANDED_NODES: usize = 10_000;
 
 /// The default of [`with_default_limits`] for the depth of fields in an operation: Magento's
 /// default `queryDepth`.
@@ -47,18 +73,26 @@ pub const MAX_DIRECTIVES: usize = 10;
 pub(super) const TOO_DEEPLY_NESTED_MESSAGE: &str =
     "The query is nested too deeply: it was not parsed.";
 
+/// Answer to a document that comes to more than [`MAX_EXPANDED_NODES`].
+pub(super) const TOO_LARGE_WHEN_EXPANDED_MESSAGE: &str =
+    "The query is too large with its fragments written out: it was not run.";
+
 /// The mutations that issue a token: at most one of them runs per request.
 pub(super) const ISSUING_FIELDS: [&str; 2] =
     ["generateCustomerToken", "generateCustomerTokenAsAdmin"];
 
 /// `builder` with limits fit for a public endpoint: [`MAX_DEPTH`], [`MAX_COMPLEXITY`],
-/// [`MAX_RECURSIVE_DEPTH`] and [`MAX_DIRECTIVES`], and a check that refuses a document
-/// nested deeper than [`MAX_NESTING`] before async-graphql parses it (so the schema is
-/// safe behind any transport, not only [`router`](super::router)).
+/// [`MAX_RECURSIVE_DEPTH`] and [`MAX_DIRECTIVES`], and an extension that refuses a
+/// document nested deeper than [`MAX_NESTING`] before async-graphql parses it, and one
+/// that comes to more than [`MAX_EXPANDED_NODES`] with its fragments written out before
+/// async-graphql checks and validates it (so the schema is safe behind any transport, not
+/// only [`router`](super::router)). The extension looks at the request once the other
+/// extensions' `prepare_request` have run, so it sees the query that will be parsed.
 ///
 /// async-graphql sets no depth or complexity limit of its own. Override any of these by
-/// calling the builder's method after this one: the last call wins. The nesting check has
-/// no switch: nothing valid nests that deep.
+/// calling the builder's method after this one: the last call wins. The nesting and
+/// expansion checks have no switch: nothing valid nests that deep, and the expansion bound
+/// is far above what the complexity limit lets a query run.
 ///
 /// ```
 /// use async_graphql::{EmptySubscription, MergedObject, Object, Schema};
@@ -85,7 +119,25 @@ pub fn with_default_limits<Query, Mutation, Subscription>(
         .limit_complexity(MAX_COMPLEXITY)
         .limit_recursive_depth(MAX_RECURSIVE_DEPTH)
         .limit_directives(MAX_DIRECTIVES)
-        .extension(NestingGuard)
+        .extension(DocumentGuard)
+}
+
+/// Refuses the document of `request` if it nests deeper than [`MAX_NESTING`] (before
+/// parsing it) or comes to more than [`MAX_EXPANDED_NODES`] (after): `Err` holds the
+/// message of the refusal. Otherwise the parsed document, kept in `request` so that the
+/// executor does not parse it again, or `None` if it does not parse: the executor reports
+/// that in its own words.
+pub(super) fn admit(request: &mut Request) -> Result<Option<&ExecutableDocument>, &'static str> {
+    if exceeds_max_nesting(&request.query) {
+        return Err(TOO_DEEPLY_NESTED_MESSAGE);
+    }
+    let Ok(document) = request.parsed_query() else {
+        return Ok(None);
+    };
+    if expanded_nodes(document, MAX_EXPANDED_NODES) > MAX_EXPANDED_NODES {
+        return Err(TOO_LARGE_WHEN_EXPANDED_MESSAGE);
+    }
+    Ok(Some(document))
 }
 
 /// Whether `query` nests `{`, `[` and `(` deeper than [`MAX_NESTING`], not counting those
@@ -157,31 +209,34 @@ fn end_of_block_string(bytes: &[u8], mut at: usize) -> usize {
     at
 }
 
-/// An async-graphql extension that refuses a document nested deeper than [`MAX_NESTING`]
-/// before it is parsed.
-struct NestingGuard;
+/// An async-graphql extension that runs [`admit`] on every request, before async-graphql
+/// parses, checks or validates it.
+struct DocumentGuard;
 
-impl ExtensionFactory for NestingGuard {
+impl ExtensionFactory for DocumentGuard {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NestingGuard)
+        Arc::new(DocumentGuard)
     }
 }
 
 #[async_graphql::async_trait::async_trait]
-impl Extension for NestingGuard {
-    async fn parse_query(
+impl Extension for DocumentGuard {
+    async fn prepare_request(
         &self,
         ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        if exceeds_max_nesting(query) {
-            let mut refusal = ServerError::new(TOO_DEEPLY_NESTED_MESSAGE, None);
-            refusal.extensions = error(TOO_DEEPLY_NESTED_MESSAGE, category::INPUT).extensions;
+        request: Request,
+        next: NextPrepareRequest<'_>,
+    ) -> ServerResult<Request> {
+        // The other extensions first: one of them may fill in the query (an automatic
+        // persisted query, say). async-graphql parses the request this returns; its
+        // recursion depth check and validation come after that.
+        let mut request = next.run(ctx, request).await?;
+        if let Err(message) = admit(&mut request) {
+            let mut refusal = ServerError::new(message, None);
+            refusal.extensions = error(message, category::INPUT).extensions;
             return Err(refusal);
         }
-        next.run(ctx, query, variables).await
+        Ok(request)
     }
 }
 
@@ -200,7 +255,9 @@ pub(super) fn selected_operation<'a>(
 }
 
 /// How many token-issuing fields ([`ISSUING_FIELDS`]) `operation` selects, at any depth and
-/// through fragments; counting stops at 2, which is already too many.
+/// through fragments: 0, 1, or 2 for two or more (a fragment that spreads itself counts as
+/// more). It takes time linear in the document, however its fragments spread, and stops at
+/// the second issuing field: each issuing resolver asks again.
 ///
 /// A field is counted where it is written, whatever `@skip` or `@include` say: a request
 /// that would sign in twice but for a directive is refused all the same.
@@ -208,60 +265,20 @@ pub(super) fn issuing_fields(
     operation: &SelectionSet,
     fragments: &HashMap<Name, Positioned<FragmentDefinition>>,
 ) -> usize {
-    IssuingCounter {
-        fragments,
-        counted: HashMap::new(),
-    }
-    .count(operation)
-}
-
-/// Counts issuing fields, each fragment once however often it is spread: a document that
-/// spreads fragments into fragments cannot make the count take exponential time.
-struct IssuingCounter<'a> {
-    fragments: &'a HashMap<Name, Positioned<FragmentDefinition>>,
-    counted: HashMap<&'a str, usize>,
-}
-
-impl<'a> IssuingCounter<'a> {
-    fn count(&mut self, selection_set: &'a SelectionSet) -> usize {
-        let mut total = 0usize;
-        for selection in &selection_set.items {
-            let found = match &selection.node {
-                Selection::Field(field) => {
-                    let field = &field.node;
-                    usize::from(ISSUING_FIELDS.contains(&field.name.node.as_str()))
-                        + self.count(&field.selection_set.node)
-                }
-                Selection::InlineFragment(fragment) => {
-                    self.count(&fragment.node.selection_set.node)
-                }
-                Selection::FragmentSpread(spread) => self.fragment(&spread.node.fragment_name.node),
-            };
-            total = total.saturating_add(found);
-            if total >= 2 {
-                return 2;
-            }
+    Expansion::new(fragments, |selection: &Selection| match selection {
+        Selection::Field(field) => {
+            usize::from(ISSUING_FIELDS.contains(&field.node.name.node.as_str()))
         }
-        total
-    }
-
-    fn fragment(&mut self, name: &'a str) -> usize {
-        if let Some(&found) = self.counted.get(name) {
-            return found;
-        }
-        // A fragment that spreads itself (refused by validation anyway) adds nothing more.
-        self.counted.insert(name, 0);
-        let found = self
-            .fragments
-            .get(name)
-            .map_or(0, |fragment| self.count(&fragment.node.selection_set.node));
-        self.counted.insert(name, found);
-        found
-    }
+        Selection::FragmentSpread(_) | Selection::InlineFragment(_) => 0,
+    })
+    .up_to(1)
+    .of(operation)
+    .min(2)
 }
 
 #[cfg(test)]
 mod tests {
+    use super::super::expansion::tests::fanning_out;
     use super::*;
 
     fn nested(open: &str, close: &str, levels: usize) -> String {
@@ -358,6 +375,48 @@ mod tests {
         assert!(!exceeds_max_nesting(""));
     }
 
+    #[test]
+    fn a_document_is_admitted_up_to_the_expansion_bound_and_refused_one_node_over_it() {
+        let fields = |count: usize| format!("{{ {} }}", "a ".repeat(count));
+        let mut request = Request::new(fields(MAX_EXPANDED_NODES));
+        assert!(matches!(admit(&mut request), Ok(Some(_))));
+        let mut request = Request::new(fields(MAX_EXPANDED_NODES + 1));
+        assert_eq!(
+            admit(&mut request).err(),
+            Some(TOO_LARGE_WHEN_EXPANDED_MESSAGE)
+        );
+    }
+
+    #[test]
+    fn fragments_spreading_fragments_are_refused_by_what_they_write_out_to() {
+        for (levels, fan_out) in [(10, 4), (12, 4), (40, 8), (20_000, 1)] {
+            let mut request = Request::new(fanning_out(levels, fan_out));
+            assert_eq!(
+                admit(&mut request).err(),
+                Some(TOO_LARGE_WHEN_EXPANDED_MESSAGE),
+                "{levels} levels of {fan_out}"
+            );
+        }
+        let mut request = Request::new(fanning_out(3, 4));
+        assert!(matches!(admit(&mut request), Ok(Some(_))), "a few hundred");
+    }
+
+    #[test]
+    fn a_fragment_cycle_is_refused_and_an_unparsable_document_left_to_the_executor() {
+        let mut request = Request::new("{ ...A } fragment A on Q { a ...A }");
+        assert_eq!(
+            admit(&mut request).err(),
+            Some(TOO_LARGE_WHEN_EXPANDED_MESSAGE)
+        );
+        assert!(matches!(admit(&mut Request::new("{ a")), Ok(None)));
+    }
+
+    #[test]
+    fn admit_refuses_a_deeply_nested_document_before_parsing_it() {
+        let mut request = Request::new(nested("[", "]", MAX_NESTING + 1));
+        assert_eq!(admit(&mut request).err(), Some(TOO_DEEPLY_NESTED_MESSAGE));
+    }
+
     fn issuing_in(query: &str) -> usize {
         let document = async_graphql::parser::parse_query(query).unwrap();
         let operation = selected_operation(&document, None).unwrap();
@@ -413,7 +472,8 @@ mod tests {
     fn fragments_spreading_each_other_are_counted_without_looping() {
         assert_eq!(
             issuing_in("mutation { ...A } fragment A on Mutation { ...A generateCustomerToken }"),
-            1
+            2,
+            "a fragment that spreads itself signs in without end"
         );
         let chain: String = (0..64)
             .map(|level| {

@@ -7,8 +7,10 @@
 //!   them), behind [`BearerAuthLayer::optional`](crate::BearerAuthLayer::optional) with GraphQL-shaped refusals; the
 //!   [`Caller`] (or nothing, for a guest) reaches resolvers through the context:
 //!   `ctx.data_opt::<Caller>()`, or [`caller`].
-//! - [`with_default_limits`]: depth, complexity and nesting limits for a public endpoint;
-//!   async-graphql has no depth or complexity limit of its own.
+//! - [`with_default_limits`]: depth, complexity, nesting and expansion limits for a public
+//!   endpoint; async-graphql has no depth or complexity limit of its own, and checks a
+//!   document's fragments written out in place, so a short document of fragments spreading
+//!   fragments is refused ([`MAX_EXPANDED_NODES`]) before those checks run.
 //!
 //! One request obtains one token at most: a request that selects `generateCustomerToken` or
 //! `generateCustomerTokenAsAdmin` more than once (aliases, fragments) is refused before
@@ -43,6 +45,7 @@
 //! let app: Router = graphql::router(schema, registry);
 //! ```
 
+mod expansion;
 mod guard;
 mod limits;
 mod mutations;
@@ -54,8 +57,8 @@ use async_graphql::{Context, ErrorExtensions};
 pub use self::guard::ScopeGuard;
 #[doc(inline)]
 pub use self::limits::{
-    MAX_COMPLEXITY, MAX_DEPTH, MAX_DIRECTIVES, MAX_NESTING, MAX_RECURSIVE_DEPTH, MAX_REQUEST_BYTES,
-    with_default_limits,
+    MAX_COMPLEXITY, MAX_DEPTH, MAX_DIRECTIVES, MAX_EXPANDED_NODES, MAX_NESTING,
+    MAX_RECURSIVE_DEPTH, MAX_REQUEST_BYTES, with_default_limits,
 };
 #[doc(inline)]
 pub use self::mutations::{

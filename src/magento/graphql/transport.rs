@@ -50,7 +50,9 @@ fn errors_body(message: &str, category: &str) -> ErrorBody {
 ///   refused with 405); a `GET` without `query` serves GraphiQL. Its URI is bounded by the
 ///   http crate (64 KiB; hyper answers a longer one with 414);
 /// - a document nested deeper than [`MAX_NESTING`](super::MAX_NESTING) is refused with 400 before it is
-///   parsed, whatever the executor's limits;
+///   parsed, and one that comes to more than [`MAX_EXPANDED_NODES`](super::MAX_EXPANDED_NODES) with its
+///   fragments written out is refused with 400 before the executor runs, whatever the
+///   executor's limits;
 /// - a request that selects more than one token-issuing mutation is refused before the
 ///   executor runs, with one error ([`ONE_TOKEN_PER_REQUEST_MESSAGE`], HTTP 200);
 /// - answers are HTTP 200 with `data` and/or `errors`, as Apollo clients expect;
@@ -115,9 +117,6 @@ async fn graphql_get<E: Executor>(
             .finish();
         return Html(page).into_response();
     };
-    if limits::exceeds_max_nesting(&query) {
-        return refuse(StatusCode::BAD_REQUEST, limits::TOO_DEEPLY_NESTED_MESSAGE);
-    }
     let mut request = async_graphql::Request::new(query);
     if let Some(name) = params.operation_name {
         request = request.operation_name(name);
@@ -164,17 +163,13 @@ async fn graphql_post<E: Executor>(
             "The request body is not a GraphQL request.",
         );
     };
-    if limits::exceeds_max_nesting(&request.query) {
-        return refuse(StatusCode::BAD_REQUEST, limits::TOO_DEEPLY_NESTED_MESSAGE);
-    }
     // Where the request comes from, for the token a mutation may issue.
     let request = request.data(Origin::new(peer, &headers));
     execute(&executor, caller, request, Transport::Post).await
 }
 
 /// Parses the request (once: the executor reuses the document), refuses what the
-/// transport does not allow, and runs the rest. The caller has checked the nesting: the
-/// parser must never see a document nested deeper than [`MAX_NESTING`].
+/// transport does not allow, and runs the rest.
 async fn execute<E: Executor>(
     executor: &E,
     caller: Option<Caller>,
@@ -182,19 +177,21 @@ async fn execute<E: Executor>(
     transport: Transport,
 ) -> Response {
     let operation_name = request.operation_name.clone();
-    // An unparsable document is left for the executor to report, in its own words.
-    let (is_mutation, issuing_fields) = match request.parsed_query() {
-        Ok(document) => limits::selected_operation(document, operation_name.as_deref()).map_or(
-            (false, 0),
-            |operation| {
-                (
-                    operation.ty == OperationType::Mutation,
-                    limits::issuing_fields(&operation.selection_set.node, &document.fragments),
-                )
-            },
-        ),
-        Err(_) => (false, 0),
+    // Whatever the executor's own limits: its checks would walk the fragments written out.
+    let document = match limits::admit(&mut request) {
+        Ok(document) => document,
+        Err(message) => return refuse(StatusCode::BAD_REQUEST, message),
     };
+    // An unparsable document is left for the executor to report, in its own words.
+    let (is_mutation, issuing_fields) = document
+        .and_then(|document| {
+            let operation = limits::selected_operation(document, operation_name.as_deref())?;
+            Some((
+                operation.ty == OperationType::Mutation,
+                limits::issuing_fields(&operation.selection_set.node, &document.fragments),
+            ))
+        })
+        .unwrap_or((false, 0));
     if is_mutation && transport == Transport::Get {
         let mut response = refuse(
             StatusCode::METHOD_NOT_ALLOWED,
