@@ -73,19 +73,16 @@ async fn scopes_are_stored_and_resolved_in_a_redis_cluster() {
     scopes_are_stored_and_resolved(cluster.registry().await).await;
 }
 
-#[tokio::test]
-async fn a_record_written_before_scopes_existed_still_resolves_without_scopes() {
-    let redis = TestRedis::start();
-    let registry = redis.registry().await;
-    let mut inspect = redis.inspector().await;
-    let token = "0123456789abcdefghijklmnopqrstuv";
+/// Writes `fields` (JSON members after kind, subject and instants) as the record of
+/// `token`, live for a minute, as some other writer (an earlier version, a hostile one) would.
+async fn write_record(redis: &TestRedis, token: &str, fields: &str) {
     let now = chrono::Utc::now().timestamp_millis();
-    // The record as 0.1 wrote it: no scopes, no client details.
     let record = format!(
-        r#"{{"k":"admin","s":"root","i":{now},"e":{}}}"#,
+        r#"{{"k":"admin","s":"root","i":{now},"e":{}{fields}}}"#,
         now + 60_000
     );
     let key = format!("{}token:{}", redis.prefix, sha256_hex(token));
+    let mut inspect = redis.inspector().await;
     let _: () = ::redis::cmd("SET")
         .arg(&key)
         .arg(record)
@@ -94,32 +91,29 @@ async fn a_record_written_before_scopes_existed_still_resolves_without_scopes() 
         .query_async(&mut inspect)
         .await
         .unwrap();
+}
 
-    let caller = registry.resolve(token).await.unwrap().expect("still live");
+const TOKEN: &str = "0123456789abcdefghijklmnopqrstuv";
+
+#[tokio::test]
+async fn a_record_written_before_scopes_existed_still_resolves_without_scopes() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    // The record as 0.1 wrote it: no scopes, no client details.
+    write_record(&redis, TOKEN, "").await;
+    let caller = registry.resolve(TOKEN).await.unwrap().expect("still live");
     assert_eq!(caller.subject, "root");
     assert!(caller.scopes.is_empty());
+    assert!(caller.client.is_empty());
 }
 
 #[tokio::test]
 async fn a_record_with_a_malformed_scope_fails_closed_as_a_store_error() {
     let redis = TestRedis::start();
     let registry = redis.registry().await;
-    let mut inspect = redis.inspector().await;
-    let token = "0123456789abcdefghijklmnopqrstuv";
-    let now = chrono::Utc::now().timestamp_millis();
-    let record = format!(
-        r#"{{"k":"admin","s":"root","i":{now},"e":{},"c":["has space"]}}"#,
-        now + 60_000
-    );
-    let key = format!("{}token:{}", redis.prefix, sha256_hex(token));
-    let _: () = ::redis::cmd("SET")
-        .arg(&key)
-        .arg(record)
-        .query_async(&mut inspect)
-        .await
-        .unwrap();
+    write_record(&redis, TOKEN, r#","c":["has space"]"#).await;
     assert!(
-        registry.resolve(token).await.is_err(),
+        registry.resolve(TOKEN).await.is_err(),
         "neither a pass nor a 401"
     );
 }
