@@ -1,4 +1,5 @@
-//! axum extractors: [`Caller`], `Option<Caller>`, [`Customer`], [`Admin`].
+//! axum extractors: [`Caller`], `Option<Caller>`, [`Customer`], [`Admin`] and [`Scoped`], and
+//! their [`Refusal`].
 //!
 //! They read what [`BearerAuthLayer`](crate::BearerAuthLayer) put into the request; without
 //! the layer there is never a caller, so they refuse (fail closed). They refuse as the layer
