@@ -12,7 +12,6 @@ mod lifetimes;
 mod scope;
 mod secret;
 
-#[cfg(feature = "sign-in")]
 pub(crate) use self::secret::random_fill;
 #[cfg(any(feature = "redis", feature = "sign-in"))]
 pub(crate) use self::secret::sha256_hex;
