@@ -1,60 +1,75 @@
-//! The client address that trusted proxies forward (`Forwarded`, RFC 7239; else
-//! `X-Forwarded-For`).
+//! The client address that trusted proxies forward, read from the one header they write.
 
 use std::net::{IpAddr, SocketAddr};
 
 use http::HeaderMap;
 
-/// The most forwarding hops read: a longer chain is refused rather than walked.
+/// The header a deployment's trusted proxies write the client's address into. Only that
+/// header is read: a proxy passes the other one through as the client sent it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ForwardedHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2` (nginx's `proxy_add_x_forwarded_for`,
+    /// most load balancers).
+    #[default]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    Forwarded,
+}
+
+/// The most forwarding hops walked, from the right: the entries a trusted proxy appended are
+/// the rightmost, so a longer chain is cut, not refused.
 const MAX_HOPS: usize = 32;
 
-/// The nearest forwarded address that is not one of `trusted`, read right to left (each
-/// proxy appends the address it received from). `None` when the headers name no such
-/// address, or name more than [`MAX_HOPS`].
-pub(super) fn forwarded_client(headers: &HeaderMap, trusted: &[IpAddr]) -> Option<IpAddr> {
-    let chain = forwarded_for(headers).or_else(|| x_forwarded_for(headers))?;
-    if chain.len() > MAX_HOPS {
-        return None;
+/// The client behind `peer`, a trusted proxy: walking `header`'s entries from the right
+/// (each proxy appends the address it received from), past the trusted proxies, the first
+/// other entry. When that entry is not an address (`unknown`, an obfuscated identifier,
+/// garbage), or the chain holds only trusted proxies, the client is unknown and `None` is
+/// returned (the caller then records the peer).
+pub(super) fn forwarded_client(
+    headers: &HeaderMap,
+    header: ForwardedHeader,
+    trusted: &[IpAddr],
+) -> Option<IpAddr> {
+    let name = match header {
+        ForwardedHeader::XForwardedFor => "x-forwarded-for",
+        ForwardedHeader::Forwarded => "forwarded",
+    };
+    // Several header lines are one list, in order.
+    let lines: Vec<&str> = headers
+        .get_all(name)
+        .iter()
+        .map(|value| value.to_str().ok())
+        .collect::<Option<_>>()?;
+    let entries = lines.iter().flat_map(|line| line.split(','));
+    let nodes: Vec<&str> = entries
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .take(MAX_HOPS)
+        .collect();
+    for entry in nodes {
+        let node = match header {
+            ForwardedHeader::XForwardedFor => Some(entry.trim()),
+            ForwardedHeader::Forwarded => for_parameter(entry),
+        };
+        let address = node.and_then(parse_node).map(|ip| ip.to_canonical());
+        match address {
+            Some(ip) if trusted.contains(&ip) => continue,
+            other => return other,
+        }
     }
-    chain.into_iter().rev().find(|ip| !trusted.contains(ip))
+    None
 }
 
-/// The `for=` addresses of every `Forwarded` header, in order; `None` without the header
-/// or with an element that is not an address (an obfuscated identifier, `unknown`).
-fn forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let mut chain = Vec::new();
-    for value in headers.get_all("forwarded") {
-        for element in value.to_str().ok()?.split(',') {
-            let Some(node) = element.split(';').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                name.trim()
-                    .eq_ignore_ascii_case("for")
-                    .then_some(value.trim())
-            }) else {
-                continue;
-            };
-            chain.push(parse_node(node.trim_matches('"'))?);
-        }
-        if chain.len() > MAX_HOPS {
-            break;
-        }
-    }
-    (!chain.is_empty()).then_some(chain)
-}
-
-/// The addresses of every `X-Forwarded-For` header, in order; `None` without the header or
-/// with an entry that is not an address.
-fn x_forwarded_for(headers: &HeaderMap) -> Option<Vec<IpAddr>> {
-    let mut chain = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        for entry in value.to_str().ok()?.split(',') {
-            chain.push(parse_node(entry.trim())?);
-        }
-        if chain.len() > MAX_HOPS {
-            break;
-        }
-    }
-    (!chain.is_empty()).then_some(chain)
+/// The value of the `for` parameter of one `Forwarded` element, unquoted.
+fn for_parameter(element: &str) -> Option<&str> {
+    element.split(';').find_map(|pair| {
+        let (name, value) = pair.split_once('=')?;
+        name.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| value.trim().trim_matches('"'))
+    })
 }
 
 /// `192.0.2.60`, `192.0.2.60:4711`, `[2001:db8::1]` or `[2001:db8::1]:4711`.
@@ -85,12 +100,18 @@ mod tests {
         text.parse().unwrap()
     }
 
+    const XFF: ForwardedHeader = ForwardedHeader::XForwardedFor;
+    const RFC: ForwardedHeader = ForwardedHeader::Forwarded;
+
     #[test]
     fn the_nearest_untrusted_hop_is_the_client() {
         let trusted = [ip("10.0.0.2"), ip("10.0.0.3")];
         // A client-sent (spoofable) entry on the left, then the real client, then proxies.
         let sent = headers(&[("x-forwarded-for", "6.6.6.6, 203.0.113.7, 10.0.0.3")]);
-        assert_eq!(forwarded_client(&sent, &trusted), Some(ip("203.0.113.7")));
+        assert_eq!(
+            forwarded_client(&sent, XFF, &trusted),
+            Some(ip("203.0.113.7"))
+        );
         let sent = headers(&[
             (
                 "forwarded",
@@ -98,26 +119,66 @@ mod tests {
             ),
             ("forwarded", "for=10.0.0.3"),
         ]);
-        assert_eq!(forwarded_client(&sent, &trusted), Some(ip("2001:db8::7")));
+        assert_eq!(
+            forwarded_client(&sent, RFC, &trusted),
+            Some(ip("2001:db8::7"))
+        );
     }
 
     #[test]
-    fn forwarded_wins_over_x_forwarded_for_and_garbage_gives_nothing() {
+    fn only_the_configured_header_is_read() {
         let trusted = [ip("10.0.0.2")];
+        // A proxy that writes X-Forwarded-For passes a client's Forwarded through.
         let both = headers(&[
-            ("forwarded", "for=198.51.100.1"),
+            ("forwarded", "for=198.51.100.99"),
             ("x-forwarded-for", "192.0.2.1"),
         ]);
-        assert_eq!(forwarded_client(&both, &trusted), Some(ip("198.51.100.1")));
-        for garbage in ["unknown", "not an ip", ""] {
-            let sent = headers(&[("x-forwarded-for", garbage)]);
-            assert_eq!(forwarded_client(&sent, &trusted), None, "{garbage:?}");
-        }
-        let long = vec!["192.0.2.1"; MAX_HOPS + 1].join(",");
         assert_eq!(
-            forwarded_client(&headers(&[("x-forwarded-for", &long)]), &trusted),
-            None
+            forwarded_client(&both, XFF, &trusted),
+            Some(ip("192.0.2.1"))
         );
-        assert_eq!(forwarded_client(&HeaderMap::new(), &trusted), None);
+        assert_eq!(
+            forwarded_client(&both, RFC, &trusted),
+            Some(ip("198.51.100.99"))
+        );
+        let only_xff = headers(&[("x-forwarded-for", "192.0.2.1")]);
+        assert_eq!(forwarded_client(&only_xff, RFC, &trusted), None);
+    }
+
+    #[test]
+    fn an_unreadable_nearest_entry_means_an_unknown_client_whatever_stands_left_of_it() {
+        let trusted = [ip("10.0.0.2")];
+        for chain in ["1.2.3.4, unknown", "1.2.3.4, x", "1.2.3.4, "] {
+            let sent = headers(&[("x-forwarded-for", chain)]);
+            assert_eq!(forwarded_client(&sent, XFF, &trusted), None, "{chain:?}");
+        }
+        let sent = headers(&[("forwarded", "for=1.2.3.4, for=unknown")]);
+        assert_eq!(forwarded_client(&sent, RFC, &trusted), None);
+        let sent = headers(&[("forwarded", "for=1.2.3.4, proto=https")]);
+        assert_eq!(
+            forwarded_client(&sent, RFC, &trusted),
+            None,
+            "an element without for="
+        );
+        assert_eq!(forwarded_client(&HeaderMap::new(), XFF, &trusted), None);
+    }
+
+    #[test]
+    fn a_long_chain_is_walked_from_the_right_and_mapped_addresses_are_canonical() {
+        let trusted = [ip("10.0.0.2")];
+        let long = format!("{}, 203.0.113.7, 10.0.0.2", vec!["x"; 1000].join(","));
+        let sent = headers(&[("x-forwarded-for", &long)]);
+        assert_eq!(
+            forwarded_client(&sent, XFF, &trusted),
+            Some(ip("203.0.113.7"))
+        );
+        let only_proxies = vec!["10.0.0.2"; MAX_HOPS + 5].join(",");
+        let sent = headers(&[("x-forwarded-for", &only_proxies)]);
+        assert_eq!(forwarded_client(&sent, XFF, &trusted), None);
+        let sent = headers(&[("x-forwarded-for", "::ffff:203.0.113.7, ::ffff:10.0.0.2")]);
+        assert_eq!(
+            forwarded_client(&sent, XFF, &trusted),
+            Some(ip("203.0.113.7"))
+        );
     }
 }

@@ -12,6 +12,7 @@ use crate::store::{SignInStore, StoreError};
 use http::HeaderMap;
 use http::header::USER_AGENT;
 
+pub use self::forwarded::ForwardedHeader;
 use self::forwarded::forwarded_client;
 use crate::token::{ClientDetails, Scopes, SecondFactor, TokenKind, sha256_hex};
 
@@ -100,6 +101,7 @@ pub struct SignIn {
     directory: Arc<dyn Directory>,
     lockout: LockoutPolicy,
     trusted_proxies: Arc<[IpAddr]>,
+    forwarded_header: ForwardedHeader,
 }
 
 impl std::fmt::Debug for SignIn {
@@ -125,6 +127,7 @@ impl SignIn {
             directory,
             lockout: LockoutPolicy::default(),
             trusted_proxies: Arc::new([]),
+            forwarded_header: ForwardedHeader::default(),
         }
     }
 
@@ -144,9 +147,10 @@ impl SignIn {
         self
     }
 
-    /// The addresses of the reverse proxies in front of the app, whose forwarding headers
-    /// (`Forwarded`, `X-Forwarded-For`) say which client they forward for. None by default:
-    /// then the connection's address is recorded and those headers are ignored.
+    /// The addresses of the reverse proxies in front of the app, whose forwarding header
+    /// (`X-Forwarded-For` unless [`SignIn::with_forwarded_header`] says otherwise) says which
+    /// client they forward for. None by default: then the connection's address is recorded
+    /// and forwarding headers are ignored. IPv4-mapped IPv6 addresses match their IPv4 form.
     ///
     /// ```
     /// use std::net::IpAddr;
@@ -159,7 +163,25 @@ impl SignIn {
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
     pub fn with_trusted_proxies(mut self, proxies: impl IntoIterator<Item = IpAddr>) -> Self {
-        self.trusted_proxies = proxies.into_iter().collect();
+        self.trusted_proxies = proxies.into_iter().map(|ip| ip.to_canonical()).collect();
+        self
+    }
+
+    /// The header the trusted proxies write the client's address into (default
+    /// `X-Forwarded-For`). Only that one is read: a proxy passes the other one through as the
+    /// client sent it.
+    ///
+    /// ```
+    /// use tower_bearer::{SignIn, TokenRegistry};
+    /// use tower_bearer::sign_in::{ForwardedHeader, MemoryDirectory};
+    ///
+    /// let sign_in = SignIn::new(TokenRegistry::memory(), MemoryDirectory::new())
+    ///     .with_trusted_proxies(["10.0.0.2".parse()?])
+    ///     .with_forwarded_header(ForwardedHeader::Forwarded);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn with_forwarded_header(mut self, header: ForwardedHeader) -> Self {
+        self.forwarded_header = header;
         self
     }
 
@@ -222,17 +244,19 @@ impl SignIn {
 
     /// Where a request comes from, for the token it obtains: its `User-Agent`, and the
     /// address of `peer` (the connection's other end) or, when `peer` is one of the
-    /// [trusted proxies](SignIn::with_trusted_proxies), the client address they forwarded
-    /// (`Forwarded: for=`, RFC 7239, else `X-Forwarded-For`): the nearest one that is not a
-    /// trusted proxy itself. Forwarding headers from anyone else are ignored, so a client
-    /// cannot choose the address recorded.
+    /// [trusted proxies](SignIn::with_trusted_proxies), the client address they forwarded in
+    /// [their header](SignIn::with_forwarded_header): walking it from the right, the first
+    /// entry that is not a trusted proxy (the peer when that entry is not an address).
+    /// Forwarding headers from anyone else are ignored, so a client cannot choose the
+    /// address recorded.
     pub fn client_details(&self, peer: Option<IpAddr>, headers: &HeaderMap) -> ClientDetails {
         let user_agent = headers
             .get(USER_AGENT)
             .and_then(|value| value.to_str().ok());
-        let ip = match peer {
+        let ip = match peer.map(|peer| peer.to_canonical()) {
             Some(peer) if self.trusted_proxies.contains(&peer) => {
-                forwarded_client(headers, &self.trusted_proxies).or(Some(peer))
+                forwarded_client(headers, self.forwarded_header, &self.trusted_proxies)
+                    .or(Some(peer))
             }
             other => other,
         };
