@@ -16,6 +16,13 @@ use crate::token::Token;
 
 pub(crate) use crate::bearer::UNAVAILABLE_MESSAGE;
 
+/// The scope an admin token needs to act on customers' tokens (force sign-out, revoking a
+/// customer's token): Magento's ACL resource of customer management. The wildcard grants it.
+pub const MANAGE_CUSTOMERS: &str = "Magento_Customer::manage";
+/// The scope an admin token needs to obtain a token on a customer's behalf
+/// (`generateCustomerTokenAsAdmin`): Magento's ACL resource of "login as customer".
+pub const LOGIN_AS_CUSTOMER: &str = "Magento_LoginAsCustomer::login";
+
 #[cfg(feature = "graphql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
 pub mod graphql;

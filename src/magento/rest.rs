@@ -11,8 +11,8 @@ use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
 use super::json::{ApiError, json_object, optional_json_object, required_string};
-use super::{Peer, token_response};
-use crate::bearer::extract::{Admin, Customer};
+use super::{MANAGE_CUSTOMERS, Peer, token_response};
+use crate::bearer::extract::{Customer, RequiredScopes, Scoped};
 use crate::bearer::layer::BearerAuthLayer;
 use crate::sign_in::{SignIn, SignInError};
 use crate::token::{Caller, TokenHash, TokenKind};
@@ -168,7 +168,9 @@ async fn revoke_token(
                 return Ok(axum::Json(true)); // unknown, expired or already revoked
             };
             let own = owner.kind == caller.kind && owner.subject == caller.subject;
-            if caller.kind != TokenKind::Admin && !own {
+            let manages_customers =
+                caller.kind == TokenKind::Admin && caller.has_scope(MANAGE_CUSTOMERS);
+            if !own && !manages_customers {
                 return Err(ApiError::new(
                     StatusCode::FORBIDDEN,
                     "You may revoke only your own tokens.",
@@ -191,10 +193,17 @@ struct CustomerPath {
     email: String,
 }
 
+/// Admin tokens granting [`MANAGE_CUSTOMERS`].
+struct ManageCustomers;
+
+impl RequiredScopes for ManageCustomers {
+    const SCOPES: &'static [&'static str] = &[MANAGE_CUSTOMERS];
+}
+
 /// Admin "force sign-in": revokes every token of a customer.
 async fn force_sign_out(
     State(service): State<SignIn>,
-    Admin(admin): Admin,
+    Scoped(admin, _): Scoped<ManageCustomers>,
     path: Result<Path<CustomerPath>, PathRejection>,
 ) -> Result<axum::Json<u64>, ApiError> {
     let Path(CustomerPath { email }) = path.map_err(|rejection| {

@@ -67,3 +67,54 @@ async fn a_guarded_field_resolves_only_for_tokens_granting_its_scope() {
         assert_eq!(answer["data"], Value::Null);
     }
 }
+
+#[tokio::test]
+async fn an_admin_without_the_login_as_customer_scope_cannot_obtain_a_customers_token() {
+    use async_graphql::EmptySubscription;
+    use tower_bearer::SignIn;
+    use tower_bearer::magento::graphql::TokenMutation;
+    use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance};
+
+    let registry = TokenRegistry::memory();
+    let directory = MemoryDirectory::new();
+    directory
+        .add_customer("ada@example.com", "s3cret", RemoteAssistance::Allowed)
+        .unwrap();
+    let schema = Schema::build(Query, TokenMutation, EmptySubscription)
+        .data(SignIn::new(registry.clone(), directory))
+        .finish();
+    let base = serve(graphql::router(schema, registry.clone())).await;
+    let mutation = r#"mutation { generateCustomerTokenAsAdmin(input: {customer_email: "ada@example.com"}) { customer_token } }"#;
+    let send = |token: String| {
+        let base = base.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/graphql"))
+                .bearer_auth(token)
+                .json(&json!({ "query": mutation }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let catalog = token(&registry, TokenKind::Admin, &["Magento_Catalog::products"]).await;
+    let answer = send(catalog).await;
+    assert_eq!(
+        answer["errors"][0]["message"],
+        "The current customer isn't authorized."
+    );
+    let assistant = token(
+        &registry,
+        TokenKind::Admin,
+        &["Magento_LoginAsCustomer::login"],
+    )
+    .await;
+    let answer = send(assistant).await;
+    assert!(
+        answer["data"]["generateCustomerTokenAsAdmin"]["customer_token"].is_string(),
+        "{answer}"
+    );
+}

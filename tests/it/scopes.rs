@@ -273,3 +273,87 @@ async fn admins_sign_in_with_the_scopes_their_directory_entry_grants() {
         StatusCode::OK
     );
 }
+
+// --- admin powers need their scopes --------------------------------------------------------
+
+#[tokio::test]
+async fn an_admin_without_the_customer_scope_can_neither_sign_customers_out_nor_revoke_their_tokens()
+ {
+    let registry = TokenRegistry::memory();
+    let directory = MemoryDirectory::new();
+    directory
+        .add_admin_with_scopes("catalog", "admin123", scopes(&[PRODUCTS]))
+        .unwrap();
+    directory
+        .add_customer(
+            "ada@example.com",
+            "s3cret",
+            tower_bearer::sign_in::RemoteAssistance::Allowed,
+        )
+        .unwrap();
+    let app = rest::router(SignIn::new(registry.clone(), directory));
+    let catalog = registry
+        .issue_request(
+            IssueRequest::new(TokenKind::Admin, "catalog").with_scopes(scopes(&[PRODUCTS])),
+        )
+        .await
+        .unwrap();
+    let root = issue_with(&registry, TokenKind::Admin, &[ALL_SCOPES]).await;
+    let ada = registry
+        .issue(TokenKind::Customer, "ada@example.com")
+        .await
+        .unwrap();
+    let post = |path: &str, token: &str, body: String| {
+        Request::post(path)
+            .header(AUTHORIZATION, format!("Bearer {token}"))
+            .header("content-type", "application/json")
+            .body(Body::from(body))
+            .unwrap()
+    };
+    let force = "/V1/customers/ada@example.com/tokens/revoke";
+    let revoke_body = format!(r#"{{"token":"{}"}}"#, ada.token.expose());
+
+    let refused = app
+        .clone()
+        .oneshot(post(force, catalog.token.expose(), String::new()))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        refused.headers()[WWW_AUTHENTICATE]
+            .to_str()
+            .unwrap()
+            .contains("scope=\"Magento_Customer::manage\"")
+    );
+    let refused = app
+        .clone()
+        .oneshot(post(
+            "/V1/integration/token/revoke",
+            catalog.token.expose(),
+            revoke_body.clone(),
+        ))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        registry
+            .resolve(ada.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    // The wildcard admin may.
+    let allowed = app
+        .oneshot(post("/V1/integration/token/revoke", &root, revoke_body))
+        .await
+        .unwrap();
+    assert_eq!(allowed.status(), StatusCode::OK);
+    assert!(
+        registry
+            .resolve(ada.token.expose())
+            .await
+            .unwrap()
+            .is_none()
+    );
+}

@@ -7,7 +7,7 @@ use super::{
     ASSISTANCE_DENIED_MESSAGE, NOT_AUTHORIZED_MESSAGE, ONE_TOKEN_PER_REQUEST_MESSAGE,
     UNKNOWN_CUSTOMER_MESSAGE, caller, category, error, limits,
 };
-use crate::magento::UNAVAILABLE_MESSAGE;
+use crate::magento::{LOGIN_AS_CUSTOMER, UNAVAILABLE_MESSAGE};
 use crate::registry::IssueRequest;
 use crate::sign_in::{INVALID_CREDENTIALS_MESSAGE, SignIn, SignInError};
 use crate::token::ClientDetails;
@@ -156,6 +156,9 @@ impl TokenMutation {
     ) -> async_graphql::Result<GenerateCustomerTokenAsAdminOutput> {
         refuse_several_issuing_fields(ctx)?;
         let admin = caller_of_kind(ctx, TokenKind::Admin)?;
+        if !admin.has_scope(LOGIN_AS_CUSTOMER) {
+            return Err(error(NOT_AUTHORIZED_MESSAGE, category::AUTHORIZATION));
+        }
         require_value(&input.customer_email, "customer_email")?;
         let service = service(ctx)?;
         let customer = service
