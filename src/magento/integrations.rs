@@ -18,6 +18,7 @@ use super::json::{ApiError, json_object};
 use crate::bearer::extract::{RequiredScopes, Scoped};
 use crate::registry::IssueRequest;
 use crate::sign_in::{SignIn, SignInError};
+use crate::store::MAX_TOKENS_PER_SUBJECT;
 use crate::token::{Caller, MAX_LIFETIME, Scopes, TokenKind};
 
 /// The subject of every integration token: one index, which these routes list and revoke
@@ -66,8 +67,22 @@ async fn create(
     admin(&caller)?;
     let fields = json_object(&headers, body)?;
     let request = integration_request(&fields, &caller)?;
-    let issued = sign_in
-        .registry()
+    let registry = sign_in.registry();
+    // All integrations share one index: past its ceiling the store would revoke the oldest
+    // integration to make room. Refuse instead (a race may still pass it by a few).
+    let live = registry
+        .list(TokenKind::Integration, INTEGRATIONS_SUBJECT)
+        .await
+        .map_err(SignInError::from)?;
+    if live.len() >= MAX_TOKENS_PER_SUBJECT {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!(
+                "At most {MAX_TOKENS_PER_SUBJECT} integration tokens may be live at once: delete one first."
+            ),
+        ));
+    }
+    let issued = registry
         .issue_request(request)
         .await
         .map_err(SignInError::from)?;

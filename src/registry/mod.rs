@@ -283,7 +283,10 @@ impl TokenRegistry {
             lifetime,
         } = request;
         let token = self.format(kind).generate()?;
-        let lifetime = lifetime.or(self.lifetimes.of(kind));
+        // A lifetime set on the request's public field skipped `with_lifetime`'s check.
+        let lifetime = lifetime
+            .or(self.lifetimes.of(kind))
+            .map(|lifetime| lifetime.min(crate::token::MAX_LIFETIME));
         // Milliseconds: the precision every store keeps, so a resolved caller equals the
         // issued one. Lifetimes are bounded by MAX_LIFETIME, so the conversion holds.
         let issued_at = Utc::now().trunc_subsecs(3);

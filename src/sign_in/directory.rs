@@ -94,6 +94,10 @@ pub trait Directory: Send + Sync + 'static {
     /// Checks a username and password for tokens of `kind`. Returns the subject to issue
     /// the token to, or `None` for a wrong password or an unknown user, which must take the
     /// same time (verify against a dummy hash).
+    ///
+    /// Return an error only when no password was judged (the database is down, the check
+    /// was refused as busy): sign-in takes such an attempt back from the lockout count, so
+    /// an error that followed a password check would hand out a free guess.
     fn verify<'a>(
         &'a self,
         kind: TokenKind,

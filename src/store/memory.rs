@@ -260,13 +260,22 @@ impl SubjectIndex {
     fn add(&mut self, hash: TokenHash, deadline: Instant, now: Instant) -> Vec<TokenHash> {
         self.prune(now);
         self.by_deadline.insert((deadline, hash));
-        let mut evicted = Vec::new();
-        while self.by_deadline.len() > MAX_TOKENS_PER_SUBJECT {
-            if let Some((_, old)) = self.by_deadline.pop_first() {
-                evicted.push(old);
-            }
+        // Past the ceiling, the entries that expire first go, never the one just issued.
+        let excess = self
+            .by_deadline
+            .len()
+            .saturating_sub(MAX_TOKENS_PER_SUBJECT);
+        let evicted: Vec<(Instant, TokenHash)> = self
+            .by_deadline
+            .iter()
+            .filter(|(_, listed)| *listed != hash)
+            .take(excess)
+            .copied()
+            .collect();
+        for entry in &evicted {
+            self.by_deadline.remove(entry);
         }
-        evicted
+        evicted.into_iter().map(|(_, old)| old).collect()
     }
 
     /// Drops the entries of tokens expired by `now`.

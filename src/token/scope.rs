@@ -66,13 +66,21 @@ impl Scopes {
         for scope in scopes {
             let scope = scope.as_ref();
             check(scope)?;
-            if list.len() == MAX_SCOPES {
-                return Err(InvalidScope::TooMany);
+            // Duplicates do not count; the list stays small all the same.
+            if list.len() == 4 * MAX_SCOPES {
+                list.sort_unstable();
+                list.dedup();
+                if list.len() > MAX_SCOPES {
+                    return Err(InvalidScope::TooMany);
+                }
             }
             list.push(scope.into());
         }
         list.sort_unstable();
         list.dedup();
+        if list.len() > MAX_SCOPES {
+            return Err(InvalidScope::TooMany);
+        }
         Ok(Self((!list.is_empty()).then(|| list.into())))
     }
 
@@ -210,6 +218,12 @@ mod tests {
         assert_eq!(
             Scopes::new(&many[..MAX_SCOPES]).map(|s| s.len()),
             Ok(MAX_SCOPES)
+        );
+        let repeated = vec!["a"; 10 * MAX_SCOPES];
+        assert_eq!(
+            Scopes::new(&repeated).map(|s| s.len()),
+            Ok(1),
+            "duplicates do not count"
         );
     }
 

@@ -516,6 +516,21 @@ async fn issuing_past_the_ceiling_revokes_the_subjects_oldest_tokens(
             .is_some()
     );
     tokens.push(last.token);
+
+    // A token that expires before all the others is still never the one evicted.
+    let short = tower_bearer::registry::IssueRequest::new(TokenKind::Customer, "ada")
+        .with_lifetime(Duration::from_secs(2))
+        .unwrap();
+    let short = registry.issue_request(short).await.unwrap();
+    assert!(
+        registry
+            .resolve(short.token.expose())
+            .await
+            .unwrap()
+            .is_some(),
+        "the token just issued survives the ceiling"
+    );
+
     let revoked = registry
         .revoke_all(TokenKind::Customer, "ada")
         .await

@@ -86,26 +86,54 @@ async fn subject_index_expiry_only_ever_grows() {
 #[tokio::test]
 async fn the_subject_index_lists_only_live_tokens() {
     let redis = TestRedis::start();
+    // Instances whose clocks agree: expired entries go at once.
+    let options = redis.options().with_clock_skew(Duration::ZERO);
+    let store = RedisStore::connect_with(&redis.url, options).await.unwrap();
+    let registry = TokenRegistry::new(store).with_lifetimes(crate::support::short_lifetimes());
+    let mut inspect = redis.inspector().await;
+    let index = format!("{}index:customer:{}", redis.prefix, sha256_hex("ada"));
+    // A long-lived token keeps the index itself alive while the short ones expire.
+    let anchor = tower_bearer::registry::IssueRequest::new(TokenKind::Customer, "ada")
+        .with_lifetime(Duration::from_secs(60))
+        .unwrap();
+    registry.issue_request(anchor).await.unwrap();
+    for _ in 0..5 {
+        registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    }
+    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 6);
+
+    // Every issue drops the entries of tokens that have expired since.
+    tokio::time::sleep(Duration::from_millis(1_100)).await;
+    registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 2);
+
+    // A revoked token leaves the index at once.
+    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    registry.revoke(issued.token.expose()).await.unwrap();
+    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 2);
+}
+
+#[tokio::test]
+async fn expired_entries_stay_listed_for_the_clock_skew_so_no_instance_unlists_live_tokens() {
+    let redis = TestRedis::start();
     let registry = redis
         .registry()
         .await
         .with_lifetimes(crate::support::short_lifetimes());
     let mut inspect = redis.inspector().await;
     let index = format!("{}index:customer:{}", redis.prefix, sha256_hex("ada"));
-    for _ in 0..5 {
-        registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    }
-    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 5);
-
-    // Every issue drops the entries of tokens that have expired since.
+    let anchor = tower_bearer::registry::IssueRequest::new(TokenKind::Customer, "ada")
+        .with_lifetime(Duration::from_secs(60))
+        .unwrap();
+    registry.issue_request(anchor).await.unwrap();
+    registry.issue(TokenKind::Customer, "ada").await.unwrap();
     tokio::time::sleep(Duration::from_millis(1_100)).await;
     registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 1);
-
-    // A revoked token leaves the index at once.
-    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    registry.revoke(issued.token.expose()).await.unwrap();
-    assert_eq!(inspect.zcard::<_, u64>(&index).await.unwrap(), 1);
+    assert_eq!(
+        inspect.zcard::<_, u64>(&index).await.unwrap(),
+        3,
+        "within the default 60 s skew, the expired entry stays"
+    );
 }
 
 #[tokio::test]

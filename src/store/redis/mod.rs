@@ -69,9 +69,9 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// | operation | one Redis | Redis Cluster |
 /// |---|---|---|
 /// | resolve ([`get`](TokenStore::get)) | 1: `GET` (0 when the local cache holds the token) | the same |
-/// | issue ([`insert`](TokenStore::insert)) | 1: `SET`, `ZREMRANGEBYSCORE`, `ZADD`, `PEXPIRE` ×2, `ZCARD` pipelined | 2: `SET`, then the rest pipelined on the index's node |
+/// | issue ([`insert`](TokenStore::insert)) | 1: `SET`, `ZREMRANGEBYSCORE`, `ZADD`, `PEXPIRE` ×2, `ZCARD` in one `MULTI`/`EXEC` | 2: `SET`, then the rest in one `MULTI`/`EXEC` on the index's node |
 /// | revoke ([`remove`](TokenStore::remove)) | 2: `GETDEL`, then `ZREM` + `PUBLISH` pipelined | 2: `GETDEL`, then `ZREM` and `PUBLISH` concurrently |
-/// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | per chunk of 500 tokens: `ZRANGE`, then one `DEL` per token pipelined, then `ZREM` + `PUBLISH` pipelined; then one `SRANDMEMBER` for a 0.1 index | the same, the `DEL`s sent concurrently |
+/// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | one `ZRANGE` of the index (the snapshot revoked), then per chunk of 500 tokens one `DEL` per token pipelined, then `ZREM` + `PUBLISH` pipelined; then one `SRANDMEMBER` for a 0.1 index | the same, the `DEL`s sent concurrently |
 /// | lockout: count a failure | 1: `MULTI INCR PEXPIRE EXEC` | the same |
 /// | lockout: take a failure back | 1: `EVAL` (`DECR`, `DEL` at 0) | the same |
 /// | lockout: read, clear; one-time claim | 1: `GET`, `DEL`; `SET NX PX` | the same |

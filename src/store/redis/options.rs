@@ -23,6 +23,7 @@ use crate::store::StoreError;
 pub struct RedisStoreOptions {
     pub(super) prefix: String,
     pub(super) timeout: Duration,
+    pub(super) clock_skew: Duration,
     pub(super) cache: Option<CacheOptions>,
 }
 
@@ -31,6 +32,7 @@ impl Default for RedisStoreOptions {
         Self {
             prefix: "bearer:".to_owned(),
             timeout: Duration::from_millis(500),
+            clock_skew: Duration::from_secs(60),
             cache: None,
         }
     }
@@ -65,6 +67,22 @@ impl RedisStoreOptions {
     /// ```
     pub fn with_cache(mut self, cache: CacheOptions) -> Self {
         self.cache = Some(cache);
+        self
+    }
+
+    /// How far apart the clocks of the app's instances may be (default 60 s). A subject's
+    /// index keeps the entry of an expired token this long past its expiry, so an instance
+    /// whose clock runs ahead never unlists a token that is still live for the others (a
+    /// revoke-all would miss it). The token itself expires on Redis's clock, unaffected.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::RedisStoreOptions;
+    ///
+    /// let options = RedisStoreOptions::default().with_clock_skew(Duration::from_secs(5));
+    /// ```
+    pub fn with_clock_skew(mut self, skew: Duration) -> Self {
+        self.clock_skew = skew;
         self
     }
 

@@ -15,22 +15,29 @@ use crate::token::{Caller, TokenHash, TokenKind};
 /// (its token keys themselves have no expiry).
 const NEVER_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 
+/// The index score of tokens that live until revoked: this plus their issue instant (Unix
+/// ms). Above every real expiry, exact as a double (below 2⁵³), and ordered by issue, so the
+/// ceiling drops the oldest of them first.
+const NEVER_SCORE_BASE: i64 = 1 << 52;
+
 /// Appends the subject-index half of an issue, all on the one index key (so one slot):
-/// drop the entries of expired tokens, list this one until its expiry (`+inf` for a token
-/// that lives until revoked), create the index's expiry if it has none (NX) or else only
-/// ever extend it (GT), and count what is listed.
+/// drop the entries of expired tokens, list this one until its expiry (past
+/// [`NEVER_SCORE_BASE`] for a token that lives until revoked), create the index's expiry if
+/// it has none (NX) or else only ever extend it (GT), and count what is listed.
 fn push_index(
     pipe: &mut Pipeline,
     index_key: &str,
     hash: &TokenHash,
     expires_at_ms: Option<i64>,
+    issued_at_ms: i64,
     ttl: u64,
+    clock_skew: Duration,
 ) {
-    let score = expires_at_ms.map_or_else(|| "+inf".to_owned(), |ms| ms.to_string());
+    let score = expires_at_ms.unwrap_or(NEVER_SCORE_BASE + issued_at_ms);
     pipe.cmd("ZREMRANGEBYSCORE")
         .arg(index_key)
         .arg("-inf")
-        .arg(Utc::now().timestamp_millis())
+        .arg(prune_before(clock_skew))
         .ignore()
         .cmd("ZADD")
         .arg(index_key)
@@ -49,6 +56,13 @@ fn push_index(
         .ignore()
         .cmd("ZCARD")
         .arg(index_key);
+}
+
+/// The score below which index entries are dropped: expired longer ago than the instances'
+/// clocks may differ ([`RedisStoreOptions::with_clock_skew`](super::RedisStoreOptions::with_clock_skew)).
+fn prune_before(clock_skew: Duration) -> i64 {
+    let skew = i64::try_from(clock_skew.as_millis()).unwrap_or(i64::MAX);
+    Utc::now().timestamp_millis().saturating_sub(skew)
 }
 
 /// How many index entries revoke-all reads, deletes and unlists per step: no single
@@ -109,7 +123,6 @@ impl RedisStore {
             .collect();
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
-        self.evict_locally(hashes.iter().copied());
         let deleted: Vec<u64> = if hashes.is_empty() {
             Vec::new()
         } else if connection.is_cluster() {
@@ -132,6 +145,9 @@ impl RedisStore {
             }
             bounded(timeout, pipe.query_async(&mut connection)).await?
         };
+        // Evicted only now, after the deletions: a resolve racing them on this instance
+        // cannot re-cache what it read before them.
+        self.evict_locally(hashes.iter().copied());
         // The announcement goes after the deletions, so an instance that hears it and asks
         // Redis again cannot find (and cache) a token still there.
         let mut unlisting = redis::cmd(unlist);
@@ -174,28 +190,56 @@ impl TokenStore for RedisStore {
             let index_key = store.index_key(caller.kind, &caller.subject);
             let record = Record::encode(&caller)?;
             let expires_at = caller.expires_at.map(|at| at.timestamp_millis());
+            let issued_at = caller.issued_at.timestamp_millis();
+            let hash = &caller.token_hash;
             let mut set = redis::cmd("SET");
             set.arg(&token_key).arg(record);
             if let Some(ttl) = ttl {
                 set.arg("PX").arg(millis(ttl));
             }
             let ttl = ttl.map_or(NEVER_MS, millis);
-            // Token first, index second (see TokenStore::insert). Not MULTI: the two keys may
-            // live in different cluster slots.
+            // Token first, index second (see TokenStore::insert); the index's commands run as
+            // one transaction, so no expiry can fall between adding the entry and extending
+            // the key's life.
             let listed: u64 = if connection.is_cluster() {
-                // A cluster pipeline runs on one node: two round trips, the token's write
+                // The two keys may live in different slots: two round trips, the token's write
                 // acknowledged before the index is touched.
                 bounded(timeout, set.query_async::<()>(&mut connection)).await?;
                 let mut index = redis::pipe();
-                push_index(&mut index, &index_key, &caller.token_hash, expires_at, ttl);
-                let (listed,): (u64,) =
-                    bounded(timeout, index.query_async(&mut connection)).await?;
-                listed
+                index.atomic();
+                push_index(
+                    &mut index,
+                    &index_key,
+                    hash,
+                    expires_at,
+                    issued_at,
+                    ttl,
+                    store.options.clock_skew,
+                );
+                match bounded(timeout, index.query_async::<(u64,)>(&mut connection)).await {
+                    Ok((listed,)) => listed,
+                    Err(error) => {
+                        // Not indexed, so unreachable by revoke-all: take the record back
+                        // (best effort; its text was never handed out).
+                        let mut undo = redis::cmd("DEL");
+                        undo.arg(&token_key);
+                        let _ = bounded(timeout, undo.query_async::<()>(&mut connection)).await;
+                        return Err(error);
+                    }
+                }
             } else {
-                // One Redis runs a pipeline in order: one round trip.
+                // One Redis: the record and the index in one transaction, one round trip.
                 let mut pipe = redis::pipe();
-                pipe.add_command(set).ignore();
-                push_index(&mut pipe, &index_key, &caller.token_hash, expires_at, ttl);
+                pipe.atomic().add_command(set).ignore();
+                push_index(
+                    &mut pipe,
+                    &index_key,
+                    hash,
+                    expires_at,
+                    issued_at,
+                    ttl,
+                    store.options.clock_skew,
+                );
                 let (listed,): (u64,) = bounded(timeout, pipe.query_async(&mut connection)).await?;
                 listed
             };
@@ -203,16 +247,22 @@ impl TokenStore for RedisStore {
                 .unwrap_or(usize::MAX)
                 .saturating_sub(MAX_TOKENS_PER_SUBJECT);
             if excess > 0 {
-                // Past the ceiling: revoke the tokens that expire first (the oldest).
-                let oldest: Vec<Vec<u8>> = bounded(
+                // Past the ceiling: the entries that expire first go, never the one just
+                // issued (a short-lived token may sort first).
+                let lowest: Vec<Vec<u8>> = bounded(
                     timeout,
                     redis::cmd("ZRANGE")
                         .arg(&index_key)
                         .arg(0)
-                        .arg(excess - 1)
+                        .arg(excess)
                         .query_async(&mut connection),
                 )
                 .await?;
+                let oldest: Vec<Vec<u8>> = lowest
+                    .into_iter()
+                    .filter(|member| member.as_slice() != hash.as_bytes().as_slice())
+                    .take(excess)
+                    .collect();
                 store.revoke_listed(&index_key, "ZREM", oldest).await?;
             }
             Ok(())
@@ -299,19 +349,23 @@ impl TokenStore for RedisStore {
             let index_key = store.index_key(kind, &subject);
             let legacy_key = store.legacy_index_key(kind, &subject);
             let mut revoked = 0;
-            // Chunk by chunk, lowest expiry first, until the index is empty. Tokens issued
-            // before this call are listed by now (an issue lists its token before it
-            // returns); one a racing issue lists meanwhile may be revoked too, or left to
-            // the next revoke-all (it was issued after this one). The index holds at most
-            // MAX_TOKENS_PER_SUBJECT entries, so the steps are bounded as well.
-            for _ in 0..=MAX_TOKENS_PER_SUBJECT / CHUNK + 1 {
-                let members: Vec<Vec<u8>> = store
-                    .query(redis::cmd("ZRANGE").arg(&index_key).arg(0).arg(CHUNK - 1))
+            // One read of the whole index (at most about MAX_TOKENS_PER_SUBJECT entries of
+            // 32 bytes: a bounded command) is the snapshot to revoke: every token issued
+            // before this call is in it (an issue lists its token before it returns); one a
+            // racing issue lists afterwards was issued after this revoke-all and is left to
+            // the next one. The snapshot is then deleted and unlisted in chunks.
+            let members: Vec<Vec<u8>> = store
+                .query(
+                    redis::cmd("ZRANGE")
+                        .arg(&index_key)
+                        .arg(0)
+                        .arg(2 * MAX_TOKENS_PER_SUBJECT),
+                )
+                .await?;
+            for chunk in members.chunks(CHUNK) {
+                revoked += store
+                    .revoke_listed(&index_key, "ZREM", chunk.to_vec())
                     .await?;
-                if members.is_empty() {
-                    break;
-                }
-                revoked += store.revoke_listed(&index_key, "ZREM", members).await?;
             }
             // A 0.1 index (a set of hex hashes, never pruned): read at random in chunks
             // until it is empty, so even a huge one never blocks Redis.
@@ -371,7 +425,7 @@ impl TokenStore for RedisStore {
             pipe.cmd("ZREMRANGEBYSCORE")
                 .arg(&index_key)
                 .arg("-inf")
-                .arg(now)
+                .arg(prune_before(store.options.clock_skew))
                 .ignore();
             if !gone.is_empty() {
                 pipe.cmd("ZREM").arg(&index_key).arg(&gone).ignore();
