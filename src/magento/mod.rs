@@ -29,6 +29,7 @@ pub mod graphql;
 pub mod integrations;
 mod json;
 pub mod rest;
+mod sessions;
 
 /// The address of the connection's other end, when the app is served with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (axum's `ConnectInfo`); `None`

@@ -67,6 +67,7 @@ pub fn router(service: SignIn) -> Router {
         .route("/V1/integration/token/revoke", post(revoke_token))
         .route("/V1/customers/{email}/tokens/revoke", post(force_sign_out))
         .merge(super::integrations::routes())
+        .merge(super::sessions::routes())
         .route_layer(BearerAuthLayer::required(registry));
     Router::new()
         .route("/V1/integration/customer/token", post(customer_token))

@@ -395,6 +395,26 @@ impl TokenRegistry {
         Ok(callers)
     }
 
+    /// Revokes every live token of `subject` of `kind` but the one hashed `keep` (the
+    /// caller's own: "sign out everywhere else"). Returns how many were revoked.
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails (the tokens revoked so far stay revoked).
+    pub async fn revoke_all_but(
+        &self,
+        kind: TokenKind,
+        subject: &str,
+        keep: TokenHash,
+    ) -> Result<u64, StoreError> {
+        let mut revoked = 0;
+        for caller in self.store.list(kind, subject.to_owned()).await? {
+            if caller.token_hash != keep && self.revoke_hash(caller.token_hash).await? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
     /// Revokes the token whose [`TokenId`](crate::token::TokenId) is `token_id`, if it is one
     /// of the live tokens of `subject` of `kind`: an id of anybody else's token revokes
     /// nothing. Returns whether one was revoked.

@@ -15,6 +15,7 @@ mod memory_store;
 mod redis_store;
 mod routes;
 mod scopes;
+mod sessions;
 mod support;
 mod token_format;
 mod two_factor;
