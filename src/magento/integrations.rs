@@ -9,12 +9,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get};
 use axum::{Json, Router};
 use bytes::Bytes;
-use chrono::{DateTime, SecondsFormat, Utc};
 use http::header::CACHE_CONTROL;
 use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
 
-use super::json::{ApiError, json_object};
+use super::admin::require_admin;
+use super::json::{ApiError, json_object, rfc3339};
 use crate::bearer::extract::{RequiredScopes, Scoped};
 use crate::registry::IssueRequest;
 use crate::sign_in::{SignIn, SignInError};
@@ -45,18 +45,6 @@ pub(super) fn routes() -> Router<SignIn> {
         .route("/V1/integration/tokens/{token_id}", delete(remove))
 }
 
-/// An admin allowed to manage integrations: 401 without a token, 403 for a customer token
-/// or an admin without the scope.
-fn admin(caller: &Caller) -> Result<(), ApiError> {
-    if caller.kind != TokenKind::Admin {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "Only an admin may manage integration tokens.",
-        ));
-    }
-    Ok(())
-}
-
 /// `POST /V1/integration/tokens` `{"name", "scopes", "lifetime"}`.
 async fn create(
     State(sign_in): State<SignIn>,
@@ -64,7 +52,7 @@ async fn create(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    admin(&caller)?;
+    require_admin(&caller)?;
     let fields = json_object(&headers, body)?;
     let request = integration_request(&fields, &caller)?;
     let registry = sign_in.registry();
@@ -168,7 +156,7 @@ async fn list(
     State(sign_in): State<SignIn>,
     Scoped(caller, _): Scoped<ManageIntegrations>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    admin(&caller)?;
+    require_admin(&caller)?;
     let tokens = sign_in
         .registry()
         .list(TokenKind::Integration, INTEGRATIONS_SUBJECT)
@@ -195,7 +183,7 @@ async fn remove(
     Scoped(caller, _): Scoped<ManageIntegrations>,
     path: Result<Path<TokenPath>, PathRejection>,
 ) -> Result<Json<bool>, ApiError> {
-    admin(&caller)?;
+    require_admin(&caller)?;
     let Path(TokenPath { token_id }) = path.map_err(|rejection| {
         ApiError::new(rejection.status(), "The token id in the path is malformed.")
     })?;
@@ -216,13 +204,12 @@ async fn remove(
 
 /// What the routes show of an integration token: never its secret.
 fn describe(token: &Caller) -> Map<String, Value> {
-    let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
     let fields = json!({
         "token_id": token.token_id().as_str(),
         "name": token.name,
         "scopes": token.scopes,
-        "created_at": time(token.issued_at),
-        "expires_at": token.expires_at.map(time),
+        "created_at": rfc3339(token.issued_at),
+        "expires_at": token.expires_at.map(rfc3339),
         "created_by": token.acting_admin,
     });
     match fields {

@@ -6,12 +6,18 @@ use std::borrow::Cow;
 use axum::extract::rejection::BytesRejection;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
 use http::header::RETRY_AFTER;
 use http::{HeaderMap, StatusCode};
 use serde_json::{Map, Value};
 
 use super::{UNAVAILABLE_MESSAGE, is_json, retry_after};
 use crate::sign_in::SignInError;
+
+/// An instant as the token listings show it: RFC 3339, UTC, to the second.
+pub(super) fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Secs, true)
+}
 
 /// The request body as a JSON object, or the Magento-style error explaining why not.
 pub(super) fn json_object(

@@ -23,6 +23,7 @@ pub const MANAGE_CUSTOMERS: &str = "Magento_Customer::manage";
 /// (`generateCustomerTokenAsAdmin`): Magento's ACL resource of "login as customer".
 pub const LOGIN_AS_CUSTOMER: &str = "Magento_LoginAsCustomer::login";
 
+mod admin;
 #[cfg(feature = "graphql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
 pub mod graphql;

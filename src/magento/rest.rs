@@ -10,9 +10,10 @@ use axum::routing::post;
 use bytes::Bytes;
 use http::{HeaderMap, StatusCode};
 
+use super::admin::{ManageCustomers, require_admin};
 use super::json::{ApiError, json_object, optional_json_object, required_string};
 use super::{MANAGE_CUSTOMERS, Peer, token_response};
-use crate::bearer::extract::{Customer, RequiredScopes, Scoped};
+use crate::bearer::extract::{Customer, Scoped};
 use crate::bearer::layer::BearerAuthLayer;
 use crate::sign_in::{SignIn, SignInError};
 use crate::token::{Caller, TokenHash, TokenKind};
@@ -194,19 +195,13 @@ struct CustomerPath {
     email: String,
 }
 
-/// Admin tokens granting [`MANAGE_CUSTOMERS`].
-struct ManageCustomers;
-
-impl RequiredScopes for ManageCustomers {
-    const SCOPES: &'static [&'static str] = &[MANAGE_CUSTOMERS];
-}
-
 /// Admin "force sign-in": revokes every token of a customer.
 async fn force_sign_out(
     State(service): State<SignIn>,
     Scoped(admin, _): Scoped<ManageCustomers>,
     path: Result<Path<CustomerPath>, PathRejection>,
 ) -> Result<axum::Json<u64>, ApiError> {
+    require_admin(&admin)?;
     let Path(CustomerPath { email }) = path.map_err(|rejection| {
         ApiError::new(
             rejection.status(),

@@ -5,26 +5,18 @@ use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
-use chrono::{DateTime, SecondsFormat, Utc};
 use http::StatusCode;
 use serde_json::{Value, json};
 
-use super::MANAGE_CUSTOMERS;
-use super::json::ApiError;
-use crate::bearer::extract::{Admin, Customer, RequiredScopes, Scoped};
+use super::admin::{ManageCustomers, require_admin};
+use super::json::{ApiError, rfc3339};
+use crate::bearer::extract::{Admin, Customer, Scoped};
 use crate::sign_in::{SignIn, SignInError};
 use crate::token::{Caller, TokenKind};
 
 /// The answer for an id that is not one of the owner's live tokens: the same whether it
 /// names somebody else's token or nothing.
 const NO_SUCH_TOKEN: &str = "No live token of yours has this id.";
-
-/// Admin tokens granting [`MANAGE_CUSTOMERS`].
-struct ManageCustomers;
-
-impl RequiredScopes for ManageCustomers {
-    const SCOPES: &'static [&'static str] = &[MANAGE_CUSTOMERS];
-}
 
 /// The session routes, relative to the REST root; callers are checked by the extractors,
 /// behind the router's layer.
@@ -125,7 +117,7 @@ async fn customer_tokens_for_admin(
     Scoped(admin, _): Scoped<ManageCustomers>,
     path: Result<Path<CustomerPath>, PathRejection>,
 ) -> Result<Json<Vec<Value>>, ApiError> {
-    only_admins(&admin)?;
+    require_admin(&admin)?;
     let Path(CustomerPath { email }) = path.map_err(malformed_path)?;
     let subject = customer_subject(&sign_in, &email).await?;
     let tokens = sign_in
@@ -145,23 +137,12 @@ async fn end_customer_token_for_admin(
     Scoped(admin, _): Scoped<ManageCustomers>,
     path: Result<Path<CustomerTokenPath>, PathRejection>,
 ) -> Result<Json<bool>, ApiError> {
-    only_admins(&admin)?;
+    require_admin(&admin)?;
     let Path(CustomerTokenPath { email, token_id }) = path.map_err(malformed_path)?;
     let subject = customer_subject(&sign_in, &email).await?;
     let ended = end(&sign_in, TokenKind::Customer, &subject, &token_id).await?;
     tracing::info!(admin = %admin.subject, token_id = %token_id, "customer token revoked by an admin");
     Ok(ended)
-}
-
-fn only_admins(caller: &Caller) -> Result<(), ApiError> {
-    if caller.kind == TokenKind::Admin {
-        Ok(())
-    } else {
-        Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "This resource requires an admin token.",
-        ))
-    }
 }
 
 /// The subject of the customer `email` names, as the directory records it; 404 for none.
@@ -224,12 +205,11 @@ async fn end_others(sign_in: &SignIn, caller: &Caller) -> Result<Json<u64>, ApiE
 /// What a user sees of one of their tokens: never its secret. `current` marks the token of
 /// `viewer`'s own request.
 fn describe(token: &Caller, viewer: Option<&Caller>) -> Value {
-    let time = |at: DateTime<Utc>| at.to_rfc3339_opts(SecondsFormat::Secs, true);
     json!({
         "token_id": token.token_id().as_str(),
         "kind": token.kind,
-        "created_at": time(token.issued_at),
-        "expires_at": token.expires_at.map(time),
+        "created_at": rfc3339(token.issued_at),
+        "expires_at": token.expires_at.map(rfc3339),
         "user_agent": token.client.user_agent(),
         "ip": token.client.ip,
         "acting_admin": token.acting_admin,

@@ -343,6 +343,27 @@ async fn an_admin_without_the_customer_scope_can_neither_sign_customers_out_nor_
             .is_some()
     );
 
+    // An integration granted the scope holds no admin's power over customers' tokens.
+    let integration = issue_with(
+        &registry,
+        TokenKind::Integration,
+        &["Magento_Customer::manage"],
+    )
+    .await;
+    let refused = app
+        .clone()
+        .oneshot(post(force, &integration, String::new()))
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::FORBIDDEN);
+    assert!(
+        registry
+            .resolve(ada.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
     // The wildcard admin may.
     let allowed = app
         .oneshot(post("/V1/integration/token/revoke", &root, revoke_body))
