@@ -6,7 +6,11 @@
 //! e.g. `redis://127.0.0.1:7000,redis://127.0.0.1:7001`; needs `--features cluster`),
 //! `CUSTOMER_TOKEN_LIFETIME` / `ADMIN_TOKEN_LIFETIME` (e.g. `30m`, `90s`, `4h`; defaults 1h
 //! and 4h), `TOKEN_CACHE_TTL` (with Redis: cache resolved tokens in process for this long,
-//! e.g. `5s`; revocations still reach every instance at once), `RUST_LOG`.
+//! e.g. `5s`; revocations still reach every instance at once), `CUSTOMER_TOKEN_IDLE` /
+//! `ADMIN_TOKEN_IDLE` (a token unused this long expires, e.g. `30m`; unset: off),
+//! `CUSTOMER_TOKEN_LIMIT` / `ADMIN_TOKEN_LIMIT` (the most live tokens per account; unset: no
+//! limit), `TOKEN_LIMIT_ACTION` (`revoke-oldest`, the default, or `refuse`),
+//! `TOKEN_LAST_USED_INTERVAL` (how often a use is recorded at most; default `60s`), `RUST_LOG`.
 
 use std::error::Error;
 use std::time::Duration;
@@ -17,7 +21,10 @@ use serde_json::{Value, json};
 use tower_bearer::bearer::{RequiredScopes, Scoped};
 use tower_bearer::magento::rest;
 use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance, TotpSecret};
-use tower_bearer::store::{CacheOptions, RedisStoreOptions};
+use tower_bearer::registry::SessionRules;
+use tower_bearer::store::{
+    CacheOptions, MAX_TOKENS_PER_SUBJECT, OnLimit, RedisStoreOptions, SubjectLimit,
+};
 use tower_bearer::token::{Lifetimes, Scopes};
 use tower_bearer::{Admin, BearerAuthLayer, Caller, Customer, SignIn, TokenKind, TokenRegistry};
 use tracing_subscriber::EnvFilter;
@@ -30,6 +37,7 @@ pub struct Demo {
     /// Where tokens live, in words.
     pub store: String,
     pub lifetimes: Lifetimes,
+    pub sessions: SessionRules,
     /// The `otpauth://` URI of the `admin2fa` account's TOTP secret.
     pub totp_uri: String,
 }
@@ -44,6 +52,7 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
 
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
     let lifetimes = lifetimes_from_env()?;
+    let sessions = session_rules_from_env()?;
     let (registry, store) = match (
         std::env::var("REDIS_CLUSTER_URLS"),
         std::env::var("REDIS_URL"),
@@ -57,7 +66,9 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
         (Err(_), Ok(url)) => redis_registry(&url).await?,
         (Err(_), Err(_)) => (TokenRegistry::memory(), "in memory".to_owned()),
     };
-    let registry = registry.with_lifetimes(lifetimes);
+    let registry = registry
+        .with_lifetimes(lifetimes)
+        .with_session_rules(sessions.clone());
 
     let directory = MemoryDirectory::new();
     directory.add_customer(
@@ -80,6 +91,7 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
         registry,
         store,
         lifetimes,
+        sessions,
         totp_uri,
     })
 }
@@ -152,10 +164,18 @@ pub async fn serve(demo: &Demo, app: Router, welcome: &str) -> Result<(), Box<dy
     let base = format!("http://{}", listener.local_addr()?);
     println!(
         "tower-bearer example server on {base} (tokens {store})\n\
-         customer token lifetime {customer:?}, admin token lifetime {admin:?}\n",
+         customer token lifetime {customer:?}, admin token lifetime {admin:?}\n\
+         idle timeout: customer {customer_idle}, admin {admin_idle}\n\
+         token limit per account: customer {customer_limit}, admin {admin_limit}\n\
+         last use recorded at most every {interval:?}\n",
         store = demo.store,
         customer = demo.lifetimes.of(TokenKind::Customer).unwrap_or_default(),
         admin = demo.lifetimes.of(TokenKind::Admin).unwrap_or_default(),
+        customer_idle = describe_idle(&demo.sessions, TokenKind::Customer),
+        admin_idle = describe_idle(&demo.sessions, TokenKind::Admin),
+        customer_limit = describe_limit(&demo.sessions, TokenKind::Customer),
+        admin_limit = describe_limit(&demo.sessions, TokenKind::Admin),
+        interval = demo.sessions.last_used_interval(),
     );
     println!("{}", welcome.replace("{base}", &base));
     axum::serve(
@@ -259,6 +279,60 @@ fn lifetimes_from_env() -> Result<Lifetimes, Box<dyn Error>> {
         }
     }
     Ok(lifetimes)
+}
+
+fn session_rules_from_env() -> Result<SessionRules, Box<dyn Error>> {
+    let mut rules = SessionRules::default();
+    if let Ok(text) = std::env::var("TOKEN_LAST_USED_INTERVAL") {
+        rules = rules
+            .with_last_used_interval(parse_duration("TOKEN_LAST_USED_INTERVAL", &text)?)?;
+    }
+    let on_limit = match std::env::var("TOKEN_LIMIT_ACTION").as_deref() {
+        Err(_) | Ok("revoke-oldest") => OnLimit::RevokeOldest,
+        Ok("refuse") => OnLimit::Refuse,
+        Ok(other) => {
+            return Err(
+                format!("TOKEN_LIMIT_ACTION={other:?}: use revoke-oldest or refuse").into(),
+            );
+        }
+    };
+    for (idle_variable, limit_variable, kind) in [
+        ("CUSTOMER_TOKEN_IDLE", "CUSTOMER_TOKEN_LIMIT", TokenKind::Customer),
+        ("ADMIN_TOKEN_IDLE", "ADMIN_TOKEN_LIMIT", TokenKind::Admin),
+    ] {
+        if let Ok(text) = std::env::var(idle_variable) {
+            rules = rules.with_idle_timeout(kind, parse_duration(idle_variable, &text)?)?;
+        }
+        if let Ok(text) = std::env::var(limit_variable) {
+            let max: usize = text
+                .parse()
+                .ok()
+                .filter(|max| (1..=MAX_TOKENS_PER_SUBJECT).contains(max))
+                .ok_or_else(|| {
+                    format!(
+                        "{limit_variable}={text:?}: a number from 1 to {MAX_TOKENS_PER_SUBJECT} is required"
+                    )
+                })?;
+            rules = rules.with_limit(kind, SubjectLimit::new(max, on_limit));
+        }
+    }
+    Ok(rules)
+}
+
+fn describe_idle(rules: &SessionRules, kind: TokenKind) -> String {
+    rules
+        .idle_timeout(kind)
+        .map_or_else(|| "off".to_owned(), |idle| format!("{idle:?}"))
+}
+
+fn describe_limit(rules: &SessionRules, kind: TokenKind) -> String {
+    match rules.limit(kind) {
+        None => "none".to_owned(),
+        Some(limit) if limit.on_limit() == OnLimit::Refuse => {
+            format!("{} (refusing more)", limit.max())
+        }
+        Some(limit) => format!("{} (revoking the oldest)", limit.max()),
+    }
 }
 
 /// A human duration (`30m`, `90s`, `4h`) from an environment variable, with a clear error.

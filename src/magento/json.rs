@@ -13,6 +13,7 @@ use serde_json::{Map, Value};
 
 use super::{UNAVAILABLE_MESSAGE, is_json, retry_after};
 use crate::sign_in::SignInError;
+use crate::store::StoreError;
 
 /// An instant as the token listings show it: RFC 3339, UTC, to the second.
 pub(super) fn rfc3339(at: DateTime<Utc>) -> String {
@@ -104,6 +105,9 @@ impl From<SignInError> for ApiError {
                 Self::new(StatusCode::UNAUTHORIZED, error.to_string())
             }
             SignInError::Busy => Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE),
+            SignInError::Store(StoreError::LimitReached { limit }) => {
+                Self::new(StatusCode::CONFLICT, super::token_limit_message(limit))
+            }
             _ => {
                 tracing::warn!(%error, "token route failed on a backend");
                 Self::new(StatusCode::SERVICE_UNAVAILABLE, UNAVAILABLE_MESSAGE)

@@ -23,6 +23,15 @@ pub const MANAGE_CUSTOMERS: &str = "Magento_Customer::manage";
 /// (`generateCustomerTokenAsAdmin`): Magento's ACL resource of "login as customer".
 pub const LOGIN_AS_CUSTOMER: &str = "Magento_LoginAsCustomer::login";
 
+/// The answer to an issue past the subject's [limit](crate::registry::SessionRules::with_limit)
+/// when the limit refuses more (REST: 409; GraphQL: `graphql-authorization`).
+pub fn token_limit_message(limit: usize) -> String {
+    format!(
+        "This account already holds {limit} active tokens, the most allowed: \
+         sign out of one of its sessions first."
+    )
+}
+
 mod admin;
 #[cfg(feature = "graphql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]

@@ -203,13 +203,16 @@ async fn end_others(sign_in: &SignIn, caller: &Caller) -> Result<Json<u64>, ApiE
 }
 
 /// What a user sees of one of their tokens: never its secret. `current` marks the token of
-/// `viewer`'s own request.
+/// `viewer`'s own request; `expires_at` is the absolute expiry, `idle_expires_at` (with an
+/// idle timeout) when it expires unless used before.
 fn describe(token: &Caller, viewer: Option<&Caller>) -> Value {
     json!({
         "token_id": token.token_id().as_str(),
         "kind": token.kind,
         "created_at": rfc3339(token.issued_at),
         "expires_at": token.expires_at.map(rfc3339),
+        "idle_expires_at": token.idle_expires_at().map(rfc3339),
+        "last_used_at": token.last_used_at.map(rfc3339),
         "user_agent": token.client.user_agent(),
         "ip": token.client.ip,
         "acting_admin": token.acting_admin,

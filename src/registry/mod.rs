@@ -11,9 +11,12 @@ use crate::store::{MemoryStore, SignInStore, StoreError, StoreFuture, TokenStore
 use crate::token::{Caller, Lifetimes, Token, TokenFormat, TokenHash, TokenKind};
 
 mod issue;
+mod sessions;
 
 #[doc(inline)]
 pub use self::issue::{IssueRequest, IssuedToken};
+#[doc(inline)]
+pub use self::sessions::{DEFAULT_LAST_USED_INTERVAL, SessionRules};
 
 /// The token registry: issues tokens, resolves them to a [`Caller`], revokes them.
 ///
@@ -42,12 +45,14 @@ pub struct TokenRegistry {
     lifetimes: Lifetimes,
     /// The token format of each kind that does not use Magento's.
     formats: Arc<[(TokenKind, TokenFormat)]>,
+    sessions: Arc<SessionRules>,
 }
 
 impl std::fmt::Debug for TokenRegistry {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("TokenRegistry")
             .field("lifetimes", &self.lifetimes)
+            .field("sessions", &self.sessions)
             .finish_non_exhaustive()
     }
 }
@@ -79,6 +84,7 @@ impl TokenRegistry {
             sign_in_store: Some(store),
             lifetimes: Lifetimes::default(),
             formats: Arc::new([(TokenKind::Integration, TokenFormat::integration())]),
+            sessions: Arc::default(),
         }
     }
 
@@ -91,6 +97,7 @@ impl TokenRegistry {
             sign_in_store: None,
             lifetimes: Lifetimes::default(),
             formats: Arc::new([(TokenKind::Integration, TokenFormat::integration())]),
+            sessions: Arc::default(),
         }
     }
 
@@ -222,6 +229,37 @@ impl TokenRegistry {
         Token::has_issued_shape(text) || self.formats.iter().any(|(_, format)| format.accepts(text))
     }
 
+    /// Replaces what applies to tokens between issue and expiry: idle timeouts, limits per
+    /// subject, how often a use is recorded (default: only uses recorded, once a minute).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tower_bearer::{TokenKind, TokenRegistry};
+    /// use tower_bearer::registry::SessionRules;
+    /// use tower_bearer::store::{OnLimit, SubjectLimit};
+    ///
+    /// let rules = SessionRules::default()
+    ///     .with_idle_timeout(TokenKind::Customer, Duration::from_secs(1800))?
+    ///     .with_limit(TokenKind::Customer, SubjectLimit::new(2, OnLimit::RevokeOldest));
+    /// let registry = TokenRegistry::memory().with_session_rules(rules);
+    /// let first = registry.issue(TokenKind::Customer, "ada").await?;
+    /// registry.issue(TokenKind::Customer, "ada").await?;
+    /// registry.issue(TokenKind::Customer, "ada").await?;
+    /// assert_eq!(registry.list(TokenKind::Customer, "ada").await?.len(), 2);
+    /// assert_eq!(registry.resolve(first.token.expose()).await?, None, "the oldest was revoked");
+    /// # Ok(()) }
+    /// ```
+    pub fn with_session_rules(mut self, rules: SessionRules) -> Self {
+        self.sessions = Arc::new(rules);
+        self
+    }
+
+    /// What applies to tokens between issue and expiry.
+    pub fn session_rules(&self) -> &SessionRules {
+        &self.sessions
+    }
+
     /// The token lifetimes.
     pub fn lifetimes(&self) -> &Lifetimes {
         &self.lifetimes
@@ -267,10 +305,12 @@ impl TokenRegistry {
     }
 
     /// Issues a token as `request` describes: of its kind, to its subject, valid for that
-    /// kind's lifetime, recording its acting admin and second factor.
+    /// kind's lifetime (and idle timeout), recording its acting admin and second factor.
     ///
     /// # Errors
-    /// A [`StoreError`] when the store fails (nothing usable was issued then).
+    /// A [`StoreError`] when the store fails (nothing usable was issued then);
+    /// [`StoreError::LimitReached`] when the subject holds as many tokens of the kind as its
+    /// [limit](SessionRules::with_limit) allows and the limit refuses more.
     pub async fn issue_request(&self, request: IssueRequest) -> Result<IssuedToken, StoreError> {
         let IssueRequest {
             kind,
@@ -297,6 +337,9 @@ impl TokenRegistry {
             subject,
             issued_at,
             expires_at,
+            // The sign-in is the token's first use: the next is recorded an interval later.
+            last_used_at: Some(issued_at),
+            idle_timeout: self.sessions.idle_timeout(kind),
             name,
             acting_admin,
             second_factor,
@@ -304,7 +347,8 @@ impl TokenRegistry {
             client,
             token_hash: token.hash(),
         };
-        self.store.insert(caller.clone(), lifetime).await?;
+        let limit = self.sessions.limit(kind).unwrap_or_default();
+        self.store.insert(caller.clone(), lifetime, limit).await?;
         debug!(token_id = %caller.token_id(), kind = %kind, "token issued");
         Ok(IssuedToken { token, caller })
     }
@@ -329,7 +373,10 @@ impl TokenRegistry {
             return Lookup::Invalid;
         }
         let hash = TokenHash::of(token);
-        Lookup::Pending(hash, self.store.get(hash))
+        Lookup::Pending(
+            hash,
+            self.store.get(hash, self.sessions.last_used_interval()),
+        )
     }
 
     /// Revokes one token. Returns whether it was live.
@@ -486,6 +533,8 @@ mod tests {
             name: None,
             acting_admin: None,
             second_factor: None,
+            last_used_at: None,
+            idle_timeout: None,
             scopes: Default::default(),
             client: Default::default(),
             token_hash: TokenHash::of("ada's token"),

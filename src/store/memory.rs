@@ -5,7 +5,11 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
-use super::{MAX_TOKENS_PER_SUBJECT, SignInStore, StoreFuture, TokenStore};
+use chrono::{DateTime, SubsecRound, Utc};
+
+#[cfg(doc)]
+use super::MAX_TOKENS_PER_SUBJECT;
+use super::{OnLimit, SignInStore, StoreError, StoreFuture, SubjectLimit, TokenStore};
 use crate::token::{Caller, TokenHash, TokenKind};
 
 /// Token records are spread over this many locks so concurrent requests rarely wait.
@@ -64,39 +68,107 @@ impl MemoryStore {
         &self.shared.tokens[usize::from(hash.as_bytes()[0]) % SHARDS]
     }
 
-    fn insert_now(&self, caller: Caller, ttl: Option<Duration>) {
+    fn insert_now(
+        &self,
+        caller: Caller,
+        ttl: Option<Duration>,
+        limit: SubjectLimit,
+    ) -> Result<(), StoreError> {
         let now = Instant::now();
-        let deadline = ttl
+        // The index keeps the absolute deadline; the record, the earlier of that and the
+        // idle one.
+        let index_deadline = ttl
             .and_then(|ttl| now.checked_add(ttl))
             .unwrap_or_else(|| never(now));
+        let deadline = match caller.idle_expires_at() {
+            Some(idle_end) => index_deadline.min(instant_of(idle_end, now, Utc::now())),
+            None => index_deadline,
+        };
         let hash = caller.token_hash;
         let index_key = (caller.kind, caller.subject.clone());
         write(self.shard(&hash)).insert(hash, caller, deadline, now);
 
-        // Token first, index second (see TokenStore::insert). The index is updated in place:
-        // its expired entries are dropped as it is touched, so it holds only live tokens.
-        let evicted = {
+        // Token first, index second (see TokenStore::insert). The index is updated in place,
+        // counted and trimmed under one lock, so concurrent issues never pass the limit.
+        let admitted = {
             let mut subjects = lock(&self.shared.subjects);
-            match subjects.get_mut_with_deadline(&index_key, now) {
-                Some((index, index_deadline)) => {
-                    *index_deadline = (*index_deadline).max(deadline);
-                    index.add(hash, deadline, now)
-                }
-                None => {
-                    let mut index = SubjectIndex::default();
-                    let evicted = index.add(hash, deadline, now);
-                    subjects.insert(index_key, index, deadline, now);
-                    evicted
-                }
+            let listed = subjects
+                .get_mut_with_deadline(&index_key, now)
+                .map(|(_, deadline)| *deadline = (*deadline).max(index_deadline))
+                .is_some();
+            if !listed {
+                let index = SubjectIndex::default();
+                subjects.insert(index_key.clone(), index, index_deadline, now);
+            }
+            // Live: just created or extended to outlive this token.
+            let Some(index) = subjects.get_mut(&index_key, now) else {
+                return Ok(());
+            };
+            index.add(hash, index_deadline, now);
+            if index.len() > limit.max() {
+                // Entries of tokens that idled out or vanished do not count.
+                index.retain(|listed| self.is_live(listed, now));
+            }
+            let excess = index.len().saturating_sub(limit.max());
+            if excess == 0 {
+                Ok(Vec::new())
+            } else if limit.on_limit() == OnLimit::Refuse {
+                index.remove(hash, index_deadline);
+                Err(())
+            } else {
+                Ok(index.take_oldest(excess, hash))
             }
         };
-        // Past the ceiling the oldest tokens are revoked, so the index stays exact.
-        for old in evicted {
-            write(self.shard(&old)).remove_live(&old, now);
+        match admitted {
+            Ok(evicted) => {
+                for old in evicted {
+                    write(self.shard(&old)).remove_live(&old, now);
+                }
+                Ok(())
+            }
+            Err(()) => {
+                write(self.shard(&hash)).remove_live(&hash, now);
+                Err(StoreError::LimitReached { limit: limit.max() })
+            }
         }
     }
 
-    fn get_now(&self, hash: &TokenHash) -> Option<Caller> {
+    fn is_live(&self, hash: &TokenHash, now: Instant) -> bool {
+        let shard = self
+            .shard(hash)
+            .read()
+            .unwrap_or_else(PoisonError::into_inner);
+        shard.get(hash, now).is_some()
+    }
+
+    /// The record under `hash`, recording a use now when one is due (see
+    /// [`TokenStore::get`]): under a read lock, but for the rare recording.
+    fn get_now(&self, hash: &TokenHash, record_use_every: Duration) -> Option<Caller> {
+        let now = Instant::now();
+        // Milliseconds, as every store keeps them.
+        let utc = Utc::now().trunc_subsecs(3);
+        {
+            let shard = self
+                .shard(hash)
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            let caller = shard.get(hash, now)?;
+            if !caller.use_is_due(utc, record_use_every) {
+                return Some(caller.clone());
+            }
+        }
+        let mut shard = write(self.shard(hash));
+        let (caller, deadline) = shard.get_mut_with_deadline(hash, now)?;
+        if caller.use_is_due(utc, record_use_every) {
+            caller.last_used_at = Some(utc);
+            if let Some(idle_end) = caller.idle_expires_at() {
+                *deadline = instant_of(idle_end, now, utc);
+            }
+        }
+        Some(caller.clone())
+    }
+
+    fn read_now(&self, hash: &TokenHash) -> Option<Caller> {
         let shard = self
             .shard(hash)
             .read()
@@ -139,7 +211,7 @@ impl MemoryStore {
         };
         hashes
             .iter()
-            .filter_map(|hash| self.get_now(hash))
+            .filter_map(|hash| self.read_now(hash))
             .collect()
     }
 
@@ -167,13 +239,17 @@ impl MemoryStore {
 }
 
 impl TokenStore for MemoryStore {
-    fn insert(&self, caller: Caller, ttl: Option<Duration>) -> StoreFuture<()> {
-        self.insert_now(caller, ttl);
-        ready(())
+    fn insert(
+        &self,
+        caller: Caller,
+        ttl: Option<Duration>,
+        limit: SubjectLimit,
+    ) -> StoreFuture<()> {
+        Box::pin(std::future::ready(self.insert_now(caller, ttl, limit)))
     }
 
-    fn get(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
-        ready(self.get_now(&hash))
+    fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>> {
+        ready(self.get_now(&hash, record_use_every))
     }
 
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
@@ -223,6 +299,15 @@ impl SignInStore for MemoryStore {
     }
 }
 
+/// The instant of `at`, a wall-clock time, given that `utc` is `now`.
+fn instant_of(at: DateTime<Utc>, now: Instant, utc: DateTime<Utc>) -> Instant {
+    let ahead = at
+        .signed_duration_since(utc)
+        .to_std()
+        .unwrap_or(Duration::ZERO);
+    now.checked_add(ahead).unwrap_or_else(|| never(now))
+}
+
 /// The deadline of a token that lives until removed: a century on, as far as an `Instant`
 /// reaches.
 fn never(now: Instant) -> Instant {
@@ -246,36 +331,44 @@ fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
     lock.write().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// One subject's live tokens, ordered by deadline: expired entries are dropped from the
-/// front as the index is written (O(log n) per issue, however many tokens the subject
-/// holds), and it never holds more than [`MAX_TOKENS_PER_SUBJECT`].
+/// One subject's live tokens, ordered by absolute deadline: expired entries are dropped
+/// from the front as the index is written (O(log n) per issue, however many tokens the
+/// subject holds), and the limit trims it to at most [`MAX_TOKENS_PER_SUBJECT`].
 #[derive(Default)]
 struct SubjectIndex {
     by_deadline: BTreeSet<(Instant, TokenHash)>,
 }
 
 impl SubjectIndex {
-    /// Lists `hash` until `deadline`, after dropping what expired by `now`. Returns the
-    /// oldest entries pushed out past the ceiling, for the caller to revoke.
-    fn add(&mut self, hash: TokenHash, deadline: Instant, now: Instant) -> Vec<TokenHash> {
+    /// Lists `hash` until `deadline`, after dropping what expired by `now`.
+    fn add(&mut self, hash: TokenHash, deadline: Instant, now: Instant) {
         self.prune(now);
         self.by_deadline.insert((deadline, hash));
-        // Past the ceiling, the entries that expire first go, never the one just issued.
-        let excess = self
-            .by_deadline
-            .len()
-            .saturating_sub(MAX_TOKENS_PER_SUBJECT);
-        let evicted: Vec<(Instant, TokenHash)> = self
+    }
+
+    fn len(&self) -> usize {
+        self.by_deadline.len()
+    }
+
+    /// Keeps the entries `keep` says yes to.
+    fn retain(&mut self, mut keep: impl FnMut(&TokenHash) -> bool) {
+        self.by_deadline.retain(|(_, hash)| keep(hash));
+    }
+
+    /// Unlists and returns the `count` entries that expire first, never `spare` (the token
+    /// just issued: a short-lived one may sort first).
+    fn take_oldest(&mut self, count: usize, spare: TokenHash) -> Vec<TokenHash> {
+        let oldest: Vec<(Instant, TokenHash)> = self
             .by_deadline
             .iter()
-            .filter(|(_, listed)| *listed != hash)
-            .take(excess)
+            .filter(|(_, listed)| *listed != spare)
+            .take(count)
             .copied()
             .collect();
-        for entry in &evicted {
+        for entry in &oldest {
             self.by_deadline.remove(entry);
         }
-        evicted.into_iter().map(|(_, old)| old).collect()
+        oldest.into_iter().map(|(_, hash)| hash).collect()
     }
 
     /// Drops the entries of tokens expired by `now`.

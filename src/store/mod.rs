@@ -40,11 +40,76 @@ pub enum StoreError {
     /// The OS random source failed while drawing a token.
     #[error(transparent)]
     Random(#[from] RandomError),
+    /// Not a failure: the subject already holds the most live tokens of this kind allowed
+    /// (see [`SubjectLimit`] and [`OnLimit::Refuse`]), so no token was issued.
+    #[error("the subject already holds the most live tokens allowed ({limit})")]
+    LimitReached {
+        /// The limit.
+        limit: usize,
+    },
 }
 
-/// The most live tokens one subject (of one kind) holds in a store. Issuing past it
-/// revokes the subject's oldest tokens, so the subject's index, and a revoke-all that reads
-/// it, stay bounded however often the subject signs in.
+/// What issuing past a [`SubjectLimit`] does.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OnLimit {
+    /// Revoke the subject's oldest tokens (the ones that expire first) to make room: the
+    /// newest sign-in wins. The default.
+    #[default]
+    RevokeOldest,
+    /// Refuse the new token with [`StoreError::LimitReached`]: the existing sessions win.
+    Refuse,
+}
+
+/// How many live tokens one subject may hold of one kind, and what issuing past that does.
+/// Always at most [`MAX_TOKENS_PER_SUBJECT`].
+///
+/// ```
+/// use tower_bearer::store::{OnLimit, SubjectLimit};
+///
+/// let limit = SubjectLimit::new(3, OnLimit::Refuse);
+/// assert_eq!(limit.max(), 3);
+/// assert_eq!(SubjectLimit::default().max(), tower_bearer::store::MAX_TOKENS_PER_SUBJECT);
+/// assert_eq!(SubjectLimit::new(0, OnLimit::Refuse).max(), 1, "at least one token");
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SubjectLimit {
+    max: usize,
+    on_limit: OnLimit,
+}
+
+impl Default for SubjectLimit {
+    /// [`MAX_TOKENS_PER_SUBJECT`], revoking the oldest.
+    fn default() -> Self {
+        Self::new(MAX_TOKENS_PER_SUBJECT, OnLimit::RevokeOldest)
+    }
+}
+
+impl SubjectLimit {
+    /// At most `max` live tokens (clamped to 1..=[`MAX_TOKENS_PER_SUBJECT`]), `on_limit`
+    /// deciding what an issue past it does.
+    pub fn new(max: usize, on_limit: OnLimit) -> Self {
+        Self {
+            max: max.clamp(1, MAX_TOKENS_PER_SUBJECT),
+            on_limit,
+        }
+    }
+
+    /// The most live tokens.
+    pub fn max(&self) -> usize {
+        self.max
+    }
+
+    /// What issuing past the limit does.
+    pub fn on_limit(&self) -> OnLimit {
+        self.on_limit
+    }
+}
+
+/// The most live tokens one subject (of one kind) holds in a store, whatever
+/// [`SubjectLimit`] says. Issuing past it revokes the subject's oldest tokens (or is
+/// refused), so the subject's index, and a revoke-all that reads it, stay bounded however
+/// often the subject signs in.
 pub const MAX_TOKENS_PER_SUBJECT: usize = 10_000;
 
 /// The future a store returns: boxed because the registry holds its store as a trait object.
@@ -52,27 +117,41 @@ pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + S
 
 /// Where a [`TokenRegistry`](crate::TokenRegistry) keeps its tokens: five verbs.
 ///
+/// A store keeps each [`Caller`] whole, [`Caller::last_used_at`] and
+/// [`Caller::idle_timeout`] included: a token with an idle timeout expires from the store
+/// once unused for it (counted from its last recorded use), and [`get`](TokenStore::get)
+/// records uses.
+///
 /// Every method returns a `'static` future (clone what it needs: stores are cheap handles),
 /// so the layer can hold it across polls. Implementations must bound the time of every call
 /// and report failures as [`StoreError`], never as "not found": the layer answers 503 for
 /// errors and 401 only for tokens the store positively does not know.
 pub trait TokenStore: Send + Sync + 'static {
-    /// Stores `caller` under `caller.token_hash` for `ttl` (`None`: until removed), then adds the hash to its
-    /// subject's index (in that order, so a concurrent [`remove_subject`] either sees the
-    /// token or ran entirely before this issue took effect).
+    /// Stores `caller` under `caller.token_hash` for `ttl` (`None`: until removed; with an
+    /// idle timeout, until unused that long), then adds the hash to its subject's index (in
+    /// that order, so a concurrent [`remove_subject`] either sees the token or ran entirely
+    /// before this issue took effect).
     ///
     /// The index lists only live tokens: entries of expired tokens are dropped as it is
-    /// written, and past [`MAX_TOKENS_PER_SUBJECT`] the subject's oldest tokens are revoked.
+    /// written. Past `limit`, the subject's oldest tokens are revoked (never the new one),
+    /// or the new one is refused with [`StoreError::LimitReached`] and nothing of it is
+    /// kept: counting and admitting are one atomic step, so concurrent issues never leave
+    /// more than the limit live.
     ///
     /// [`remove_subject`]: TokenStore::remove_subject
-    fn insert(&self, caller: Caller, ttl: Option<Duration>) -> StoreFuture<()>;
+    fn insert(&self, caller: Caller, ttl: Option<Duration>, limit: SubjectLimit)
+    -> StoreFuture<()>;
 
-    /// The record stored under `hash`, if it exists. One read.
+    /// The record stored under `hash`, if it exists, recording a use of it now when
+    /// [`Caller::use_is_due`] (at most once per `record_use_every`, or per quarter of its
+    /// idle timeout): its [`last_used_at`](Caller::last_used_at) becomes now and, with an
+    /// idle timeout, its life in the store is extended (never past its absolute expiry).
+    /// The answer shows the use recorded. One round trip, whether a use is recorded or not.
     ///
     /// A store drops expired records, but need not do so to the millisecond: the registry
     /// refuses any record past its expiry, whatever the store returns (the local cache of
     /// a `RedisStore` may return one for up to its TTL).
-    fn get(&self, hash: TokenHash) -> StoreFuture<Option<Caller>>;
+    fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>>;
 
     /// Deletes the record under `hash` (and its index entry); returns what was deleted.
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>>;
@@ -84,8 +163,8 @@ pub trait TokenStore: Send + Sync + 'static {
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64>;
 
     /// The live tokens the subject's index lists (at most [`MAX_TOKENS_PER_SUBJECT`]), in no
-    /// particular order. Entries whose token has expired or is gone are skipped, and dropped
-    /// from the index.
+    /// particular order, as stored (no use is recorded). Entries whose token has expired or
+    /// is gone are skipped, and dropped from the index.
     fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>>;
 }
 

@@ -1,8 +1,9 @@
 //! Who is calling: [`Caller`], injected by the layer, and the [`SecondFactor`] it proved.
 
 use std::fmt;
+use std::time::Duration;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::{ClientDetails, Scopes, TokenHash, TokenId, TokenKind};
@@ -72,8 +73,18 @@ pub struct Caller {
     /// When the token was issued.
     pub issued_at: DateTime<Utc>,
     /// When the token stops being valid (absolute, fixed at issue); `None` for a token that
-    /// lives until revoked (integration tokens by default).
+    /// lives until revoked (integration tokens by default). With an idle timeout it may
+    /// stop sooner: see [`Caller::idle_expires_at`].
     pub expires_at: Option<DateTime<Utc>>,
+    /// When a use of the token was last recorded; `None` before the first. Uses are
+    /// recorded at most once per interval (see
+    /// [`TokenRegistry::with_last_used_interval`](crate::TokenRegistry::with_last_used_interval)),
+    /// so this lags the latest use by up to that interval.
+    pub last_used_at: Option<DateTime<Utc>>,
+    /// How long the token may go unused before it expires (fixed at issue from its kind's
+    /// idle timeout); `None`: no idle timeout, only [`Caller::expires_at`].
+    #[serde(skip)]
+    pub idle_timeout: Option<Duration>,
     /// The name given to the token at issue (an integration's name), if any.
     pub name: Option<String>,
     /// For a customer token issued by an admin on the customer's behalf (Magento's
@@ -122,6 +133,8 @@ impl Caller {
             subject: subject.into(),
             issued_at,
             expires_at,
+            last_used_at: None,
+            idle_timeout: None,
             name: None,
             acting_admin: None,
             second_factor: None,
@@ -185,9 +198,69 @@ impl Caller {
         self.token_hash.id()
     }
 
-    /// Whether the token has expired at `now`.
+    /// The same caller, expiring once unused for `idle` (never past
+    /// [`Caller::expires_at`]).
+    pub fn with_idle_timeout(mut self, idle: Duration) -> Self {
+        self.idle_timeout = Some(idle);
+        self
+    }
+
+    /// The same caller, with a use recorded at `at`.
+    pub fn with_last_used_at(mut self, at: DateTime<Utc>) -> Self {
+        self.last_used_at = Some(at);
+        self
+    }
+
+    /// When the token expires unless it is used before: its idle timeout after its last
+    /// recorded use (or its issue), never later than [`Caller::expires_at`]. `None` without
+    /// an idle timeout.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::{TimeDelta, Utc};
+    /// use tower_bearer::{Caller, TokenKind};
+    /// use tower_bearer::token::TokenHash;
+    ///
+    /// let now = Utc::now();
+    /// let caller = Caller::new(TokenKind::Customer, "ada", TokenHash::of("t"), now, Some(now + TimeDelta::hours(1)))
+    ///     .with_idle_timeout(Duration::from_secs(600));
+    /// assert_eq!(caller.idle_expires_at(), Some(now + TimeDelta::minutes(10)));
+    /// assert!(caller.is_expired_at(now + TimeDelta::minutes(10)));
+    /// let used = caller.with_last_used_at(now + TimeDelta::minutes(9));
+    /// assert!(!used.is_expired_at(now + TimeDelta::minutes(10)));
+    /// ```
+    pub fn idle_expires_at(&self) -> Option<DateTime<Utc>> {
+        let idle = TimeDelta::from_std(self.idle_timeout?).unwrap_or(TimeDelta::MAX);
+        let last_active = self.last_used_at.unwrap_or(self.issued_at);
+        let idle_end = last_active.checked_add_signed(idle)?;
+        Some(
+            self.expires_at
+                .map_or(idle_end, |absolute| absolute.min(idle_end)),
+        )
+    }
+
+    /// Whether the token has expired at `now`: past its absolute expiry, or unused for its
+    /// idle timeout.
     pub fn is_expired_at(&self, now: DateTime<Utc>) -> bool {
-        self.expires_at.is_some_and(|expires_at| expires_at <= now)
+        self.expires_at
+            .into_iter()
+            .chain(self.idle_expires_at())
+            .any(|deadline| deadline <= now)
+    }
+
+    /// How often a use of this token is recorded at most: `every`, or a quarter of its idle
+    /// timeout when that is shorter (so a token in use never idles out between two
+    /// recorded uses).
+    pub fn use_recording_step(&self, every: Duration) -> Duration {
+        self.idle_timeout.map_or(every, |idle| every.min(idle / 4))
+    }
+
+    /// Whether a use at `now` is to be recorded: none was yet, or the last one is at least
+    /// [`Caller::use_recording_step`] old.
+    pub fn use_is_due(&self, now: DateTime<Utc>, every: Duration) -> bool {
+        let step = TimeDelta::from_std(self.use_recording_step(every)).unwrap_or(TimeDelta::MAX);
+        self.last_used_at
+            .is_none_or(|last| now.signed_duration_since(last) >= step)
     }
 }
 

@@ -36,4 +36,12 @@ pub enum ConfigError {
         /// The prefix refused (its first 17 characters).
         prefix: String,
     },
+    /// An idle timeout, or the interval between recorded uses, out of range.
+    #[error("invalid {what} {value:?}: it must be between 1 second and 365 days")]
+    InvalidInterval {
+        /// Which setting (`"customer idle timeout"`, `"last-used interval"`…).
+        what: String,
+        /// The value refused.
+        value: Duration,
+    },
 }

@@ -11,7 +11,7 @@ use axum::routing::get;
 use http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use http::{Request, StatusCode};
 use tower::ServiceExt;
-use tower_bearer::store::{MemoryStore, StoreFuture, TokenStore};
+use tower_bearer::store::{MemoryStore, StoreFuture, SubjectLimit, TokenStore};
 use tower_bearer::token::{TokenFormat, TokenHash};
 use tower_bearer::{BearerAuthLayer, Caller, TokenKind, TokenRegistry};
 
@@ -25,13 +25,18 @@ struct CountingStore {
 }
 
 impl TokenStore for CountingStore {
-    fn insert(&self, caller: Caller, ttl: Option<Duration>) -> StoreFuture<()> {
-        self.inner.insert(caller, ttl)
+    fn insert(
+        &self,
+        caller: Caller,
+        ttl: Option<Duration>,
+        limit: SubjectLimit,
+    ) -> StoreFuture<()> {
+        self.inner.insert(caller, ttl, limit)
     }
 
-    fn get(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
+    fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>> {
         self.reads.fetch_add(1, Ordering::SeqCst);
-        self.inner.get(hash)
+        self.inner.get(hash, record_use_every)
     }
 
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {

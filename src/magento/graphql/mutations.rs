@@ -7,8 +7,9 @@ use super::{
     ASSISTANCE_DENIED_MESSAGE, NOT_AUTHORIZED_MESSAGE, ONE_TOKEN_PER_REQUEST_MESSAGE,
     UNKNOWN_CUSTOMER_MESSAGE, caller, category, error, limits,
 };
-use crate::magento::{LOGIN_AS_CUSTOMER, UNAVAILABLE_MESSAGE};
+use crate::magento::{LOGIN_AS_CUSTOMER, UNAVAILABLE_MESSAGE, token_limit_message};
 use crate::registry::IssueRequest;
+use crate::store::StoreError;
 use crate::sign_in::{INVALID_CREDENTIALS_MESSAGE, SignIn, SignInError};
 use crate::token::ClientDetails;
 use crate::{Caller, TokenKind};
@@ -37,6 +38,16 @@ fn client(ctx: &Context<'_>, service: &SignIn) -> ClientDetails {
 fn unavailable(error_text: impl std::fmt::Display) -> async_graphql::Error {
     tracing::warn!(error = %error_text, "GraphQL token mutation failed on a backend");
     error(UNAVAILABLE_MESSAGE, category::INTERNAL)
+}
+
+/// A failed issue: past the subject's limit (when it refuses more), or a backend failure.
+fn issue_error(failure: StoreError) -> async_graphql::Error {
+    match failure {
+        StoreError::LimitReached { limit } => {
+            error(token_limit_message(limit), category::AUTHORIZATION)
+        }
+        other => unavailable(other),
+    }
 }
 
 /// Refuses the whole request if it selects more than one token-issuing field. Each issuing
@@ -143,6 +154,9 @@ impl TokenMutation {
             Err(SignInError::InvalidCredentials | SignInError::TwoFactorRequired) => {
                 Err(error(INVALID_CREDENTIALS_MESSAGE, category::AUTHENTICATION))
             }
+            Err(SignInError::Store(refused @ StoreError::LimitReached { .. })) => {
+                Err(issue_error(refused))
+            }
             Err(other) => Err(unavailable(other)),
         }
     }
@@ -177,7 +191,7 @@ impl TokenMutation {
             .registry()
             .issue_request(request)
             .await
-            .map_err(unavailable)?;
+            .map_err(issue_error)?;
         tracing::info!(
             admin = %admin.subject,
             token_id = %issued.caller.token_id(),

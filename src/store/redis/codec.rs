@@ -1,26 +1,37 @@
 //! The stored form of a token's [`Caller`]: compact JSON, the hash being the key.
+//!
+//! Field order matters: `l`, `d`, `e` and `i` come first, in that order, because
+//! `scripts/resolve.lua` reads them with patterns anchored at the start of the record.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::store::StoreError;
 use std::net::IpAddr;
+use std::time::Duration;
+
+use crate::store::StoreError;
 
 use crate::token::{Caller, ClientDetails, Scopes, SecondFactor, TokenHash, TokenKind};
 
 /// The stored form of a [`Caller`] (its hash is the key, so it is not repeated).
 #[derive(Serialize, Deserialize)]
 pub(super) struct Record {
+    /// When a use was last recorded (Unix ms); absent before the first.
+    #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
+    last_used_at: Option<i64>,
+    /// The idle timeout (ms); absent without one.
+    #[serde(rename = "d", default, skip_serializing_if = "Option::is_none")]
+    idle_timeout: Option<u64>,
+    /// Absent for a token that lives until revoked.
+    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
+    expires_at: Option<i64>,
+    /// Unix milliseconds.
+    #[serde(rename = "i")]
+    issued_at: i64,
     #[serde(rename = "k")]
     kind: TokenKind,
     #[serde(rename = "s")]
     subject: String,
-    /// Unix milliseconds.
-    #[serde(rename = "i")]
-    issued_at: i64,
-    /// Absent for a token that lives until revoked.
-    #[serde(rename = "e", default, skip_serializing_if = "Option::is_none")]
-    expires_at: Option<i64>,
     #[serde(rename = "n", default, skip_serializing_if = "Option::is_none")]
     name: Option<String>,
     #[serde(rename = "a", default, skip_serializing_if = "Option::is_none")]
@@ -42,6 +53,8 @@ pub(super) struct Record {
 impl Record {
     pub(super) fn encode(caller: &Caller) -> Result<Vec<u8>, StoreError> {
         let record = Record {
+            last_used_at: caller.last_used_at.map(|at| at.timestamp_millis()),
+            idle_timeout: caller.idle_timeout.map(super::millis),
             kind: caller.kind,
             subject: caller.subject.clone(),
             issued_at: caller.issued_at.timestamp_millis(),
@@ -70,6 +83,8 @@ impl Record {
             subject: record.subject,
             issued_at: instant(record.issued_at)?,
             expires_at: record.expires_at.map(instant).transpose()?,
+            last_used_at: record.last_used_at.map(instant).transpose()?,
+            idle_timeout: record.idle_timeout.map(Duration::from_millis),
             name: record.name,
             acting_admin: record.acting_admin,
             second_factor: record.second_factor,
@@ -77,5 +92,36 @@ impl Record {
             client: ClientDetails::new(record.user_agent.as_deref(), record.ip),
             token_hash: hash,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+
+    /// `scripts/resolve.lua` finds these fields only at the very start of the record.
+    #[test]
+    fn the_fields_the_resolve_script_reads_come_first_in_order() {
+        let now = DateTime::<Utc>::from_timestamp_millis(1_700_000_000_000).unwrap_or_default();
+        let caller = Caller::new(
+            TokenKind::Customer,
+            "\",\"l\":1,\"e\":2",
+            TokenHash::of("t"),
+            now,
+            Some(now + TimeDelta::hours(1)),
+        )
+        .with_idle_timeout(Duration::from_secs(60))
+        .with_last_used_at(now);
+        let bytes = Record::encode(&caller).unwrap_or_default();
+        let text = String::from_utf8(bytes.clone()).unwrap_or_default();
+        assert!(
+            text.starts_with(
+                r#"{"l":1700000000000,"d":60000,"e":1700003600000,"i":1700000000000,"k":"customer""#
+            ),
+            "{text}"
+        );
+        assert_eq!(Record::decode(caller.token_hash, &bytes).ok(), Some(caller));
     }
 }

@@ -12,6 +12,7 @@ use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use self::cache::{LocalCache, spawn_follower};
 use self::connection::RedisConnection;
+use self::recent_uses::RecentUses;
 #[cfg(doc)]
 use super::{MAX_TOKENS_PER_SUBJECT, SignInStore, TokenStore};
 use super::{StoreError, bounded};
@@ -23,6 +24,8 @@ mod cache;
 mod codec;
 mod connection;
 mod options;
+mod recent_uses;
+mod scripts;
 mod sign_in;
 mod tokens;
 
@@ -89,6 +92,7 @@ pub struct RedisStore {
     connection: RedisConnection,
     options: RedisStoreOptions,
     cache: Option<Arc<LocalCache>>,
+    recent_uses: Arc<RecentUses>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -210,6 +214,7 @@ impl RedisStore {
             connection,
             options,
             cache,
+            recent_uses: Arc::new(RecentUses::new()),
         }
     }
 
@@ -262,6 +267,7 @@ impl RedisStore {
             connection,
             options,
             cache: None,
+            recent_uses: Arc::new(RecentUses::new()),
         }
     }
 
@@ -317,7 +323,8 @@ impl RedisStore {
 
     /// Drops revoked tokens from this instance's cache at once; other instances hear of it
     /// through the revocation channel.
-    fn evict_locally(&self, hashes: impl IntoIterator<Item = TokenHash>) {
+    fn evict_locally(&self, hashes: impl IntoIterator<Item = TokenHash> + Clone) {
+        self.recent_uses.forget(hashes.clone());
         if let Some(cache) = &self.cache {
             cache.invalidate(hashes);
         }

@@ -1,14 +1,18 @@
-//! [`TokenStore`] on Redis: issue, resolve, revoke, revoke-all, and the subject index.
+//! [`TokenStore`] on Redis: issue (under the subject's limit), resolve (recording uses),
+//! revoke, revoke-all, and the subject index.
 
-use std::time::Duration;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use chrono::Utc;
-use redis::Pipeline;
 
 use super::cache::revocation_message;
 use super::codec::Record;
+use super::scripts::{ADMIT, RESOLVE};
 use super::{RedisStore, millis};
-use crate::store::{MAX_TOKENS_PER_SUBJECT, StoreError, StoreFuture, TokenStore, bounded};
+use crate::store::{
+    MAX_TOKENS_PER_SUBJECT, OnLimit, StoreError, StoreFuture, SubjectLimit, TokenStore, bounded,
+};
 use crate::token::{Caller, TokenHash, TokenKind};
 
 /// How long the index of a subject with a token that lives until revoked is kept: a century
@@ -19,44 +23,6 @@ const NEVER_MS: u64 = 100 * 365 * 24 * 3600 * 1000;
 /// ms). Above every real expiry, exact as a double (below 2⁵³), and ordered by issue, so the
 /// ceiling drops the oldest of them first.
 const NEVER_SCORE_BASE: i64 = 1 << 52;
-
-/// Appends the subject-index half of an issue, all on the one index key (so one slot):
-/// drop the entries of expired tokens, list this one until its expiry (past
-/// [`NEVER_SCORE_BASE`] for a token that lives until revoked), create the index's expiry if
-/// it has none (NX) or else only ever extend it (GT), and count what is listed.
-fn push_index(
-    pipe: &mut Pipeline,
-    index_key: &str,
-    hash: &TokenHash,
-    expires_at_ms: Option<i64>,
-    issued_at_ms: i64,
-    ttl: u64,
-    clock_skew: Duration,
-) {
-    let score = expires_at_ms.unwrap_or(NEVER_SCORE_BASE + issued_at_ms);
-    pipe.cmd("ZREMRANGEBYSCORE")
-        .arg(index_key)
-        .arg("-inf")
-        .arg(prune_before(clock_skew))
-        .ignore()
-        .cmd("ZADD")
-        .arg(index_key)
-        .arg(score)
-        .arg(hash.as_bytes())
-        .ignore()
-        .cmd("PEXPIRE")
-        .arg(index_key)
-        .arg(ttl)
-        .arg("NX")
-        .ignore()
-        .cmd("PEXPIRE")
-        .arg(index_key)
-        .arg(ttl)
-        .arg("GT")
-        .ignore()
-        .cmd("ZCARD")
-        .arg(index_key);
-}
 
 /// The score below which index entries are dropped: expired longer ago than the instances'
 /// clocks may differ ([`RedisStoreOptions::with_clock_skew`](super::RedisStoreOptions::with_clock_skew)).
@@ -180,116 +146,189 @@ impl RedisStore {
     }
 }
 
-impl TokenStore for RedisStore {
-    fn insert(&self, caller: Caller, ttl: Option<Duration>) -> StoreFuture<()> {
-        let store = self.clone();
-        Box::pin(async move {
-            let mut connection = store.connection.clone();
-            let timeout = store.options.timeout;
-            let token_key = store.token_key(&caller.token_hash);
-            let index_key = store.index_key(caller.kind, &caller.subject);
-            let record = Record::encode(&caller)?;
-            let expires_at = caller.expires_at.map(|at| at.timestamp_millis());
-            let issued_at = caller.issued_at.timestamp_millis();
-            let hash = &caller.token_hash;
+/// What an issue lists in the subject's index, and under which limit.
+struct Admission {
+    index_key: String,
+    member: TokenHash,
+    /// The token's expiry (Unix ms), or past [`NEVER_SCORE_BASE`] for one that lives until
+    /// revoked.
+    score: i64,
+    index_ttl: u64,
+    limit: SubjectLimit,
+}
+
+/// A record still to write in the admission's own script (one Redis only).
+struct Unwritten<'a> {
+    key: &'a str,
+    bytes: &'a [u8],
+    ttl: Option<Duration>,
+}
+
+impl RedisStore {
+    /// Runs `scripts/admit.lua`: lists the token under the limit in one atomic step (and,
+    /// on one Redis, writes its record in the same step). `None`: refused, nothing kept;
+    /// else the members to revoke to stay within the limit.
+    async fn admit(
+        &self,
+        admission: &Admission,
+        record: Option<Unwritten<'_>>,
+    ) -> Result<Option<Vec<Vec<u8>>>, StoreError> {
+        let refuse = admission.limit.on_limit() == OnLimit::Refuse;
+        let prune = prune_before(self.options.clock_skew);
+        let fill = |command: &mut redis::Cmd| {
+            match &record {
+                Some(record) => command.arg(2).arg(record.key),
+                None => command.arg(1),
+            };
+            command
+                .arg(&admission.index_key)
+                .arg(admission.member.as_bytes())
+                .arg(admission.score)
+                .arg(admission.index_ttl)
+                .arg(prune)
+                .arg(admission.limit.max())
+                .arg(if refuse { "1" } else { "0" });
+            if let Some(record) = &record {
+                command
+                    .arg(record.bytes)
+                    .arg(record.ttl.map_or(0, millis));
+            }
+        };
+        let mut connection = self.connection.clone();
+        bounded(self.options.timeout, ADMIT.run(&mut connection, fill)).await
+    }
+
+    /// The issue proper (see [`TokenStore::insert`]); on any error the caller takes the
+    /// record back.
+    async fn insert_listed(
+        &self,
+        caller: &Caller,
+        ttl: Option<Duration>,
+        limit: SubjectLimit,
+        token_key: &str,
+    ) -> Result<(), StoreError> {
+        let record = Record::encode(caller)?;
+        // The record lives its lifetime, or its idle timeout when that is shorter (each
+        // recorded use extends it: scripts/resolve.lua).
+        let record_ttl = match (ttl, caller.idle_timeout) {
+            (Some(lifetime), Some(idle)) => Some(lifetime.min(idle)),
+            (lifetime, idle) => lifetime.or(idle),
+        };
+        let admission = Admission {
+            index_key: self.index_key(caller.kind, &caller.subject),
+            member: caller.token_hash,
+            score: caller.expires_at.map_or(
+                NEVER_SCORE_BASE + caller.issued_at.timestamp_millis(),
+                |at| at.timestamp_millis(),
+            ),
+            index_ttl: ttl.map_or(NEVER_MS, millis),
+            limit,
+        };
+        // Token first, index second (see TokenStore::insert). On one Redis both are one
+        // script, one round trip; on a cluster the two keys live in different slots, so the
+        // record is written (and acknowledged) before the index is touched.
+        let mut written = false;
+        if self.connection.is_cluster() {
             let mut set = redis::cmd("SET");
-            set.arg(&token_key).arg(record);
-            if let Some(ttl) = ttl {
+            set.arg(token_key).arg(&record);
+            if let Some(ttl) = record_ttl {
                 set.arg("PX").arg(millis(ttl));
             }
-            let ttl = ttl.map_or(NEVER_MS, millis);
-            // Token first, index second (see TokenStore::insert); the index's commands run as
-            // one transaction, so no expiry can fall between adding the entry and extending
-            // the key's life.
-            let listed: u64 = if connection.is_cluster() {
-                // The two keys may live in different slots: two round trips, the token's write
-                // acknowledged before the index is touched.
-                bounded(timeout, set.query_async::<()>(&mut connection)).await?;
-                let mut index = redis::pipe();
-                index.atomic();
-                push_index(
-                    &mut index,
-                    &index_key,
-                    hash,
-                    expires_at,
-                    issued_at,
-                    ttl,
-                    store.options.clock_skew,
-                );
-                match bounded(timeout, index.query_async::<(u64,)>(&mut connection)).await {
-                    Ok((listed,)) => listed,
-                    Err(error) => {
-                        // Not indexed, so unreachable by revoke-all: take the record back
-                        // (best effort; its text was never handed out).
-                        let mut undo = redis::cmd("DEL");
-                        undo.arg(&token_key);
-                        let _ = bounded(timeout, undo.query_async::<()>(&mut connection)).await;
-                        return Err(error);
-                    }
-                }
-            } else {
-                // One Redis: the record and the index in one transaction, one round trip.
-                let mut pipe = redis::pipe();
-                pipe.atomic().add_command(set).ignore();
-                push_index(
-                    &mut pipe,
-                    &index_key,
-                    hash,
-                    expires_at,
-                    issued_at,
-                    ttl,
-                    store.options.clock_skew,
-                );
-                let (listed,): (u64,) = bounded(timeout, pipe.query_async(&mut connection)).await?;
-                listed
-            };
-            let excess = usize::try_from(listed)
-                .unwrap_or(usize::MAX)
-                .saturating_sub(MAX_TOKENS_PER_SUBJECT);
-            if excess > 0 {
-                // Past the ceiling: the entries that expire first go, never the one just
-                // issued (a short-lived token may sort first).
-                let lowest: Vec<Vec<u8>> = bounded(
-                    timeout,
-                    redis::cmd("ZRANGE")
-                        .arg(&index_key)
-                        .arg(0)
-                        .arg(excess)
-                        .query_async(&mut connection),
-                )
-                .await?;
-                let oldest: Vec<Vec<u8>> = lowest
-                    .into_iter()
-                    .filter(|member| member.as_slice() != hash.as_bytes().as_slice())
-                    .take(excess)
-                    .collect();
-                store.revoke_listed(&index_key, "ZREM", oldest).await?;
+            self.query::<()>(&set).await?;
+            written = true;
+        }
+        let unwritten = |written: bool| {
+            (!written).then_some(Unwritten {
+                key: token_key,
+                bytes: &record,
+                ttl: record_ttl,
+            })
+        };
+        let mut verdict = self.admit(&admission, unwritten(written)).await?;
+        written |= verdict.is_some();
+        if verdict.as_ref().is_none_or(|victims| !victims.is_empty()) {
+            // Past the limit. Entries of tokens that idled out (their records expire before
+            // their index entries) or vanished may be what fills it: drop them, look again.
+            self.list(caller.kind, caller.subject.clone()).await?;
+            verdict = self.admit(&admission, unwritten(written)).await?;
+        }
+        match verdict {
+            None => Err(StoreError::LimitReached { limit: limit.max() }),
+            Some(victims) if victims.is_empty() => Ok(()),
+            Some(victims) => self
+                .revoke_listed(&admission.index_key, "ZREM", victims)
+                .await
+                .map(drop),
+        }
+    }
+}
+
+impl TokenStore for RedisStore {
+    fn insert(
+        &self,
+        caller: Caller,
+        ttl: Option<Duration>,
+        limit: SubjectLimit,
+    ) -> StoreFuture<()> {
+        let store = self.clone();
+        Box::pin(async move {
+            let token_key = store.token_key(&caller.token_hash);
+            let issued = store.insert_listed(&caller, ttl, limit, &token_key).await;
+            if issued.is_err() {
+                // Refused or failed: the token is never handed out, so take its record back
+                // (best effort; if it was listed, the entry of a vanished token is dropped at
+                // the next listing).
+                let mut undo = redis::cmd("DEL");
+                undo.arg(&token_key);
+                let _ = store.query::<()>(&undo).await;
             }
-            Ok(())
+            issued
         })
     }
 
-    fn get(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
-        if let Some(caller) = self.cache.as_ref().and_then(|cache| cache.get(&hash)) {
+    fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>> {
+        let now = Instant::now();
+        // Most resolves: no use due, so the cache may answer, or a plain GET. Once per
+        // recording step, the script reads and records in the same round trip.
+        let due = self.recent_uses.is_due(&hash, now);
+        if !due && let Some(caller) = self.cache.as_ref().and_then(|cache| cache.get(&hash)) {
             return Box::pin(std::future::ready(Ok(Some(caller))));
         }
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.token_key(&hash);
         let cache = self.cache.clone();
+        let recent_uses = Arc::clone(&self.recent_uses);
         let epoch = cache.as_ref().map_or(0, |cache| cache.epoch());
         Box::pin(async move {
-            let bytes: Option<Vec<u8>> = bounded(
-                timeout,
-                redis::cmd("GET").arg(key).query_async(&mut connection),
-            )
-            .await?;
+            let utc = Utc::now();
+            let bytes: Option<Vec<u8>> = if due {
+                let fill = |command: &mut redis::Cmd| {
+                    command
+                        .arg(1)
+                        .arg(&key)
+                        .arg(utc.timestamp_millis())
+                        .arg(millis(record_use_every));
+                };
+                bounded(timeout, RESOLVE.run(&mut connection, fill)).await?
+            } else {
+                bounded(
+                    timeout,
+                    redis::cmd("GET").arg(key).query_async(&mut connection),
+                )
+                .await?
+            };
             let caller = bytes
                 .map(|bytes| Record::decode(hash, &bytes))
                 .transpose()?;
-            // Only positive answers are cached: unknown tokens cannot fill the cache.
-            if let (Some(cache), Some(caller)) = (&cache, &caller) {
-                cache.insert(caller.clone(), epoch);
+            if let Some(caller) = &caller {
+                if due {
+                    recent_uses.remember(caller, record_use_every, now, utc);
+                }
+                // Only positive answers are cached: unknown tokens cannot fill the cache.
+                if let Some(cache) = &cache {
+                    cache.insert(caller.clone(), epoch);
+                }
             }
             Ok(caller)
         })

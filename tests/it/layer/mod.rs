@@ -23,7 +23,7 @@ use serde_json::{Value, json};
 use tower::util::BoxCloneService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 use tower_bearer::bearer::{MalformedAuthorization, ResponseBody};
-use tower_bearer::store::{SignInStore, StoreError, StoreFuture, TokenStore};
+use tower_bearer::store::{SignInStore, StoreError, StoreFuture, SubjectLimit, TokenStore};
 use tower_bearer::token::{Token, TokenHash};
 use tower_bearer::{BearerAuthLayer, Caller, TokenKind, TokenRegistry};
 
@@ -399,11 +399,16 @@ impl DownStore {
 }
 
 impl TokenStore for DownStore {
-    fn insert(&self, _caller: Caller, _ttl: Option<Duration>) -> StoreFuture<()> {
+    fn insert(
+        &self,
+        _caller: Caller,
+        _ttl: Option<Duration>,
+        _limit: SubjectLimit,
+    ) -> StoreFuture<()> {
         self.fail()
     }
 
-    fn get(&self, _hash: TokenHash) -> StoreFuture<Option<Caller>> {
+    fn get(&self, _hash: TokenHash, _record_use_every: Duration) -> StoreFuture<Option<Caller>> {
         self.fail()
     }
 
