@@ -9,8 +9,8 @@ use super::{
 };
 use crate::magento::{LOGIN_AS_CUSTOMER, UNAVAILABLE_MESSAGE, token_limit_message};
 use crate::registry::IssueRequest;
-use crate::store::StoreError;
 use crate::sign_in::{INVALID_CREDENTIALS_MESSAGE, SignIn, SignInError};
+use crate::store::StoreError;
 use crate::token::ClientDetails;
 use crate::{Caller, TokenKind};
 

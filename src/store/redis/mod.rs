@@ -71,8 +71,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 ///
 /// | operation | one Redis | Redis Cluster |
 /// |---|---|---|
-/// | resolve ([`get`](TokenStore::get)) | 1: `GET` (0 when the local cache holds the token) | the same |
-/// | issue ([`insert`](TokenStore::insert)) | 1: `SET`, `ZREMRANGEBYSCORE`, `ZADD`, `PEXPIRE` ×2, `ZCARD` in one `MULTI`/`EXEC` | 2: `SET`, then the rest in one `MULTI`/`EXEC` on the index's node |
+/// | resolve ([`get`](TokenStore::get)) | 1: `GET`, or `EVALSHA` of the use-recording script when a use is due (0 when the local cache holds the token and no use is due) | the same |
+/// | issue ([`insert`](TokenStore::insert)) | 1: `EVALSHA` of the admission script (`SET`, `ZREMRANGEBYSCORE`, `ZADD`, `ZCARD`, `PEXPIRE` ×2, checked against the limit); past the limit, a listing, then the revocation of the oldest | 2: `SET`, then the admission script on the index's node |
 /// | revoke ([`remove`](TokenStore::remove)) | 2: `GETDEL`, then `ZREM` + `PUBLISH` pipelined | 2: `GETDEL`, then `ZREM` and `PUBLISH` concurrently |
 /// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | one `ZRANGE` of the index (the snapshot revoked), then per chunk of 500 tokens one `DEL` per token pipelined, then `ZREM` + `PUBLISH` pipelined; then one `SRANDMEMBER` for a 0.1 index | the same, the `DEL`s sent concurrently |
 /// | lockout: count a failure | 1: `MULTI INCR PEXPIRE EXEC` | the same |
