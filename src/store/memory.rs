@@ -201,18 +201,26 @@ impl MemoryStore {
 
     fn list_now(&self, kind: TokenKind, subject: String) -> Vec<Caller> {
         let now = Instant::now();
+        let key = (kind, subject);
         let hashes: Vec<TokenHash> = {
             let mut subjects = lock(&self.shared.subjects);
-            let Some(index) = subjects.get_mut(&(kind, subject), now) else {
+            let Some(index) = subjects.get_mut(&key, now) else {
                 return Vec::new();
             };
             index.prune(now);
             index.hashes().copied().collect()
         };
-        hashes
+        let callers: Vec<Caller> = hashes
             .iter()
             .filter_map(|hash| self.read_now(hash))
-            .collect()
+            .collect();
+        if callers.len() < hashes.len() {
+            // Entries of tokens that idled out (their index entry keeps the absolute expiry).
+            if let Some(index) = lock(&self.shared.subjects).get_mut(&key, now) {
+                index.retain(|hash| self.is_live(hash, now));
+            }
+        }
+        callers
     }
 
     fn record_failure_now(&self, key: String, window: Duration) -> u64 {
