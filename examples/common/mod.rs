@@ -20,8 +20,8 @@ use axum::{Json, Router};
 use serde_json::{Value, json};
 use tower_bearer::bearer::{RequiredScopes, Scoped};
 use tower_bearer::magento::rest;
-use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance, TotpSecret};
 use tower_bearer::registry::SessionRules;
+use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance, TotpSecret};
 use tower_bearer::store::{
     CacheOptions, MAX_TOKENS_PER_SUBJECT, OnLimit, RedisStoreOptions, SubjectLimit,
 };
@@ -284,8 +284,8 @@ fn lifetimes_from_env() -> Result<Lifetimes, Box<dyn Error>> {
 fn session_rules_from_env() -> Result<SessionRules, Box<dyn Error>> {
     let mut rules = SessionRules::default();
     if let Ok(text) = std::env::var("TOKEN_LAST_USED_INTERVAL") {
-        rules = rules
-            .with_last_used_interval(parse_duration("TOKEN_LAST_USED_INTERVAL", &text)?)?;
+        rules =
+            rules.with_last_used_interval(parse_duration("TOKEN_LAST_USED_INTERVAL", &text)?)?;
     }
     let on_limit = match std::env::var("TOKEN_LIMIT_ACTION").as_deref() {
         Err(_) | Ok("revoke-oldest") => OnLimit::RevokeOldest,
@@ -297,7 +297,11 @@ fn session_rules_from_env() -> Result<SessionRules, Box<dyn Error>> {
         }
     };
     for (idle_variable, limit_variable, kind) in [
-        ("CUSTOMER_TOKEN_IDLE", "CUSTOMER_TOKEN_LIMIT", TokenKind::Customer),
+        (
+            "CUSTOMER_TOKEN_IDLE",
+            "CUSTOMER_TOKEN_LIMIT",
+            TokenKind::Customer,
+        ),
         ("ADMIN_TOKEN_IDLE", "ADMIN_TOKEN_LIMIT", TokenKind::Admin),
     ] {
         if let Ok(text) = std::env::var(idle_variable) {

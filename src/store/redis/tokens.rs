@@ -189,9 +189,7 @@ impl RedisStore {
                 .arg(admission.limit.max())
                 .arg(if refuse { "1" } else { "0" });
             if let Some(record) = &record {
-                command
-                    .arg(record.bytes)
-                    .arg(record.ttl.map_or(0, millis));
+                command.arg(record.bytes).arg(record.ttl.map_or(0, millis));
             }
         };
         let mut connection = self.connection.clone();
