@@ -11,13 +11,15 @@ mod common;
 
 use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema, SimpleObject};
 use tower_bearer::TokenKind;
-use tower_bearer::magento::graphql::{self, ScopeGuard, TokenMutation, with_default_limits};
+use tower_bearer::magento::graphql::{
+    self, ScopeGuard, TokenMutation, TokenQuery, with_default_limits,
+};
 
 /// The example protected queries: `customer { email }` for a customer token, and
 /// `productCount` for a token granting `Magento_Catalog::products` (admins `admin` and
 /// `catalog`).
 #[derive(Default)]
-struct Query;
+struct StoreQuery;
 
 #[derive(SimpleObject)]
 struct Customer {
@@ -25,7 +27,7 @@ struct Customer {
 }
 
 #[Object]
-impl Query {
+impl StoreQuery {
     /// The signed-in customer.
     async fn customer(&self, ctx: &Context<'_>) -> async_graphql::Result<Customer> {
         match graphql::caller(ctx) {
@@ -46,6 +48,10 @@ impl Query {
     }
 }
 
+/// The query root: the example's queries and the token queries (`customerTokens`).
+#[derive(MergedObject, Default)]
+struct Query(StoreQuery, TokenQuery);
+
 #[derive(MergedObject, Default)]
 struct Mutation(TokenMutation);
 
@@ -59,6 +65,11 @@ Query as that customer (GET, as PWA Studio sends queries):
 A field guarded by a scope (admin token of catalog / admin123, from the REST route below):
   curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $CATALOG" \
     -d '{"query":"{productCount}"}'
+That customer's sessions (tokens), newest first, and ending one by its id:
+  curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
+    -d '{"query":"{customerTokens{items{token_id created_at user_agent current}}}"}'
+  curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
+    -d '{"query":"mutation{revokeCustomerTokenById(token_id:\"<token_id>\"){result}}"}'
 Revoke all of that customer's tokens:
   curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
     -d '{"query":"mutation{revokeCustomerToken{result}}"}'
@@ -70,10 +81,13 @@ async fn main() {
         let demo = common::setup().await?;
         // Depth, complexity and nesting limits: async-graphql has no depth or complexity
         // limit by default.
-        let schema =
-            with_default_limits(Schema::build(Query, Mutation::default(), EmptySubscription))
-                .data(demo.service.clone())
-                .finish();
+        let schema = with_default_limits(Schema::build(
+            Query::default(),
+            Mutation::default(),
+            EmptySubscription,
+        ))
+        .data(demo.service.clone())
+        .finish();
         let app = common::rest_app(&demo).merge(graphql::router(schema, demo.registry.clone()));
         let help = format!("{HELP}\n{}", common::rest_help(&demo));
         common::serve(&demo, app, &help).await

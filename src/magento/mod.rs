@@ -32,6 +32,11 @@ pub fn token_limit_message(limit: usize) -> String {
     )
 }
 
+/// The answer to an attempt to end one of one's own tokens by an id that is not one of
+/// one's live tokens (REST: 404; GraphQL: `graphql-input`): the same whether the id names
+/// somebody else's token or nothing, so that it tells nothing of other accounts.
+pub const NO_SUCH_TOKEN_MESSAGE: &str = "No live token of yours has this id.";
+
 mod admin;
 #[cfg(feature = "graphql")]
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]

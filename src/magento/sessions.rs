@@ -8,15 +8,12 @@ use axum::{Json, Router};
 use http::StatusCode;
 use serde_json::{Value, json};
 
+use super::NO_SUCH_TOKEN_MESSAGE;
 use super::admin::{ManageCustomers, require_admin};
 use super::json::{ApiError, rfc3339};
 use crate::bearer::extract::{Admin, Customer, Scoped};
 use crate::sign_in::{SignIn, SignInError};
 use crate::token::{Caller, TokenKind};
-
-/// The answer for an id that is not one of the owner's live tokens: the same whether it
-/// names somebody else's token or nothing.
-const NO_SUCH_TOKEN: &str = "No live token of yours has this id.";
 
 /// The session routes, relative to the REST root; callers are checked by the extractors,
 /// behind the router's layer.
@@ -189,7 +186,7 @@ async fn end(
     if ended {
         Ok(Json(true))
     } else {
-        Err(ApiError::new(StatusCode::NOT_FOUND, NO_SUCH_TOKEN))
+        Err(ApiError::new(StatusCode::NOT_FOUND, NO_SUCH_TOKEN_MESSAGE))
     }
 }
 

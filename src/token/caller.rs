@@ -78,7 +78,7 @@ pub struct Caller {
     pub expires_at: Option<DateTime<Utc>>,
     /// When a use of the token was last recorded; `None` before the first. Uses are
     /// recorded at most once per interval (see
-    /// [`TokenRegistry::with_last_used_interval`](crate::TokenRegistry::with_last_used_interval)),
+    /// [`SessionRules::with_last_used_interval`](crate::registry::SessionRules::with_last_used_interval)),
     /// so this lags the latest use by up to that interval.
     pub last_used_at: Option<DateTime<Utc>>,
     /// How long the token may go unused before it expires (fixed at issue from its kind's

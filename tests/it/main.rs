@@ -9,6 +9,8 @@ mod conformance;
 mod graphql;
 #[cfg(feature = "graphql")]
 mod graphql_scopes;
+#[cfg(feature = "graphql")]
+mod graphql_sessions;
 mod integrations;
 mod layer;
 mod memory_store;

@@ -427,6 +427,19 @@ mod tests {
     fn issuing_fields_are_counted_by_name_whatever_their_alias() {
         assert_eq!(issuing_in("mutation { revokeCustomerToken { result } }"), 0);
         assert_eq!(
+            issuing_in(
+                "mutation { a: revokeCustomerTokenById(token_id: \"x\") { result } \
+                 b: revokeCustomerTokenById(token_id: \"y\") { result } }"
+            ),
+            0
+        );
+        assert_eq!(
+            issuing_in(
+                "{ a: customerTokens { items { token_id } } b: customerTokens { items { current } } }"
+            ),
+            0
+        );
+        assert_eq!(
             issuing_in("mutation { generateCustomerToken { token } }"),
             1
         );

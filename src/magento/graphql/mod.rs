@@ -1,8 +1,12 @@
 //! Magento's GraphQL token API on async-graphql (feature `graphql`).
 //!
 //! - [`TokenMutation`]: `generateCustomerToken`, `generateCustomerTokenAsAdmin` and
-//!   `revokeCustomerToken`, with Magento's type names, messages and error categories; merge
-//!   it into your schema's mutation root.
+//!   `revokeCustomerToken`, with Magento's type names, messages and error categories, and
+//!   `revokeCustomerTokenById` (end one of one's own sessions); merge it into your schema's
+//!   mutation root.
+//! - [`TokenQuery`]: `customerTokens`, the calling customer's live tokens as sessions
+//!   (where and when each was obtained, last used, expires; which one is asking), as the
+//!   REST route `GET /V1/customers/me/tokens` lists them; merge it into your query root.
 //! - [`router`]: `/graphql` over POST and GET (queries only, as PWA Studio sends
 //!   them), behind [`BearerAuthLayer::optional`](crate::BearerAuthLayer::optional) with GraphQL-shaped refusals; the
 //!   [`Caller`] (or nothing, for a guest) reaches resolvers through the context:
@@ -19,15 +23,15 @@
 //! ```
 //! use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema};
 //! use axum::Router;
-//! use tower_bearer::magento::graphql::{self, TokenMutation, with_default_limits};
+//! use tower_bearer::magento::graphql::{self, TokenMutation, TokenQuery, with_default_limits};
 //! use tower_bearer::sign_in::MemoryDirectory;
 //! use tower_bearer::{Caller, SignIn, TokenRegistry};
 //!
 //! #[derive(Default)]
-//! struct Query;
+//! struct StoreQuery;
 //!
 //! #[Object]
-//! impl Query {
+//! impl StoreQuery {
 //!     /// Who is asking: the one line that reads the caller in a resolver.
 //!     async fn whoami(&self, ctx: &Context<'_>) -> Option<String> {
 //!         ctx.data_opt::<Caller>().map(|caller| caller.subject.clone())
@@ -35,11 +39,14 @@
 //! }
 //!
 //! #[derive(MergedObject, Default)]
+//! struct Query(StoreQuery, TokenQuery);
+//!
+//! #[derive(MergedObject, Default)]
 //! struct Mutation(TokenMutation);
 //!
 //! let registry = TokenRegistry::memory();
 //! let service = SignIn::new(registry.clone(), MemoryDirectory::new());
-//! let schema = with_default_limits(Schema::build(Query, Mutation::default(), EmptySubscription))
+//! let schema = with_default_limits(Schema::build(Query::default(), Mutation::default(), EmptySubscription))
 //!     .data(service)
 //!     .finish();
 //! let app: Router = graphql::router(schema, registry);
@@ -49,6 +56,7 @@ mod expansion;
 mod guard;
 mod limits;
 mod mutations;
+mod sessions;
 mod transport;
 
 use async_graphql::{Context, ErrorExtensions};
@@ -66,6 +74,8 @@ pub use self::mutations::{
     RevokeCustomerTokenOutput, TokenMutation,
 };
 #[doc(inline)]
+pub use self::sessions::{CustomerTokenInfo, CustomerTokens, TokenQuery};
+#[doc(inline)]
 pub use self::transport::{graphql_error_body, router};
 
 use std::net::IpAddr;
@@ -73,7 +83,9 @@ use std::net::IpAddr;
 use http::HeaderMap;
 use http::header::{FORWARDED, HeaderName, USER_AGENT};
 
-use crate::Caller;
+use crate::magento::UNAVAILABLE_MESSAGE;
+use crate::sign_in::SignIn;
+use crate::{Caller, TokenKind};
 
 /// Magento's answer to a guest, or the wrong kind of caller, on a protected field.
 pub const NOT_AUTHORIZED_MESSAGE: &str = "The current customer isn't authorized.";
@@ -108,6 +120,29 @@ pub fn error(message: impl Into<String>, category: &'static str) -> async_graphq
 /// The caller behind the request, as [`router`] passes it to resolvers.
 pub fn caller<'a>(ctx: &Context<'a>) -> Option<&'a Caller> {
     ctx.data_opt::<Caller>()
+}
+
+/// The caller, if its token is of `kind`; anyone else, a guest included, gets Magento's
+/// [`NOT_AUTHORIZED_MESSAGE`] (`graphql-authorization`).
+fn caller_of_kind<'a>(ctx: &Context<'a>, kind: TokenKind) -> async_graphql::Result<&'a Caller> {
+    caller(ctx)
+        .filter(|caller| caller.kind == kind)
+        .ok_or_else(|| error(NOT_AUTHORIZED_MESSAGE, category::AUTHORIZATION))
+}
+
+/// The schema's [`SignIn`]; without one, the `internal` unavailable error (and a log line
+/// for the operator).
+fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a SignIn> {
+    ctx.data::<SignIn>().map_err(|_| {
+        tracing::error!("the GraphQL schema has no SignIn: add it with .data(service)");
+        error(UNAVAILABLE_MESSAGE, category::INTERNAL)
+    })
+}
+
+/// The answer to a backend failure: `internal`, with the details in the log only.
+fn unavailable(error_text: impl std::fmt::Display) -> async_graphql::Error {
+    tracing::warn!(error = %error_text, "GraphQL token field failed on a backend");
+    error(UNAVAILABLE_MESSAGE, category::INTERNAL)
 }
 
 /// Where a request comes from, as a front end sees it: the connection's address and the

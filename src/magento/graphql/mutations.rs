@@ -5,27 +5,14 @@ use async_graphql::{Context, InputObject, Object, SimpleObject};
 use super::Origin;
 use super::{
     ASSISTANCE_DENIED_MESSAGE, NOT_AUTHORIZED_MESSAGE, ONE_TOKEN_PER_REQUEST_MESSAGE,
-    UNKNOWN_CUSTOMER_MESSAGE, caller, category, error, limits,
+    UNKNOWN_CUSTOMER_MESSAGE, caller_of_kind, category, error, limits, service, unavailable,
 };
-use crate::magento::{LOGIN_AS_CUSTOMER, UNAVAILABLE_MESSAGE, token_limit_message};
+use crate::TokenKind;
+use crate::magento::{LOGIN_AS_CUSTOMER, NO_SUCH_TOKEN_MESSAGE, token_limit_message};
 use crate::registry::IssueRequest;
 use crate::sign_in::{INVALID_CREDENTIALS_MESSAGE, SignIn, SignInError};
 use crate::store::StoreError;
 use crate::token::ClientDetails;
-use crate::{Caller, TokenKind};
-
-fn caller_of_kind<'a>(ctx: &Context<'a>, kind: TokenKind) -> async_graphql::Result<&'a Caller> {
-    caller(ctx)
-        .filter(|caller| caller.kind == kind)
-        .ok_or_else(|| error(NOT_AUTHORIZED_MESSAGE, category::AUTHORIZATION))
-}
-
-fn service<'a>(ctx: &Context<'a>) -> async_graphql::Result<&'a SignIn> {
-    ctx.data::<SignIn>().map_err(|_| {
-        tracing::error!("the GraphQL schema has no SignIn: add it with .data(service)");
-        error(UNAVAILABLE_MESSAGE, category::INTERNAL)
-    })
-}
 
 /// Where the request comes from, as the transport recorded it (nothing behind a transport
 /// that records nothing).
@@ -33,11 +20,6 @@ fn client(ctx: &Context<'_>, service: &SignIn) -> ClientDetails {
     ctx.data_opt::<Origin>()
         .map(|origin| service.client_details(origin.peer, &origin.headers))
         .unwrap_or_default()
-}
-
-fn unavailable(error_text: impl std::fmt::Display) -> async_graphql::Error {
-    tracing::warn!(error = %error_text, "GraphQL token mutation failed on a backend");
-    error(UNAVAILABLE_MESSAGE, category::INTERNAL)
 }
 
 /// A failed issue: past the subject's limit (when it refuses more), or a backend failure.
@@ -124,7 +106,7 @@ impl std::fmt::Debug for GenerateCustomerTokenAsAdminOutput {
     }
 }
 
-/// The answer of `revokeCustomerToken`.
+/// The answer of `revokeCustomerToken` and `revokeCustomerTokenById`.
 #[derive(Clone, Copy, Debug, SimpleObject)]
 pub struct RevokeCustomerTokenOutput {
     /// Always `true` once revoked.
@@ -214,6 +196,33 @@ impl TokenMutation {
             .await
             .map_err(unavailable)?;
         Ok(RevokeCustomerTokenOutput { result: true })
+    }
+
+    /// Revoke one of the calling customer's own tokens by its `token_id` (as
+    /// `customerTokens` lists it): sign out one device or browser. Needs a customer token;
+    /// the token used for this request may be revoked too. An id that is not one of the
+    /// caller's live tokens, whether it names somebody else's token or nothing, is an
+    /// error (`graphql-input`) and revokes nothing.
+    async fn revoke_customer_token_by_id(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "token_id", desc = "The id of the token to revoke.")] token_id: String,
+    ) -> async_graphql::Result<Option<RevokeCustomerTokenOutput>> {
+        let customer = caller_of_kind(ctx, TokenKind::Customer)?;
+        let revoked = service(ctx)?
+            .registry()
+            .revoke_by_id(TokenKind::Customer, &customer.subject, &token_id)
+            .await
+            .map_err(unavailable)?;
+        if !revoked {
+            return Err(error(NO_SUCH_TOKEN_MESSAGE, category::INPUT));
+        }
+        tracing::info!(
+            customer = %customer.subject,
+            token_id = %token_id,
+            "customer token revoked by its owner"
+        );
+        Ok(Some(RevokeCustomerTokenOutput { result: true }))
     }
 }
 
