@@ -390,8 +390,12 @@ impl SubjectIndex {
         }
     }
 
+    /// Unlists `hash`, listed until `deadline` if it has no idle timeout (then O(log n));
+    /// else its record's deadline is not the index's, and the index is searched.
     fn remove(&mut self, hash: TokenHash, deadline: Instant) {
-        self.by_deadline.remove(&(deadline, hash));
+        if !self.by_deadline.remove(&(deadline, hash)) {
+            self.by_deadline.retain(|(_, listed)| *listed != hash);
+        }
     }
 
     fn hashes(&self) -> impl Iterator<Item = &TokenHash> {
@@ -459,5 +463,46 @@ impl<K: Eq + Hash, V> Expiring<K, V> {
 
     fn take_live(&mut self, key: &K, now: Instant) -> Option<(V, Instant)> {
         self.map.remove(key).filter(|(_, deadline)| *deadline > now)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+
+    /// A revoked token with an idle timeout (whose record's deadline is not its index
+    /// entry's) leaves nothing behind in its subject's index.
+    #[test]
+    fn revoking_a_token_with_an_idle_timeout_unlists_it() {
+        let store = MemoryStore::new();
+        let now = Utc::now();
+        let hashes: Vec<TokenHash> = (0..3)
+            .map(|i| TokenHash::of(&format!("token {i}")))
+            .collect();
+        for hash in &hashes {
+            let caller = Caller::new(
+                TokenKind::Customer,
+                "ada",
+                *hash,
+                now,
+                Some(now + TimeDelta::hours(1)),
+            )
+            .with_idle_timeout(Duration::from_secs(60));
+            let stored = store.insert_now(
+                caller,
+                Some(Duration::from_secs(3600)),
+                SubjectLimit::default(),
+            );
+            assert!(stored.is_ok());
+        }
+        for hash in &hashes {
+            assert!(store.remove_now(hash).is_some());
+        }
+        let listed = lock(&store.shared.subjects)
+            .get(&(TokenKind::Customer, "ada".to_owned()), Instant::now())
+            .map_or(0, SubjectIndex::len);
+        assert_eq!(listed, 0, "revoked tokens are still listed");
     }
 }
