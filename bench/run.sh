@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Benchmarks tower-bearer side by side with its peers (see BENCHMARKS.md).
 #
-#   bench/run.sh           full run (about 8 minutes): criterion, 5 rounds of every mode, issuance;
+#   bench/run.sh           full run (about 9 minutes): criterion, 5 rounds of every mode, issuance;
 #                          writes bench/results.json, bench/issuance.json, bench/chart.svg
 #                          and the results part of BENCHMARKS.md
 #   bench/run.sh --quick   under 2 minutes: 2 short rounds, 1 issuance round, no criterion;

@@ -161,6 +161,8 @@ mod tests {
                 p99_ms: 1.5,
                 ratio_vs_none: 1.0,
                 peak_rss_kib: 1000,
+                redis_commands_per_request: None,
+                redis_commands: Default::default(),
             })
             .collect();
         let path = std::env::temp_dir().join(format!("bench-chart-{}.svg", std::process::id()));

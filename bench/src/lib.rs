@@ -12,6 +12,7 @@ pub mod stats;
 pub mod throughput;
 pub mod wrk;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -38,6 +39,9 @@ pub enum Mode {
     BearerMemoryScoped,
     /// tower-bearer, Redis registry.
     BearerRedis,
+    /// tower-bearer, Redis registry with a 30-minute idle timeout on the bench's token kinds
+    /// (`SessionRules::with_idle_timeout`): what idle timeouts add to `BearerRedis`.
+    BearerRedisIdle,
     /// tower-bearer, Redis registry with its local cache of resolved tokens
     /// (`CacheOptions::default()`: 5 s, evicted across instances through pub/sub).
     BearerRedisCache,
@@ -47,7 +51,7 @@ pub enum Mode {
 
 impl Mode {
     /// Every mode, in the order of the report.
-    pub const ALL: [Mode; 9] = [
+    pub const ALL: [Mode; 10] = [
         Mode::None,
         Mode::Static,
         Mode::Jwt,
@@ -55,6 +59,7 @@ impl Mode {
         Mode::BearerMemory,
         Mode::BearerMemoryScoped,
         Mode::BearerRedis,
+        Mode::BearerRedisIdle,
         Mode::BearerRedisCache,
         Mode::RedisGet,
     ];
@@ -69,6 +74,7 @@ impl Mode {
             Mode::BearerMemory => "bearer-memory",
             Mode::BearerMemoryScoped => "bearer-memory-scoped",
             Mode::BearerRedis => "bearer-redis",
+            Mode::BearerRedisIdle => "bearer-redis-idle",
             Mode::BearerRedisCache => "bearer-redis-cached",
             Mode::RedisGet => "redis-get",
         }
@@ -78,7 +84,11 @@ impl Mode {
     pub fn needs_redis(self) -> bool {
         matches!(
             self,
-            Mode::Sessions | Mode::BearerRedis | Mode::BearerRedisCache | Mode::RedisGet
+            Mode::Sessions
+                | Mode::BearerRedis
+                | Mode::BearerRedisIdle
+                | Mode::BearerRedisCache
+                | Mode::RedisGet
         )
     }
 }
@@ -118,6 +128,15 @@ pub struct ModeResult {
     pub ratio_vs_none: f64,
     /// The largest peak resident set size (VmHWM) of the server over the rounds, in KiB.
     pub peak_rss_kib: u64,
+    /// Median over the rounds of the commands redis-server ran during the measured load
+    /// (`INFO commandstats`, the harness's `INFO` left out) per request wrk completed; only
+    /// for the modes with Redis.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_commands_per_request: Option<f64>,
+    /// The same, command by command (Redis's lower-case names: `get`, `evalsha`, ...); every
+    /// command seen in any round, and always `get` and `evalsha` for tower-bearer's modes.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub redis_commands: BTreeMap<String, f64>,
 }
 
 #[cfg(test)]

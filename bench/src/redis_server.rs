@@ -1,6 +1,7 @@
 //! A throwaway `redis-server` on a free loopback port, stopped when dropped.
 
-use std::io::{self, Read, Write};
+use std::collections::BTreeMap;
+use std::io::{self, BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -64,6 +65,30 @@ impl RedisServer {
         self.child.id()
     }
 
+    /// How many times redis-server has run each command since it started (the `calls=` of
+    /// `INFO commandstats`, by lower-case command name), leaving out `INFO` itself, which
+    /// only the harness sends.
+    ///
+    /// # Errors
+    /// When redis-server does not answer, or answers with something other than a bulk string.
+    pub fn command_calls(&self) -> io::Result<BTreeMap<String, u64>> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        stream.write_all(b"INFO commandstats\r\n")?;
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let length: usize = header
+            .strip_prefix('$')
+            .and_then(|length| length.trim_end().parse().ok())
+            .ok_or_else(|| io::Error::other(format!("INFO answered {header:?}")))?;
+        let mut body = vec![0; length];
+        reader.read_exact(&mut body)?;
+        let mut calls = parse_commandstats(&String::from_utf8_lossy(&body));
+        calls.remove("info");
+        Ok(calls)
+    }
+
     fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {
         let deadline = Instant::now() + limit;
         loop {
@@ -96,6 +121,22 @@ pub fn free_port() -> io::Result<u16> {
     Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
 }
 
+/// The `calls=` of each `cmdstat_<name>:calls=…,usec=…` line of `INFO commandstats`, by
+/// name (subcommands as Redis 7 names them, `client|setinfo`).
+pub fn parse_commandstats(text: &str) -> BTreeMap<String, u64> {
+    text.lines()
+        .filter_map(|line| {
+            let (name, fields) = line.trim().strip_prefix("cmdstat_")?.split_once(':')?;
+            let calls = fields
+                .split(',')
+                .find_map(|field| field.strip_prefix("calls="))?
+                .parse()
+                .ok()?;
+            Some((name.to_owned(), calls))
+        })
+        .collect()
+}
+
 fn ping(port: u16) -> io::Result<bool> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_millis(500)))?;
@@ -103,4 +144,27 @@ fn ping(port: u16) -> io::Result<bool> {
     let mut answer = [0u8; 7];
     stream.read_exact(&mut answer)?;
     Ok(&answer == b"+PONG\r\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_calls_of_every_command() {
+        let text = "# Commandstats\r\n\
+cmdstat_get:calls=180234,usec=90117,usec_per_call=0.50,rejected_calls=0,failed_calls=0\r\n\
+cmdstat_evalsha:calls=2,usec=40,usec_per_call=20.00,rejected_calls=0,failed_calls=0\r\n\
+cmdstat_client|setinfo:calls=4,usec=3,usec_per_call=0.75,rejected_calls=0,failed_calls=0\r\n\
+cmdstat_broken:usec=3\r\n";
+        let calls = parse_commandstats(text);
+        assert_eq!(
+            calls.into_iter().collect::<Vec<_>>(),
+            [
+                ("client|setinfo".to_owned(), 4),
+                ("evalsha".to_owned(), 2),
+                ("get".to_owned(), 180_234),
+            ]
+        );
+    }
 }

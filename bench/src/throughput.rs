@@ -14,14 +14,20 @@ use crate::wrk::WrkReport;
 use crate::{Mode, ModeResult, Result};
 
 /// Pairs of modes compared round by round: (a, b) gives the median of a's req/s / b's.
-pub const PAIRS: [(&str, &str); 6] = [
+pub const PAIRS: [(&str, &str); 7] = [
     ("bearer-redis", "redis-get"),
     ("bearer-redis", "sessions"),
     ("bearer-memory", "static"),
     ("bearer-redis-cached", "jwt"),
     ("bearer-redis-cached", "bearer-memory"),
     ("bearer-memory-scoped", "bearer-memory"),
+    ("bearer-redis-idle", "bearer-redis"),
 ];
+
+/// The commands the Redis figures of tower-bearer's modes always name, even when a load ran
+/// none of them: a resolve is a plain `GET`, or, once per recording interval per token, one
+/// `EVALSHA` of the script that reads the record and records the use.
+pub const RESOLVE_COMMANDS: [&str; 2] = ["get", "evalsha"];
 
 /// What one measured load of one mode gave.
 #[derive(Clone, Debug)]
@@ -38,6 +44,41 @@ pub struct Sample {
     pub wrk_cpu: f64,
     /// How long the measured load ran.
     pub seconds: f64,
+    /// The commands redis-server ran during the measured load, by name (those with any
+    /// calls); `None` for the modes without Redis.
+    pub redis_calls: Option<BTreeMap<String, u64>>,
+}
+
+impl Sample {
+    /// All the commands redis-server ran during the measured load per request wrk completed;
+    /// `NaN` without Redis.
+    pub fn redis_commands_per_request(&self) -> f64 {
+        self.redis_calls.as_ref().map_or(f64::NAN, |calls| {
+            calls.values().sum::<u64>() as f64 / self.report.requests as f64
+        })
+    }
+
+    /// The calls of `command` during the measured load per request; `NaN` without Redis.
+    pub fn redis_command_per_request(&self, command: &str) -> f64 {
+        self.redis_calls.as_ref().map_or(f64::NAN, |calls| {
+            calls.get(command).copied().unwrap_or(0) as f64 / self.report.requests as f64
+        })
+    }
+}
+
+/// What redis-server ran between two readings of its command counts: the commands whose
+/// count grew, by how much.
+pub fn calls_between(
+    before: &BTreeMap<String, u64>,
+    after: &BTreeMap<String, u64>,
+) -> BTreeMap<String, u64> {
+    after
+        .iter()
+        .filter_map(|(name, &calls)| {
+            let grown = calls.saturating_sub(before.get(name).copied().unwrap_or(0));
+            (grown > 0).then(|| (name.clone(), grown))
+        })
+        .collect()
 }
 
 /// Starts `mode` on a fresh server, checks its credential, warms it up, measures it, stops it.
@@ -51,6 +92,13 @@ pub fn measure(config: &Config, redis: &RedisServer, scratch: &Path, mode: Mode)
     if config.warmup > 0 {
         load(config.warmup).run()?;
     }
+    // Redis's command counts are read just outside the CPU readings, so the INFO commands
+    // cost nothing to the CPU shares (and they are left out of the counts).
+    let calls_before = if mode.needs_redis() {
+        Some(redis.command_calls()?)
+    } else {
+        None
+    };
     let server_ticks = process_cpu_ticks(server.pid());
     let redis_ticks = process_cpu_ticks(redis.pid());
     let wrk_before = children_cpu_seconds();
@@ -64,6 +112,10 @@ pub fn measure(config: &Config, redis: &RedisServer, scratch: &Path, mode: Mode)
     };
     let server_cpu = share(server_ticks, server.pid());
     let redis_cpu = share(redis_ticks, redis.pid());
+    let redis_calls = match calls_before {
+        Some(before) => Some(calls_between(&before, &redis.command_calls()?)),
+        None => None,
+    };
     let peak_rss_kib = peak_rss_kib(server.pid()).ok_or("cannot read the server's VmHWM")?;
     server.stop()?;
     Ok(Sample {
@@ -73,6 +125,7 @@ pub fn measure(config: &Config, redis: &RedisServer, scratch: &Path, mode: Mode)
         redis_cpu,
         wrk_cpu,
         seconds,
+        redis_calls,
     })
 }
 
@@ -130,10 +183,38 @@ impl Rounds {
                         3,
                     ),
                     peak_rss_kib: runs.iter().map(|s| s.peak_rss_kib).max().unwrap_or(0),
+                    redis_commands_per_request: Some(of(Sample::redis_commands_per_request))
+                        .filter(|value| !value.is_nan())
+                        .map(|value| round_to(value, 6)),
+                    redis_commands: redis_commands(mode.name(), runs),
                 })
             })
             .collect()
     }
+}
+
+/// Each command's calls per request, median over `runs` (a round without it counting 0):
+/// every command seen in any round, and [`RESOLVE_COMMANDS`] for tower-bearer's Redis modes.
+fn redis_commands(mode: &str, runs: &[Sample]) -> BTreeMap<String, f64> {
+    let with_redis: Vec<&Sample> = runs.iter().filter(|s| s.redis_calls.is_some()).collect();
+    if with_redis.is_empty() {
+        return BTreeMap::new();
+    }
+    let mut names: Vec<&str> = with_redis
+        .iter()
+        .flat_map(|s| s.redis_calls.iter().flat_map(|calls| calls.keys()))
+        .map(String::as_str)
+        .collect();
+    if mode.starts_with("bearer-redis") {
+        names.extend(RESOLVE_COMMANDS);
+    }
+    names
+        .into_iter()
+        .map(|name| {
+            let per_request = median_of(&with_redis, |s| s.redis_command_per_request(name));
+            (name.to_owned(), round_to(per_request, 6))
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -155,7 +236,18 @@ mod tests {
             redis_cpu: f64::NAN,
             wrk_cpu: 0.5,
             seconds: 6.0,
+            redis_calls: None,
         }
+    }
+
+    fn with_calls(mut sample: Sample, calls: &[(&str, u64)]) -> Sample {
+        sample.redis_calls = Some(
+            calls
+                .iter()
+                .map(|&(name, calls)| (name.to_owned(), calls))
+                .collect(),
+        );
+        sample
     }
 
     #[test]
@@ -188,6 +280,88 @@ mod tests {
         assert_eq!(results[1].rps, 60.0);
         assert_eq!(results[1].ratio_vs_none, 0.8);
         assert_eq!(results[1].peak_rss_kib, 14);
+    }
+
+    #[test]
+    fn redis_commands_per_request_are_medians_over_the_rounds() {
+        let mut rounds = Rounds::default();
+        // 1000 requests a load (see `sample`).
+        rounds.add(vec![
+            (Mode::None, sample(100.0, 10)),
+            (
+                Mode::BearerRedisIdle,
+                with_calls(sample(60.0, 12), &[("get", 1000), ("evalsha", 1)]),
+            ),
+            (
+                Mode::Sessions,
+                with_calls(sample(40.0, 12), &[("get", 1000), ("expire", 10)]),
+            ),
+        ]);
+        rounds.add(vec![
+            (Mode::None, sample(100.0, 10)),
+            (
+                Mode::BearerRedisIdle,
+                with_calls(sample(60.0, 12), &[("get", 1002)]),
+            ),
+            (
+                Mode::Sessions,
+                with_calls(sample(40.0, 12), &[("get", 998)]),
+            ),
+        ]);
+        rounds.add(vec![(
+            Mode::BearerRedisCache,
+            with_calls(sample(60.0, 12), &[]),
+        )]);
+        let results = rounds.results(&[
+            Mode::None,
+            Mode::BearerRedisIdle,
+            Mode::Sessions,
+            Mode::BearerRedisCache,
+        ]);
+        let figures = |at: usize| {
+            let result = &results[at];
+            let commands: Vec<(&str, f64)> = result
+                .redis_commands
+                .iter()
+                .map(|(name, value)| (name.as_str(), *value))
+                .collect();
+            (result.redis_commands_per_request, commands)
+        };
+        assert_eq!(figures(0), (None, vec![]));
+        assert_eq!(
+            figures(1),
+            (Some(1.0015), vec![("evalsha", 0.0005), ("get", 1.001)])
+        );
+        assert_eq!(
+            figures(2),
+            (Some(1.004), vec![("expire", 0.005), ("get", 0.999)])
+        );
+        assert_eq!(
+            figures(3),
+            (Some(0.0), vec![("evalsha", 0.0), ("get", 0.0)])
+        );
+        assert!(
+            !rounds
+                .pair_ratios
+                .contains_key(&("bearer-redis-idle", "bearer-redis")),
+            "no bearer-redis: no ratio"
+        );
+    }
+
+    #[test]
+    fn calls_between_two_readings() {
+        let reading = |calls: &[(&str, u64)]| -> BTreeMap<String, u64> {
+            calls
+                .iter()
+                .map(|&(name, calls)| (name.to_owned(), calls))
+                .collect()
+        };
+        let before = reading(&[("get", 10), ("ping", 1)]);
+        let after = reading(&[("get", 1010), ("ping", 1), ("evalsha", 1)]);
+        assert_eq!(
+            calls_between(&before, &after),
+            reading(&[("evalsha", 1), ("get", 1000)])
+        );
     }
 
     #[test]

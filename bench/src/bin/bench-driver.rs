@@ -182,7 +182,7 @@ fn run(config: &Config) -> Result<()> {
         for mode in order {
             let sample = throughput::measure(config, &redis, &scratch, mode)?;
             println!(
-                "[{:>4.0} s] round {}/{} {:<14} {:>9.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms  server {:>3.0}% redis {:>3.0}% wrk {:>3.0}%",
+                "[{:>4.0} s] round {}/{} {:<20} {:>9.0} req/s  p50 {:>6.3} ms  p99 {:>6.3} ms  server {:>3.0}% redis {:>3.0}% wrk {:>3.0}%",
                 started.elapsed().as_secs_f64(),
                 round + 1,
                 config.rounds,

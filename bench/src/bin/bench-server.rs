@@ -29,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use tower_bearer::magento::rest;
-use tower_bearer::registry::IssueRequest;
+use tower_bearer::registry::{IssueRequest, SessionRules};
 use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance};
 use tower_bearer::store::{CacheOptions, RedisStoreOptions};
 use tower_bearer::token::{Scopes, Token};
@@ -43,9 +43,10 @@ const USAGE: &str = "\
 usage: bench-server --mode MODE [--bind ADDR] [--redis-url URL] [--threads N]
                     [--ready-file PATH] [--with-login-routes] [--login-customers N]
 
-MODE: none | static | jwt | sessions | bearer-memory | bearer-memory-scoped | bearer-redis | bearer-redis-cached | redis-get
+MODE: none | static | jwt | sessions | bearer-memory | bearer-memory-scoped | bearer-redis
+      | bearer-redis-idle | bearer-redis-cached | redis-get
   --bind ADDR           listen address (default 127.0.0.1:0, a free port)
-  --redis-url URL       Redis for sessions, bearer-redis, redis-get (default redis://127.0.0.1:6379/)
+  --redis-url URL       Redis for sessions, bearer-redis*, redis-get (default redis://127.0.0.1:6379/)
   --threads N           tokio worker threads (default 1)
   --ready-file PATH     also write `addr …` and `header …` there once listening
   --with-login-routes   merge tower-bearer's token routes (POST /V1/integration/customer/token)
@@ -57,6 +58,9 @@ const SCOPE: &str = "Magento_Catalog::products";
 
 /// The subject every credential stands for.
 const SUBJECT: &str = "customer@example.com";
+
+/// The idle timeout of `bearer-redis-idle`'s tokens, as a shop would set it.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
 struct Options {
     mode: Mode,
@@ -255,6 +259,22 @@ async fn protected_app(
         }
         Mode::BearerRedis => {
             let registry = TokenRegistry::redis(&options.redis_url).await?;
+            let issued = registry.issue(TokenKind::Customer, SUBJECT).await?;
+            (
+                routes.route_layer(BearerAuthLayer::required(registry.clone())),
+                format!("Authorization: Bearer {}", issued.token.expose()),
+                Some(registry),
+            )
+        }
+        Mode::BearerRedisIdle => {
+            // Both kinds, whichever the bench issues: a resolve must still be one GET, with
+            // the use (and the idle deadline) recorded by one script call per interval.
+            let rules = SessionRules::default()
+                .with_idle_timeout(TokenKind::Customer, IDLE_TIMEOUT)?
+                .with_idle_timeout(TokenKind::Admin, IDLE_TIMEOUT)?;
+            let registry = TokenRegistry::redis(&options.redis_url)
+                .await?
+                .with_session_rules(rules);
             let issued = registry.issue(TokenKind::Customer, SUBJECT).await?;
             (
                 routes.route_layer(BearerAuthLayer::required(registry.clone())),
