@@ -33,19 +33,25 @@ pub(super) fn json_object(
     })
 }
 
-/// Like [`json_object`], but an empty body is `None`.
-pub(super) fn optional_json_object(
-    headers: &HeaderMap,
-    body: Result<Bytes, BytesRejection>,
-) -> Result<Option<Map<String, Value>>, ApiError> {
-    let body = body.map_err(|rejection| {
+/// The request body, or the error saying why it could not be read (413 past
+/// [`MAX_BODY_BYTES`](super::rest::MAX_BODY_BYTES)).
+pub(super) fn read_body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    body.map_err(|rejection| {
         let status = rejection.status();
         if status == StatusCode::PAYLOAD_TOO_LARGE {
             ApiError::new(status, "The request body is larger than 16 KiB.")
         } else {
             ApiError::new(status, "The request body could not be read.")
         }
-    })?;
+    })
+}
+
+/// Like [`json_object`], but an empty body is `None`.
+pub(super) fn optional_json_object(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Option<Map<String, Value>>, ApiError> {
+    let body = read_body(body)?;
     if body.is_empty() {
         return Ok(None);
     }
@@ -75,11 +81,16 @@ pub(super) fn required_string<'a>(
 ) -> Result<&'a str, ApiError> {
     match fields.get(name) {
         Some(Value::String(text)) if !text.is_empty() => Ok(text),
-        _ => Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("\"{name}\" is required. Enter and try again."),
-        )),
+        _ => Err(missing_field(name)),
     }
+}
+
+/// Magento's 400 for a missing or empty field: `"<name>" is required. Enter and try again.`
+pub(super) fn missing_field(name: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::BAD_REQUEST,
+        format!("\"{name}\" is required. Enter and try again."),
+    )
 }
 
 /// An error answer of the token routes: a status and `{"message": …}`.

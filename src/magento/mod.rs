@@ -23,6 +23,26 @@ pub const MANAGE_CUSTOMERS: &str = "Magento_Customer::manage";
 /// (`generateCustomerTokenAsAdmin`): Magento's ACL resource of "login as customer".
 pub const LOGIN_AS_CUSTOMER: &str = "Magento_LoginAsCustomer::login";
 
+/// The scope a token needs to introspect other tokens (RFC 7662):
+/// `POST /V1/integration/token/introspect`, one of the [`rest`] routes. The wildcard
+/// [`ALL_SCOPES`](crate::token::ALL_SCOPES) grants it, so full admins may introspect; the
+/// typical client is a resource server holding an integration token created with this
+/// scope alone.
+///
+/// ```
+/// use tower_bearer::TokenKind;
+/// use tower_bearer::magento::INTROSPECT;
+/// use tower_bearer::registry::IssueRequest;
+/// use tower_bearer::token::Scopes;
+///
+/// let request = IssueRequest::new(TokenKind::Integration, "integrations")
+///     .with_name("resource-server")
+///     .with_scopes(Scopes::new([INTROSPECT])?);
+/// assert!(request.scopes.grants(INTROSPECT));
+/// # Ok::<(), tower_bearer::token::InvalidScope>(())
+/// ```
+pub const INTROSPECT: &str = "introspect";
+
 /// The answer to an issue past the subject's [limit](crate::registry::SessionRules::with_limit)
 /// when the limit refuses more (REST: 409; GraphQL: `graphql-authorization`).
 pub fn token_limit_message(limit: usize) -> String {
@@ -42,6 +62,7 @@ mod admin;
 #[cfg_attr(docsrs, doc(cfg(feature = "graphql")))]
 pub mod graphql;
 pub mod integrations;
+mod introspection;
 mod json;
 pub mod rest;
 mod sessions;
@@ -66,11 +87,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Peer {
 /// Whether the request says its body is JSON (`application/json`, matched by essence,
 /// ignoring case and parameters).
 pub(crate) fn is_json(headers: &HeaderMap) -> bool {
+    has_media_type(headers, "application/json")
+}
+
+/// Whether the request's `Content-Type` is `essence` (matched ignoring case and
+/// parameters, so `application/json; charset=utf-8` is `application/json`).
+pub(crate) fn has_media_type(headers: &HeaderMap, essence: &str) -> bool {
     headers
         .get(CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
         .and_then(|value| value.split(';').next())
-        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+        .is_some_and(|given| given.trim().eq_ignore_ascii_case(essence))
 }
 
 /// A new token as Magento answers it: a bare JSON string, never cached.

@@ -34,6 +34,7 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 /// | `POST /V1/integration/tokens` | admin Bearer token granting `Magento_Integration::integrations`; `{"name", "scopes", "lifetime"}` | the new integration token and what it records |
 /// | `GET /V1/integration/tokens` | the same admin token | the live integration tokens (no secret) |
 /// | `DELETE /V1/integration/tokens/{token_id}` | the same admin token | `true`, or 404 |
+/// | `POST /V1/integration/token/introspect` | any Bearer token granting [`INTROSPECT`](super::INTROSPECT); form `token=…` (RFC 7662) or `{"token"}` | `{"active": true, "sub", "scope", "exp", …}`, or just `{"active": false}` |
 ///
 /// An admin with a TOTP secret in the [`Directory`](crate::sign_in::Directory) gets tokens only from
 /// the two-factor route ([`SignIn::sign_in_with_totp`]); the plain admin route answers
@@ -56,8 +57,8 @@ pub const MAX_BODY_BYTES: usize = 16 * 1024;
 ///     .nest("/rest/{store_code}", api);
 /// ```
 ///
-/// The revoke routes carry their own [`BearerAuthLayer`]; the token-issuing routes need
-/// none.
+/// The routes that take a Bearer token (revoking, sessions, integrations, introspection)
+/// carry their own [`BearerAuthLayer`]; the token-issuing routes need none.
 pub fn router(service: SignIn) -> Router {
     let registry = service.registry().clone();
     let authenticated = Router::new()
@@ -68,6 +69,7 @@ pub fn router(service: SignIn) -> Router {
         .route("/V1/integration/token/revoke", post(revoke_token))
         .route("/V1/customers/{email}/tokens/revoke", post(force_sign_out))
         .merge(super::integrations::routes())
+        .merge(super::introspection::routes())
         .merge(super::sessions::routes())
         .route_layer(BearerAuthLayer::required(registry));
     Router::new()

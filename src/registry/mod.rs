@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{SubsecRound, Utc};
 use tracing::{debug, warn};
 
-use crate::store::{MemoryStore, SignInStore, StoreError, StoreFuture, TokenStore};
+use crate::store::{MemoryStore, RECORD_NO_USE, SignInStore, StoreError, StoreFuture, TokenStore};
 use crate::token::{Caller, Lifetimes, Token, TokenFormat, TokenHash, TokenKind};
 
 mod issue;
@@ -363,6 +363,40 @@ impl TokenRegistry {
             Lookup::Invalid => Ok(None),
             Lookup::Pending(hash, answer) => finish_resolve(hash, answer.await),
         }
+    }
+
+    /// Looks token text up as [`resolve`](TokenRegistry::resolve) does, with the same
+    /// expiry checks, but records no use of it: its
+    /// [`last_used_at`](Caller::last_used_at) stays as it is and its idle timeout is not
+    /// extended. For token introspection (RFC 7662), where a resource server asks about a
+    /// token that its owner did not use.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::store::StoreError> {
+    /// use tower_bearer::{TokenKind, TokenRegistry};
+    ///
+    /// let registry = TokenRegistry::memory();
+    /// let issued = registry.issue(TokenKind::Customer, "ada").await?;
+    /// let token = issued.token.expose();
+    ///
+    /// let seen = registry.inspect(token).await?.expect("live token");
+    /// assert_eq!(seen, issued.caller, "as issued: no use recorded");
+    ///
+    /// registry.revoke(token).await?;
+    /// assert_eq!(registry.inspect(token).await?, None);
+    /// assert_eq!(registry.inspect("not a token").await?, None);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when the store fails or times out.
+    pub async fn inspect(&self, token: &str) -> Result<Option<Caller>, StoreError> {
+        if !self.may_be_live(token) {
+            debug!(outcome = "malformed", "token refused without lookup");
+            return Ok(None);
+        }
+        let hash = TokenHash::of(token);
+        finish_resolve(hash, self.store.get(hash, RECORD_NO_USE).await)
     }
 
     /// Starts a resolve: the part that needs the token text (shape check, hash) runs now,

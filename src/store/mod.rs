@@ -112,6 +112,12 @@ impl SubjectLimit {
 /// often the subject signs in.
 pub const MAX_TOKENS_PER_SUBJECT: usize = 10_000;
 
+/// The `record_use_every` of a [`TokenStore::get`] that records no use: a read only, as
+/// [`TokenRegistry::inspect`](crate::TokenRegistry::inspect) does (token introspection
+/// must not keep a token alive). [`Caller::use_is_due`] is never true for it, and every
+/// store must treat it so: no write, no extended idle timeout.
+pub const RECORD_NO_USE: Duration = Duration::MAX;
+
 /// The future a store returns: boxed because the registry holds its store as a trait object.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
 
@@ -147,6 +153,7 @@ pub trait TokenStore: Send + Sync + 'static {
     /// idle timeout): its [`last_used_at`](Caller::last_used_at) becomes now and, with an
     /// idle timeout, its life in the store is extended (never past its absolute expiry).
     /// The answer shows the use recorded. One round trip, whether a use is recorded or not.
+    /// With [`RECORD_NO_USE`] as `record_use_every`, a read that records nothing.
     ///
     /// A store drops expired records, but need not do so to the millisecond: the registry
     /// refuses any record past its expiry, whatever the store returns (the local cache of

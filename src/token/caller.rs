@@ -256,8 +256,29 @@ impl Caller {
     }
 
     /// Whether a use at `now` is to be recorded: none was yet, or the last one is at least
-    /// [`Caller::use_recording_step`] old.
+    /// [`Caller::use_recording_step`] old. Never for `every` =
+    /// [`RECORD_NO_USE`](crate::store::RECORD_NO_USE) (`Duration::MAX`): a read only.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use chrono::{TimeDelta, Utc};
+    /// use tower_bearer::{Caller, TokenKind};
+    /// use tower_bearer::store::RECORD_NO_USE;
+    /// use tower_bearer::token::TokenHash;
+    ///
+    /// let now = Utc::now();
+    /// let caller = Caller::new(TokenKind::Customer, "ada", TokenHash::of("t"), now, None)
+    ///     .with_idle_timeout(Duration::from_secs(600))
+    ///     .with_last_used_at(now);
+    /// let every = Duration::from_secs(60);
+    /// assert!(!caller.use_is_due(now + TimeDelta::seconds(59), every));
+    /// assert!(caller.use_is_due(now + TimeDelta::seconds(60), every));
+    /// assert!(!caller.use_is_due(now + TimeDelta::days(1), RECORD_NO_USE));
+    /// ```
     pub fn use_is_due(&self, now: DateTime<Utc>, every: Duration) -> bool {
+        if every == Duration::MAX {
+            return false;
+        }
         let step = TimeDelta::from_std(self.use_recording_step(every)).unwrap_or(TimeDelta::MAX);
         self.last_used_at
             .is_none_or(|last| now.signed_duration_since(last) >= step)

@@ -12,6 +12,7 @@ mod graphql_scopes;
 #[cfg(feature = "graphql")]
 mod graphql_sessions;
 mod integrations;
+mod introspection;
 mod layer;
 mod memory_store;
 mod redis_idle;

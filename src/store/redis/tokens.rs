@@ -11,7 +11,8 @@ use super::codec::Record;
 use super::scripts::{ADMIT, RESOLVE};
 use super::{RedisStore, millis};
 use crate::store::{
-    MAX_TOKENS_PER_SUBJECT, OnLimit, StoreError, StoreFuture, SubjectLimit, TokenStore, bounded,
+    MAX_TOKENS_PER_SUBJECT, OnLimit, RECORD_NO_USE, StoreError, StoreFuture, SubjectLimit,
+    TokenStore, bounded,
 };
 use crate::token::{Caller, TokenHash, TokenKind};
 
@@ -287,10 +288,17 @@ impl TokenStore for RedisStore {
     fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>> {
         let now = Instant::now();
         // Most resolves: no use due, so the cache may answer, or a plain GET. Once per
-        // recording step, the script reads and records in the same round trip.
-        let due = self.recent_uses.is_due(&hash, now);
+        // recording step, the script reads and records in the same round trip. A read only
+        // (`RECORD_NO_USE`) never runs the script.
+        let read_only = record_use_every == RECORD_NO_USE;
+        let due = !read_only && self.recent_uses.is_due(&hash, now);
         if !due && let Some(caller) = self.cache.as_ref().and_then(|cache| cache.get(&hash)) {
-            return Box::pin(std::future::ready(Ok(Some(caller))));
+            // A cached record may lack a use another instance recorded since, and so look
+            // idled out when it is not. A resolve never sees that (its use falls due a quarter of
+            // the idle timeout after the last one, long before); a read only asks Redis.
+            if !(read_only && caller.is_expired_at(Utc::now())) {
+                return Box::pin(std::future::ready(Ok(Some(caller))));
+            }
         }
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
