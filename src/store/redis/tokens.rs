@@ -291,8 +291,15 @@ impl TokenStore for RedisStore {
         // recording step, the script reads and records in the same round trip. A read only
         // (`RECORD_NO_USE`) never runs the script.
         let read_only = record_use_every == RECORD_NO_USE;
-        let due = !read_only && self.recent_uses.is_due(&hash, now);
-        if !due && let Some(caller) = self.cache.as_ref().and_then(|cache| cache.get(&hash)) {
+        let cached = self.cache.as_ref().and_then(|cache| cache.get(&hash));
+        let due = !read_only
+            && match &cached {
+                // The cached record carries the latest use this instance saw recorded: no
+                // second lookup on the hot path.
+                Some(caller) => caller.use_is_due(Utc::now(), record_use_every),
+                None => self.recent_uses.is_due(&hash, now),
+            };
+        if !due && let Some(caller) = cached {
             // A cached record may lack a use another instance recorded since, and so look
             // idled out when it is not. A resolve never sees that (its use falls due a quarter of
             // the idle timeout after the last one, long before); a read only asks Redis.
