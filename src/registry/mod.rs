@@ -46,6 +46,10 @@ pub struct TokenRegistry {
     /// The token format of each kind that does not use Magento's.
     formats: Arc<[(TokenKind, TokenFormat)]>,
     sessions: Arc<SessionRules>,
+    /// Where tokens are resolved instead of the store, by their text (see
+    /// [`TokenRegistry::introspecting`]).
+    #[cfg(feature = "introspection-client")]
+    remote: Option<crate::store::IntrospectionClient>,
 }
 
 impl std::fmt::Debug for TokenRegistry {
@@ -79,12 +83,19 @@ impl TokenRegistry {
     /// ```
     pub fn new<S: TokenStore + SignInStore>(store: S) -> Self {
         let store = Arc::new(store);
+        Self::over(store.clone(), Some(store))
+    }
+
+    /// A registry over these stores, with default lifetimes, formats and session rules.
+    fn over(store: Arc<dyn TokenStore>, sign_in_store: Option<Arc<dyn SignInStore>>) -> Self {
         Self {
-            store: store.clone(),
-            sign_in_store: Some(store),
+            store,
+            sign_in_store,
             lifetimes: Lifetimes::default(),
             formats: Arc::new([(TokenKind::Integration, TokenFormat::integration())]),
             sessions: Arc::default(),
+            #[cfg(feature = "introspection-client")]
+            remote: None,
         }
     }
 
@@ -92,13 +103,51 @@ impl TokenRegistry {
     /// application needs to issue and revoke. A [`SignIn`](crate::SignIn) over it has no
     /// lockout counters to keep, so it refuses every sign-in with a store error (503).
     pub fn tokens_only(store: impl TokenStore) -> Self {
-        Self {
-            store: Arc::new(store),
-            sign_in_store: None,
-            lifetimes: Lifetimes::default(),
-            formats: Arc::new([(TokenKind::Integration, TokenFormat::integration())]),
-            sessions: Arc::default(),
-        }
+        Self::over(Arc::new(store), None)
+    }
+
+    /// A registry that resolves tokens through another service's introspection endpoint
+    /// (RFC 7662), for a service that cannot reach the token store: put it behind
+    /// [`BearerAuthLayer`](crate::BearerAuthLayer) and the layer accepts the tokens the
+    /// other service issues.
+    ///
+    /// It fails closed as the Redis store does: the other service unreachable, slow, or
+    /// answering anything but a usable 200 is a [`StoreError`] (503); `{"active": false}`
+    /// is an unknown token (401). It is read-only: issuing, revoking and listing fail
+    /// with a [`StoreError`] (tokens are issued and revoked on the introspection server),
+    /// and a [`SignIn`](crate::SignIn) over it refuses every sign-in.
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+    /// use axum::{Router, routing::get};
+    /// use tower_bearer::store::{IntrospectionClient, IntrospectionClientOptions};
+    /// use tower_bearer::{BearerAuthLayer, Caller, TokenRegistry};
+    ///
+    /// let client = IntrospectionClient::new(IntrospectionClientOptions::new(
+    ///     "http://auth.internal:8080/rest/V1/integration/token/introspect",
+    ///     std::env::var("INTROSPECTION_TOKEN")?, // grants `introspect` there
+    /// ))?;
+    /// let registry = TokenRegistry::introspecting(client);
+    /// let app: Router = Router::new()
+    ///     .route("/me", get(|caller: Caller| async move { caller.subject }))
+    ///     .layer(BearerAuthLayer::required(registry));
+    /// let listener = tokio::net::TcpListener::bind("0.0.0.0:8081").await?;
+    /// axum::serve(listener, app).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// Tokens are still checked for shape before any request, so give this registry the
+    /// same [formats](TokenRegistry::with_format) as the issuing service if it issues
+    /// prefixed tokens other than the default `tbi_…` of integrations. Expiry is checked
+    /// on every answer, cached or not, to the second. Uses of a token here are not
+    /// recorded on the issuing service (introspection records none), so they do not keep
+    /// a token with an idle timeout alive.
+    #[cfg(feature = "introspection-client")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "introspection-client")))]
+    pub fn introspecting(client: crate::store::IntrospectionClient) -> Self {
+        let mut registry = Self::over(Arc::new(crate::store::ReadOnly), None);
+        registry.remote = Some(client);
+        registry
     }
 
     /// A registry in this process's memory: the embedded default, for a single instance.
@@ -265,7 +314,8 @@ impl TokenRegistry {
         &self.lifetimes
     }
 
-    /// The token store.
+    /// The token store (for a registry made by `TokenRegistry::introspecting`, a
+    /// read-only stand-in whose every verb fails: tokens live on the introspection server).
     pub fn store(&self) -> &dyn TokenStore {
         &*self.store
     }
@@ -396,6 +446,10 @@ impl TokenRegistry {
             return Ok(None);
         }
         let hash = TokenHash::of(token);
+        #[cfg(feature = "introspection-client")]
+        if let Some(remote) = &self.remote {
+            return finish_resolve(hash, remote.introspect_hashed(token, hash).await);
+        }
         finish_resolve(hash, self.store.get(hash, RECORD_NO_USE).await)
     }
 
@@ -407,6 +461,10 @@ impl TokenRegistry {
             return Lookup::Invalid;
         }
         let hash = TokenHash::of(token);
+        #[cfg(feature = "introspection-client")]
+        if let Some(remote) = &self.remote {
+            return Lookup::Pending(hash, remote.introspect_hashed(token, hash));
+        }
         Lookup::Pending(
             hash,
             self.store.get(hash, self.sessions.last_used_interval()),

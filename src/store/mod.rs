@@ -3,9 +3,12 @@
 //!
 //! - [`MemoryStore`]: the embedded default, one process only;
 //! - `RedisStore` (feature `redis`): shared by every instance of the app, on one Redis or
-//!   (feature `cluster`) on a Redis Cluster.
+//!   (feature `cluster`) on a Redis Cluster;
+//! - `IntrospectionClient` (feature `introspection-client`): not a store but its stand-in
+//!   for a service that cannot reach the store, resolving tokens through the issuing
+//!   service's introspection endpoint (see `TokenRegistry::introspecting`).
 //!
-//! Both pass the same conformance suite. A store keeps token records keyed by the SHA-256
+//! Both stores pass the same conformance suite. A store keeps token records keyed by the SHA-256
 //! of the token, an index of each subject's tokens for revoke-all, the failed-login
 //! counters used for lockout, and the one-time claims that stop a second-factor code from
 //! being used twice.
@@ -16,10 +19,20 @@ use std::time::Duration;
 
 use crate::token::{Caller, RandomError, TokenHash, TokenKind};
 
+#[cfg(feature = "introspection-client")]
+mod introspection;
 mod memory;
 #[cfg(feature = "redis")]
 mod redis;
 
+#[cfg(feature = "introspection-client")]
+pub(crate) use self::introspection::ReadOnly;
+#[cfg(feature = "introspection-client")]
+#[cfg_attr(docsrs, doc(cfg(feature = "introspection-client")))]
+#[doc(inline)]
+pub use self::introspection::{
+    IntrospectionClient, IntrospectionClientOptions, MAX_INTROSPECTION_ANSWER,
+};
 #[doc(inline)]
 pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]

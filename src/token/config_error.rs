@@ -36,6 +36,13 @@ pub enum ConfigError {
         /// The prefix refused (its first 17 characters).
         prefix: String,
     },
+    /// The endpoint or the token of an introspection client was refused (see
+    /// `IntrospectionClient::new`, feature `introspection-client`).
+    #[error("invalid introspection client setting: {reason}")]
+    InvalidIntrospectionClient {
+        /// What is wrong, e.g. `"the endpoint must be an http:// URL"`.
+        reason: String,
+    },
     /// An idle timeout, or the interval between recorded uses, out of range.
     #[error("invalid {what} {value:?}: it must be between 1 second and 365 days")]
     InvalidInterval {

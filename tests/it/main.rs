@@ -17,6 +17,8 @@ mod layer;
 mod memory_store;
 mod redis_idle;
 mod redis_store;
+#[cfg(feature = "introspection-client")]
+mod remote_introspection;
 mod routes;
 mod scopes;
 mod session_conformance;
