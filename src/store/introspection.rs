@@ -144,10 +144,8 @@ impl IntrospectionClientOptions {
 ///     "http://auth.internal:8080/rest/V1/integration/token/introspect",
 ///     std::env::var("INTROSPECTION_TOKEN")?,
 /// ))?;
-/// match client.introspect("abcdefghijklmnopqrstuvwxyz012345").await? {
-///     Some(caller) => println!("{} ({})", caller.subject, caller.kind),
-///     None => println!("not an active token"),
-/// }
+/// let active = client.introspect("abcdefghijklmnopqrstuvwxyz012345").await?;
+/// let subject = active.map(|caller| caller.subject); // None: not an active token
 /// # Ok(()) }
 /// ```
 ///

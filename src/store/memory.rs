@@ -145,8 +145,7 @@ impl MemoryStore {
     /// [`TokenStore::get`]): under a read lock, but for the rare recording.
     fn get_now(&self, hash: &TokenHash, record_use_every: Duration) -> Option<Caller> {
         let now = Instant::now();
-        // Milliseconds, as every store keeps them.
-        let utc = Utc::now().trunc_subsecs(3);
+        let utc = Utc::now();
         {
             let shard = self
                 .shard(hash)
@@ -160,7 +159,8 @@ impl MemoryStore {
         let mut shard = write(self.shard(hash));
         let (caller, deadline) = shard.get_mut_with_deadline(hash, now)?;
         if caller.use_is_due(utc, record_use_every) {
-            caller.last_used_at = Some(utc);
+            // Milliseconds, as every store keeps them.
+            caller.last_used_at = Some(utc.trunc_subsecs(3));
             if let Some(idle_end) = caller.idle_expires_at() {
                 *deadline = instant_of(idle_end, now, utc);
             }

@@ -1,7 +1,7 @@
 //! A second service's layer over `TokenRegistry::introspecting` (feature
 //! `introspection-client`), tested with two processes: the issuing service A (REST token
 //! routes and introspection over a memory registry) runs in a child process, this test
-//! binary run again as [`introspection_server_process`]; the resource service B (a
+//! binary run again as [`run_server_a`]; the resource service B (a
 //! `BearerAuthLayer` over an introspecting registry) runs here, on a real socket. A fake A
 //! served in this process answers what the real one never would (garbage, oversized, slow).
 //!
@@ -50,17 +50,13 @@ const MADE_UP: &str = "0123456789abcdefghijklmnopqrstuv";
 // ---------------------------------------------------------------------------------------
 // Service A, in a child process.
 
-/// Service A when this binary runs with [`SERVER_ENV`] set (a no-op otherwise): the REST
-/// token routes over a memory registry, an admin `catalog` (products only) and a customer,
+/// Service A, what this binary runs as with [`SERVER_ENV`] set (see
+/// [`a_token_issued_by_a_is_accepted_by_b_with_its_caller`], whose process it takes over):
+/// the REST token routes over a memory registry, an admin `catalog` (products only) and a customer,
 /// with a counter of introspections at [`COUNT_ROUTE`]. Prints [`READY`] and
 /// `{"base", "introspector", "unscoped"}`: its URL, an integration token granting
 /// `introspect`, and one that does not. Stops when its stdin closes.
-#[tokio::test]
-#[ignore = "service A of the two-process tests, run by them as a child process"]
-async fn introspection_server_process() {
-    if std::env::var_os(SERVER_ENV).is_none() {
-        return;
-    }
+async fn run_server_a() {
     let registry = TokenRegistry::memory();
     let directory = MemoryDirectory::new();
     directory
@@ -131,14 +127,13 @@ struct ServerA {
 }
 
 impl ServerA {
-    /// Runs this test binary again as [`introspection_server_process`] and waits for it to
-    /// listen.
+    /// Runs this test binary again, as [`run_server_a`] (through the one test that turns
+    /// into it when [`SERVER_ENV`] is set), and waits for it to listen.
     async fn start() -> Self {
         let mut child = Command::new(std::env::current_exe().unwrap())
             .args([
-                "remote_introspection::introspection_server_process",
+                "remote_introspection::a_token_issued_by_a_is_accepted_by_b_with_its_caller",
                 "--exact",
-                "--ignored",
                 "--nocapture",
                 "--test-threads=1",
             ])
@@ -345,6 +340,10 @@ async fn whoami(caller: Caller) -> axum::Json<Value> {
 
 #[tokio::test]
 async fn a_token_issued_by_a_is_accepted_by_b_with_its_caller() {
+    // Run again as a child with SERVER_ENV set, this test is service A (see ServerA::start).
+    if std::env::var_os(SERVER_ENV).is_some() {
+        return run_server_a().await;
+    }
     let a = ServerA::start().await;
     let b = ServerB::start(options(&a.endpoint(), &a.introspector, Duration::ZERO)).await;
 
