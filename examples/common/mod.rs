@@ -11,6 +11,9 @@
 //! `CUSTOMER_TOKEN_LIMIT` / `ADMIN_TOKEN_LIMIT` (the most live tokens per account; unset: no
 //! limit), `TOKEN_LIMIT_ACTION` (`revoke-oldest`, the default, or `refuse`),
 //! `TOKEN_LAST_USED_INTERVAL` (how often a use is recorded at most; default `60s`), `RUST_LOG`.
+//!
+//! Lifecycle events (tokens issued and revoked, sign-ins) are printed on stdout, one JSON
+//! line each; logs go to stderr.
 
 use std::error::Error;
 use std::time::Duration;
@@ -25,6 +28,7 @@ use tower_bearer::sign_in::{MemoryDirectory, RemoteAssistance, TotpSecret};
 use tower_bearer::store::{
     CacheOptions, MAX_TOKENS_PER_SUBJECT, OnLimit, RedisStoreOptions, SubjectLimit,
 };
+use tower_bearer::telemetry::events::Event;
 use tower_bearer::token::{Lifetimes, Scopes};
 use tower_bearer::{Admin, BearerAuthLayer, Caller, Customer, SignIn, TokenKind, TokenRegistry};
 use tracing_subscriber::EnvFilter;
@@ -48,6 +52,7 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
+        .with_writer(std::io::stderr)
         .init();
 
     let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
@@ -68,7 +73,8 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
     };
     let registry = registry
         .with_lifetimes(lifetimes)
-        .with_session_rules(sessions.clone());
+        .with_session_rules(sessions.clone())
+        .with_event_hook(print_event);
 
     let directory = MemoryDirectory::new();
     directory.add_customer(
@@ -94,6 +100,13 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
         sessions,
         totp_uri,
     })
+}
+
+/// Prints a lifecycle event as one JSON line on stdout.
+fn print_event(event: &Event) {
+    if let Ok(line) = serde_json::to_string(event) {
+        println!("{line}");
+    }
 }
 
 /// The Redis registry, with the local cache when `TOKEN_CACHE_TTL` is set.

@@ -19,7 +19,8 @@ use crate::bearer::extract::{RequiredScopes, Scoped};
 use crate::registry::IssueRequest;
 use crate::sign_in::{SignIn, SignInError};
 use crate::store::MAX_TOKENS_PER_SUBJECT;
-use crate::token::{Caller, MAX_LIFETIME, Scopes, TokenKind};
+use crate::telemetry::events::{Actor, EventDetail};
+use crate::token::{Caller, MAX_LIFETIME, Scopes, TokenId, TokenKind};
 
 /// The subject of every integration token: one index, which these routes list and revoke
 /// from. A token's [`Caller::name`] names its integration.
@@ -74,11 +75,12 @@ async fn create(
         .issue_request(request)
         .await
         .map_err(SignInError::from)?;
-    tracing::info!(
-        admin = %caller.subject,
-        token_id = %issued.caller.token_id(),
-        "integration token created"
-    );
+    registry.emit(EventDetail::IntegrationTokenCreated {
+        token_id: issued.caller.token_id(),
+        name: issued.caller.name.clone(),
+        scopes: issued.caller.scopes.clone(),
+        by: Some(Actor::of(&caller)),
+    });
     let mut body = describe(&issued.caller);
     body.insert("token".to_owned(), json!(issued.token.expose()));
     let mut response = Json(Value::Object(body)).into_response();
@@ -189,6 +191,7 @@ async fn remove(
     })?;
     let revoked = sign_in
         .registry()
+        .acting_as(Actor::of(&caller))
         .revoke_by_id(TokenKind::Integration, INTEGRATIONS_SUBJECT, &token_id)
         .await
         .map_err(SignInError::from)?;
@@ -198,7 +201,14 @@ async fn remove(
             "No live integration token has this id.",
         ));
     }
-    tracing::info!(admin = %caller.subject, token_id = %token_id, "integration token deleted");
+    if let Some(token_id) = TokenId::parse(&token_id) {
+        sign_in
+            .registry()
+            .emit(EventDetail::IntegrationTokenDeleted {
+                token_id,
+                by: Some(Actor::of(&caller)),
+            });
+    }
     Ok(Json(true))
 }
 

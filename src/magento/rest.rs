@@ -16,6 +16,7 @@ use super::{MANAGE_CUSTOMERS, Peer, token_response};
 use crate::bearer::extract::{Customer, Scoped};
 use crate::bearer::layer::BearerAuthLayer;
 use crate::sign_in::{SignIn, SignInError};
+use crate::telemetry::events::Actor;
 use crate::token::{Caller, TokenHash, TokenKind};
 
 /// The largest request body the token routes read.
@@ -144,6 +145,7 @@ async fn revoke_customer_tokens(
 ) -> Result<axum::Json<bool>, ApiError> {
     service
         .registry()
+        .acting_as(Actor::of(&caller))
         .revoke_all(TokenKind::Customer, &caller.subject)
         .await
         .map_err(SignInError::from)?;
@@ -184,6 +186,7 @@ async fn revoke_token(
         }
     };
     registry
+        .acting_as(Actor::of(&caller))
         .revoke_hash(hash)
         .await
         .map_err(SignInError::from)?;
@@ -223,9 +226,9 @@ async fn force_sign_out(
     };
     let count = service
         .registry()
+        .acting_as(Actor::of(&admin))
         .revoke_all(TokenKind::Customer, &customer.subject)
         .await
         .map_err(SignInError::from)?;
-    tracing::info!(admin = %admin.subject, count, "customer tokens revoked by an admin");
     Ok(axum::Json(count))
 }

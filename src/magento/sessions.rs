@@ -13,6 +13,7 @@ use super::admin::{ManageCustomers, require_admin};
 use super::json::{ApiError, rfc3339};
 use crate::bearer::extract::{Admin, Customer, Scoped};
 use crate::sign_in::{SignIn, SignInError};
+use crate::telemetry::events::Actor;
 use crate::token::{Caller, TokenKind};
 
 /// The session routes, relative to the REST root; callers are checked by the extractors,
@@ -80,7 +81,7 @@ async fn customer_end(
     path: Result<Path<TokenPath>, PathRejection>,
 ) -> Result<Json<bool>, ApiError> {
     let Path(TokenPath { token_id }) = path.map_err(malformed_path)?;
-    end(&sign_in, caller.kind, &caller.subject, &token_id).await
+    end(&sign_in, &caller, caller.kind, &caller.subject, &token_id).await
 }
 
 async fn admin_end(
@@ -89,7 +90,7 @@ async fn admin_end(
     path: Result<Path<TokenPath>, PathRejection>,
 ) -> Result<Json<bool>, ApiError> {
     let Path(TokenPath { token_id }) = path.map_err(malformed_path)?;
-    end(&sign_in, caller.kind, &caller.subject, &token_id).await
+    end(&sign_in, &caller, caller.kind, &caller.subject, &token_id).await
 }
 
 async fn customer_end_others(
@@ -137,9 +138,7 @@ async fn end_customer_token_for_admin(
     require_admin(&admin)?;
     let Path(CustomerTokenPath { email, token_id }) = path.map_err(malformed_path)?;
     let subject = customer_subject(&sign_in, &email).await?;
-    let ended = end(&sign_in, TokenKind::Customer, &subject, &token_id).await?;
-    tracing::info!(admin = %admin.subject, token_id = %token_id, "customer token revoked by an admin");
-    Ok(ended)
+    end(&sign_in, &admin, TokenKind::Customer, &subject, &token_id).await
 }
 
 /// The subject of the customer `email` names, as the directory records it; 404 for none.
@@ -172,14 +171,17 @@ async fn list(sign_in: &SignIn, caller: &Caller) -> Result<Json<Vec<Value>>, Api
     ))
 }
 
+/// Revokes `subject`'s token `token_id`, by `actor`'s request.
 async fn end(
     sign_in: &SignIn,
+    actor: &Caller,
     kind: TokenKind,
     subject: &str,
     token_id: &str,
 ) -> Result<Json<bool>, ApiError> {
     let ended = sign_in
         .registry()
+        .acting_as(Actor::of(actor))
         .revoke_by_id(kind, subject, token_id)
         .await
         .map_err(SignInError::from)?;
@@ -193,6 +195,7 @@ async fn end(
 async fn end_others(sign_in: &SignIn, caller: &Caller) -> Result<Json<u64>, ApiError> {
     let ended = sign_in
         .registry()
+        .acting_as(Actor::of(caller))
         .revoke_all_but(caller.kind, &caller.subject, caller.token_hash)
         .await
         .map_err(SignInError::from)?;

@@ -8,6 +8,7 @@ use chrono::{SubsecRound, Utc};
 use tracing::{debug, warn};
 
 use crate::store::{MemoryStore, RECORD_NO_USE, SignInStore, StoreError, StoreFuture, TokenStore};
+use crate::telemetry::events::{Actor, EventDetail, EventHook, Events, RevokeReason};
 use crate::token::{Caller, Lifetimes, Token, TokenFormat, TokenHash, TokenKind};
 
 mod issue;
@@ -50,6 +51,11 @@ pub struct TokenRegistry {
     /// [`TokenRegistry::introspecting`]).
     #[cfg(feature = "introspection-client")]
     remote: Option<crate::store::IntrospectionClient>,
+    /// Where lifecycle events go (see [`TokenRegistry::with_event_hook`]).
+    events: Events,
+    /// Who the revocations through this handle are made by (see
+    /// [`TokenRegistry::acting_as`]).
+    actor: Option<Arc<Actor>>,
 }
 
 impl std::fmt::Debug for TokenRegistry {
@@ -57,6 +63,7 @@ impl std::fmt::Debug for TokenRegistry {
         f.debug_struct("TokenRegistry")
             .field("lifetimes", &self.lifetimes)
             .field("sessions", &self.sessions)
+            .field("events", &self.events)
             .finish_non_exhaustive()
     }
 }
@@ -96,6 +103,8 @@ impl TokenRegistry {
             sessions: Arc::default(),
             #[cfg(feature = "introspection-client")]
             remote: None,
+            events: Events::default(),
+            actor: None,
         }
     }
 
@@ -326,6 +335,57 @@ impl TokenRegistry {
         self.sign_in_store.as_deref()
     }
 
+    /// Delivers every lifecycle event of this registry (tokens issued and revoked) and of
+    /// the [`SignIn`](crate::SignIn) over it (sign-ins succeeded, failed, refused; accounts
+    /// locked) to `hook`, on a thread of its own: see [`telemetry::events`](crate::telemetry::events).
+    /// Events are emitted as `tracing` events with or without a hook.
+    ///
+    /// ```
+    /// use tower_bearer::TokenRegistry;
+    /// use tower_bearer::telemetry::events::Event;
+    ///
+    /// let registry = TokenRegistry::memory().with_event_hook(|event: &Event| {
+    ///     if let Ok(line) = serde_json::to_string(event) {
+    ///         eprintln!("{line}");
+    ///     }
+    /// });
+    /// ```
+    pub fn with_event_hook(mut self, hook: impl EventHook) -> Self {
+        self.events = Events::with_hook(hook);
+        self
+    }
+
+    /// The same registry, recording `actor` as who makes the revocations through it (the
+    /// `by` of their [events](crate::telemetry::events)): what a route does for the caller
+    /// it serves.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), tower_bearer::store::StoreError> {
+    /// use tower_bearer::telemetry::events::Actor;
+    /// use tower_bearer::{TokenKind, TokenRegistry};
+    ///
+    /// let registry = TokenRegistry::memory();
+    /// registry.issue(TokenKind::Customer, "ada").await?;
+    /// let by_admin = registry.acting_as(Actor::new(TokenKind::Admin, "grace"));
+    /// assert_eq!(by_admin.revoke_all(TokenKind::Customer, "ada").await?, 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn acting_as(&self, actor: Actor) -> Self {
+        Self {
+            actor: Some(Arc::new(actor)),
+            ..self.clone()
+        }
+    }
+
+    /// Emits a lifecycle event (to `tracing`, and to the hook if one is installed).
+    pub(crate) fn emit(&self, detail: EventDetail) {
+        self.events.emit(detail);
+    }
+
+    fn actor(&self) -> Option<Actor> {
+        self.actor.as_deref().cloned()
+    }
+
     /// Issues a token of `kind` to `subject`, valid for that kind's lifetime.
     ///
     /// # Errors
@@ -398,8 +458,27 @@ impl TokenRegistry {
             token_hash: token.hash(),
         };
         let limit = self.sessions.limit(kind).unwrap_or_default();
-        self.store.insert(caller.clone(), lifetime, limit).await?;
-        debug!(token_id = %caller.token_id(), kind = %kind, "token issued");
+        let evicted = self.store.insert(caller.clone(), lifetime, limit).await?;
+        self.emit(EventDetail::TokenIssued {
+            kind,
+            subject: caller.subject.clone(),
+            token_id: caller.token_id(),
+            acting_admin: caller.acting_admin.clone(),
+            second_factor: caller.second_factor,
+            scopes: caller.scopes.clone(),
+            client: caller.client.clone(),
+            name: caller.name.clone(),
+            expires_at: caller.expires_at,
+        });
+        for hash in evicted {
+            self.emit(EventDetail::TokenRevoked {
+                kind,
+                subject: caller.subject.clone(),
+                token_id: hash.id(),
+                reason: RevokeReason::Limit,
+                by: None,
+            });
+        }
         Ok(IssuedToken { token, caller })
     }
 
@@ -487,10 +566,24 @@ impl TokenRegistry {
     /// # Errors
     /// A [`StoreError`] when the store fails.
     pub async fn revoke_hash(&self, hash: TokenHash) -> Result<bool, StoreError> {
+        self.revoke_for(hash, RevokeReason::One).await
+    }
+
+    async fn revoke_for(&self, hash: TokenHash, reason: RevokeReason) -> Result<bool, StoreError> {
         let removed = self.store.remove(hash).await?;
-        let live = removed.is_some_and(|caller| !caller.is_expired_at(Utc::now()));
-        debug!(token_id = %hash.id(), live, "token revoked");
-        Ok(live)
+        let live = removed.filter(|caller| !caller.is_expired_at(Utc::now()));
+        debug!(token_id = %hash.id(), live = live.is_some(), "token revoked");
+        let Some(caller) = live else {
+            return Ok(false);
+        };
+        self.emit(EventDetail::TokenRevoked {
+            kind: caller.kind,
+            subject: caller.subject,
+            token_id: hash.id(),
+            reason,
+            by: self.actor(),
+        });
+        Ok(true)
     }
 
     /// Revokes every token of `subject` of `kind` (Magento's revoke-customer-token).
@@ -500,7 +593,12 @@ impl TokenRegistry {
     /// A [`StoreError`] when the store fails.
     pub async fn revoke_all(&self, kind: TokenKind, subject: &str) -> Result<u64, StoreError> {
         let count = self.store.remove_subject(kind, subject.to_owned()).await?;
-        debug!(kind = %kind, count, "all tokens of a subject revoked");
+        self.emit(EventDetail::AllTokensRevoked {
+            kind,
+            subject: subject.to_owned(),
+            count,
+            by: self.actor(),
+        });
         Ok(count)
     }
 
@@ -547,7 +645,11 @@ impl TokenRegistry {
     ) -> Result<u64, StoreError> {
         let mut revoked = 0;
         for caller in self.store.list(kind, subject.to_owned()).await? {
-            if caller.token_hash != keep && self.revoke_hash(caller.token_hash).await? {
+            if caller.token_hash != keep
+                && self
+                    .revoke_for(caller.token_hash, RevokeReason::OthersSignedOut)
+                    .await?
+            {
                 revoked += 1;
             }
         }
@@ -573,7 +675,7 @@ impl TokenRegistry {
             .into_iter()
             .find(|caller| caller.token_id().as_str() == token_id);
         match found {
-            Some(caller) => self.revoke_hash(caller.token_hash).await,
+            Some(caller) => self.revoke_for(caller.token_hash, RevokeReason::ById).await,
             None => Ok(false),
         }
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::registry::{IssueRequest, IssuedToken, TokenRegistry};
 use crate::store::{SignInStore, StoreError};
+use crate::telemetry::events::{EventDetail, SecondFactorRefusal};
 use http::HeaderMap;
 use http::header::USER_AGENT;
 
@@ -308,7 +309,9 @@ impl SignIn {
         username: &str,
         password: &str,
     ) -> Result<IssuedToken, SignInError> {
-        let subject = self.check_password(kind, username, password).await?;
+        let subject = self
+            .check_password(kind, username, password, &client)
+            .await?;
         if kind == TokenKind::Admin && self.directory.admin_totp_secret(&subject).await?.is_some() {
             // The attempt stays counted: the plain route must not reset the counter that
             // guards the second factor.
@@ -316,7 +319,37 @@ impl SignIn {
         }
         self.clear_failures(kind, username).await?;
         let request = self.request_for(kind, subject, client).await?;
-        Ok(self.registry.issue_request(request).await?)
+        self.issue_signed_in(request).await
+    }
+
+    /// Issues the token of a sign-in whose credentials were accepted, and says so.
+    async fn issue_signed_in(&self, request: IssueRequest) -> Result<IssuedToken, SignInError> {
+        let issued = self.registry.issue_request(request).await?;
+        let caller = &issued.caller;
+        self.registry.emit(EventDetail::SignInSucceeded {
+            kind: caller.kind,
+            subject: caller.subject.clone(),
+            token_id: caller.token_id(),
+            second_factor: caller.second_factor,
+            client: caller.client.clone(),
+        });
+        Ok(issued)
+    }
+
+    fn second_factor_refused(
+        &self,
+        username: &str,
+        reason: SecondFactorRefusal,
+        client: &ClientDetails,
+    ) -> SignInError {
+        tracing::info!(reason = reason.as_str(), "two-factor sign-in refused");
+        self.registry.emit(EventDetail::SecondFactorRefused {
+            kind: TokenKind::Admin,
+            username: username.to_owned(),
+            reason,
+            client: client.clone(),
+        });
+        SignInError::InvalidCredentials
     }
 
     /// Checks an admin's `username`, `password` and one-time password `otp` (6 digits from
@@ -378,25 +411,27 @@ impl SignIn {
         otp: &str,
     ) -> Result<IssuedToken, SignInError> {
         let kind = TokenKind::Admin;
-        let subject = self.check_password(kind, username, password).await?;
+        let subject = self
+            .check_password(kind, username, password, &client)
+            .await?;
         let Some(secret) = self.directory.admin_totp_secret(&subject).await? else {
-            tracing::info!(kind = %kind, "two-factor sign-in refused: no second factor set up");
-            return Err(SignInError::InvalidCredentials);
+            let refusal = SecondFactorRefusal::NotSetUp;
+            return Err(self.second_factor_refused(username, refusal, &client));
         };
         let Some(step) = unix_now().and_then(|now| secret.verify(otp, now)) else {
-            tracing::info!(kind = %kind, "two-factor sign-in refused: wrong or expired code");
-            return Err(SignInError::InvalidCredentials);
+            let refusal = SecondFactorRefusal::WrongCode;
+            return Err(self.second_factor_refused(username, refusal, &client));
         };
         if !self.claim_totp_step(&subject, step).await? {
-            tracing::info!(kind = %kind, "two-factor sign-in refused: code already used");
-            return Err(SignInError::InvalidCredentials);
+            let refusal = SecondFactorRefusal::CodeReused;
+            return Err(self.second_factor_refused(username, refusal, &client));
         }
         self.clear_failures(kind, username).await?;
         let request = self
             .request_for(kind, subject, client)
             .await?
             .with_second_factor(SecondFactor::Totp);
-        Ok(self.registry.issue_request(request).await?)
+        self.issue_signed_in(request).await
     }
 
     /// Claims the code of `step` for `subject`: `false` when it was used already. After a
@@ -431,10 +466,17 @@ impl SignIn {
         kind: TokenKind,
         username: &str,
         password: &str,
+        client: &ClientDetails,
     ) -> Result<String, SignInError> {
         if username.len() > MAX_USERNAME_LEN {
             // No account has such a name: refuse without touching the store, so made-up
             // names cannot fill it with counters.
+            self.registry.emit(EventDetail::SignInFailed {
+                kind,
+                username: truncated(username, MAX_USERNAME_LEN).to_owned(),
+                attempt: 0,
+                client: client.clone(),
+            });
             return Err(SignInError::InvalidCredentials);
         }
         if !password::pool::has_room() {
@@ -447,13 +489,31 @@ impl SignIn {
             .record_failure(key.clone(), self.lockout.lock_duration())
             .await?;
         if attempt > self.lockout.max_failures() {
-            tracing::info!(kind = %kind, "sign-in refused: account locked");
+            self.registry.emit(EventDetail::SignInLocked {
+                kind,
+                username: username.to_owned(),
+                client: client.clone(),
+            });
             return Err(SignInError::InvalidCredentials);
         }
         match self.directory.verify(kind, username, password).await {
             Ok(Some(subject)) => Ok(subject),
             Ok(None) => {
-                tracing::info!(kind = %kind, attempt, "sign-in refused: bad credentials");
+                self.registry.emit(EventDetail::SignInFailed {
+                    kind,
+                    username: username.to_owned(),
+                    attempt,
+                    client: client.clone(),
+                });
+                if attempt == self.lockout.max_failures() {
+                    self.registry.emit(EventDetail::AccountLocked {
+                        kind,
+                        username: username.to_owned(),
+                        failures: attempt,
+                        locked_for_seconds: self.lockout.lock_duration().as_secs(),
+                        client: client.clone(),
+                    });
+                }
                 Err(SignInError::InvalidCredentials)
             }
             Err(error) => {
@@ -478,6 +538,15 @@ impl SignIn {
 }
 
 /// Seconds since the Unix epoch; `None` for a clock set before it (then no code matches).
+/// The first `max` bytes of `text` at most, cut at a character boundary.
+fn truncated(text: &str, max: usize) -> &str {
+    let mut end = max.min(text.len());
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 fn unix_now() -> Option<u64> {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

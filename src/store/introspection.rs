@@ -520,7 +520,12 @@ fn refused<T: Send + 'static>(failure: Failure) -> StoreFuture<T> {
 }
 
 impl TokenStore for ReadOnly {
-    fn insert(&self, _: Caller, _: Option<Duration>, _: SubjectLimit) -> StoreFuture<()> {
+    fn insert(
+        &self,
+        _: Caller,
+        _: Option<Duration>,
+        _: SubjectLimit,
+    ) -> StoreFuture<Vec<TokenHash>> {
         refused(Failure::ReadOnly)
     }
 

@@ -73,7 +73,7 @@ impl MemoryStore {
         caller: Caller,
         ttl: Option<Duration>,
         limit: SubjectLimit,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<TokenHash>, StoreError> {
         let now = Instant::now();
         // The index keeps the absolute deadline; the record, the earlier of that and the
         // idle one.
@@ -102,7 +102,7 @@ impl MemoryStore {
             }
             // Live: just created or extended to outlive this token.
             let Some(index) = subjects.get_mut(&index_key, now) else {
-                return Ok(());
+                return Ok(Vec::new());
             };
             index.add(hash, index_deadline, now);
             if index.len() > limit.max() {
@@ -120,11 +120,9 @@ impl MemoryStore {
             }
         };
         match admitted {
-            Ok(evicted) => {
-                for old in evicted {
-                    write(self.shard(&old)).remove_live(&old, now);
-                }
-                Ok(())
+            Ok(mut evicted) => {
+                evicted.retain(|old| write(self.shard(old)).remove_live(old, now).is_some());
+                Ok(evicted)
             }
             Err(()) => {
                 write(self.shard(&hash)).remove_live(&hash, now);
@@ -252,7 +250,7 @@ impl TokenStore for MemoryStore {
         caller: Caller,
         ttl: Option<Duration>,
         limit: SubjectLimit,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<Vec<TokenHash>> {
         Box::pin(std::future::ready(self.insert_now(caller, ttl, limit)))
     }
 

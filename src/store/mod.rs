@@ -155,11 +155,16 @@ pub trait TokenStore: Send + Sync + 'static {
     /// written. Past `limit`, the subject's oldest tokens are revoked (never the new one),
     /// or the new one is refused with [`StoreError::LimitReached`] and nothing of it is
     /// kept: counting and admitting are one atomic step, so concurrent issues never leave
-    /// more than the limit live.
+    /// more than the limit live. Returns the hashes of the live tokens revoked to make room
+    /// (empty under the limit).
     ///
     /// [`remove_subject`]: TokenStore::remove_subject
-    fn insert(&self, caller: Caller, ttl: Option<Duration>, limit: SubjectLimit)
-    -> StoreFuture<()>;
+    fn insert(
+        &self,
+        caller: Caller,
+        ttl: Option<Duration>,
+        limit: SubjectLimit,
+    ) -> StoreFuture<Vec<TokenHash>>;
 
     /// The record stored under `hash`, if it exists, recording a use of it now when
     /// [`Caller::use_is_due`] (at most once per `record_use_every`, or per quarter of its

@@ -205,6 +205,22 @@ fn hex_value(digit: u8) -> Option<u8> {
 pub struct TokenId([u8; 12]);
 
 impl TokenId {
+    /// The id written as `text` (12 lowercase hex digits), or `None`.
+    ///
+    /// ```
+    /// use tower_bearer::token::{TokenHash, TokenId};
+    ///
+    /// let id = TokenHash::of("abc").id();
+    /// assert_eq!(TokenId::parse(id.as_str()), Some(id));
+    /// assert_eq!(TokenId::parse("BA7816BF8F01"), None);
+    /// ```
+    pub fn parse(text: &str) -> Option<Self> {
+        let id: [u8; 12] = text.as_bytes().try_into().ok()?;
+        id.iter()
+            .all(|digit| hex_value(*digit).is_some())
+            .then_some(Self(id))
+    }
+
     /// The id as text.
     pub fn as_str(&self) -> &str {
         // Built only from HEX digits, so always ASCII.

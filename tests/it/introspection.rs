@@ -601,7 +601,7 @@ impl TokenStore for FailingGets {
         caller: Caller,
         ttl: Option<Duration>,
         limit: SubjectLimit,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<Vec<TokenHash>> {
         self.inner.insert(caller, ttl, limit)
     }
 

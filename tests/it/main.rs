@@ -5,6 +5,7 @@ mod client_details;
 #[cfg(feature = "cluster")]
 mod cluster;
 mod conformance;
+mod events;
 #[cfg(feature = "graphql")]
 mod graphql;
 #[cfg(feature = "graphql")]

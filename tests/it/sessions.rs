@@ -70,7 +70,7 @@ impl TokenStore for FailingStore {
         caller: Caller,
         ttl: Option<Duration>,
         limit: SubjectLimit,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<Vec<TokenHash>> {
         if self.is_down() {
             return Self::fail();
         }

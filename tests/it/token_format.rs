@@ -30,7 +30,7 @@ impl TokenStore for CountingStore {
         caller: Caller,
         ttl: Option<Duration>,
         limit: SubjectLimit,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<Vec<TokenHash>> {
         self.inner.insert(caller, ttl, limit)
     }
 

@@ -12,6 +12,7 @@ use crate::magento::{LOGIN_AS_CUSTOMER, NO_SUCH_TOKEN_MESSAGE, token_limit_messa
 use crate::registry::IssueRequest;
 use crate::sign_in::{INVALID_CREDENTIALS_MESSAGE, SignIn, SignInError};
 use crate::store::StoreError;
+use crate::telemetry::events::Actor;
 use crate::token::ClientDetails;
 
 /// Where the request comes from, as the transport recorded it (nothing behind a transport
@@ -174,11 +175,6 @@ impl TokenMutation {
             .issue_request(request)
             .await
             .map_err(issue_error)?;
-        tracing::info!(
-            admin = %admin.subject,
-            token_id = %issued.caller.token_id(),
-            "customer token issued by an admin"
-        );
         Ok(GenerateCustomerTokenAsAdminOutput {
             customer_token: issued.token.expose().to_owned(),
         })
@@ -192,6 +188,7 @@ impl TokenMutation {
         let customer = caller_of_kind(ctx, TokenKind::Customer)?;
         service(ctx)?
             .registry()
+            .acting_as(Actor::of(customer))
             .revoke_all(TokenKind::Customer, &customer.subject)
             .await
             .map_err(unavailable)?;
@@ -211,17 +208,13 @@ impl TokenMutation {
         let customer = caller_of_kind(ctx, TokenKind::Customer)?;
         let revoked = service(ctx)?
             .registry()
+            .acting_as(Actor::of(customer))
             .revoke_by_id(TokenKind::Customer, &customer.subject, &token_id)
             .await
             .map_err(unavailable)?;
         if !revoked {
             return Err(error(NO_SUCH_TOKEN_MESSAGE, category::INPUT));
         }
-        tracing::info!(
-            customer = %customer.subject,
-            token_id = %token_id,
-            "customer token revoked by its owner"
-        );
         Ok(Some(RevokeCustomerTokenOutput { result: true }))
     }
 }

@@ -71,13 +71,13 @@ impl RedisStore {
     /// Revokes the tokens whose index entries are `members` (raw hashes, or the hex hashes
     /// of a 0.1 index), then unlists them from `index_key` with `unlist` (`ZREM`, `SREM`) and
     /// announces the revocation. Tokens first, index last: if a deletion fails the entries
-    /// stay listed, and a retry finds them. Returns how many live tokens were deleted.
+    /// stay listed, and a retry finds them. Returns the hashes of the live tokens deleted.
     async fn revoke_listed(
         &self,
         index_key: &str,
         unlist: &str,
         members: Vec<Vec<u8>>,
-    ) -> Result<u64, StoreError> {
+    ) -> Result<Vec<TokenHash>, StoreError> {
         let hashes: Vec<TokenHash> = members
             .iter()
             .filter_map(|member| {
@@ -143,7 +143,12 @@ impl RedisStore {
                 .ignore();
             bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
         }
-        Ok(deleted.into_iter().sum())
+        // One DEL per hash, in order: 1 where a record was there to delete.
+        Ok(hashes
+            .into_iter()
+            .zip(deleted)
+            .filter_map(|(hash, count)| (count > 0).then_some(hash))
+            .collect())
     }
 }
 
@@ -205,7 +210,7 @@ impl RedisStore {
         ttl: Option<Duration>,
         limit: SubjectLimit,
         token_key: &str,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Vec<TokenHash>, StoreError> {
         let record = Record::encode(caller)?;
         // The record lives its lifetime, or its idle timeout when that is shorter (each
         // recorded use extends it: scripts/resolve.lua).
@@ -253,11 +258,11 @@ impl RedisStore {
         }
         match verdict {
             None => Err(StoreError::LimitReached { limit: limit.max() }),
-            Some(victims) if victims.is_empty() => Ok(()),
-            Some(victims) => self
-                .revoke_listed(&admission.index_key, "ZREM", victims)
-                .await
-                .map(drop),
+            Some(victims) if victims.is_empty() => Ok(Vec::new()),
+            Some(victims) => {
+                self.revoke_listed(&admission.index_key, "ZREM", victims)
+                    .await
+            }
         }
     }
 }
@@ -268,7 +273,7 @@ impl TokenStore for RedisStore {
         caller: Caller,
         ttl: Option<Duration>,
         limit: SubjectLimit,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<Vec<TokenHash>> {
         let store = self.clone();
         Box::pin(async move {
             let token_key = store.token_key(&caller.token_hash);
@@ -417,7 +422,8 @@ impl TokenStore for RedisStore {
             for chunk in members.chunks(CHUNK) {
                 revoked += store
                     .revoke_listed(&index_key, "ZREM", chunk.to_vec())
-                    .await?;
+                    .await?
+                    .len() as u64;
             }
             // A 0.1 index (a set of hex hashes, never pruned): read at random in chunks
             // until it is empty, so even a huge one never blocks Redis.
@@ -428,7 +434,10 @@ impl TokenStore for RedisStore {
                 if members.is_empty() {
                     break;
                 }
-                revoked += store.revoke_listed(&legacy_key, "SREM", members).await?;
+                revoked += store
+                    .revoke_listed(&legacy_key, "SREM", members)
+                    .await?
+                    .len() as u64;
             }
             Ok(revoked)
         })

@@ -404,7 +404,7 @@ impl TokenStore for DownStore {
         _caller: Caller,
         _ttl: Option<Duration>,
         _limit: SubjectLimit,
-    ) -> StoreFuture<()> {
+    ) -> StoreFuture<Vec<TokenHash>> {
         self.fail()
     }
 
