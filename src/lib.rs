@@ -6,6 +6,9 @@
 // The parts, from the lowest: token, telemetry, store, registry, bearer, sign_in, magento. Each
 // imports only the parts below it (`scripts/check-layers.sh` checks it).
 pub mod bearer;
+#[cfg(feature = "fuzzing")]
+#[doc(hidden)]
+pub mod fuzzing;
 #[cfg(all(feature = "axum", feature = "sign-in"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "sign-in"))))]
 pub mod magento;

@@ -23,7 +23,7 @@ use crate::token::{Caller, RandomError, TokenHash, TokenKind};
 mod introspection;
 mod memory;
 #[cfg(feature = "redis")]
-mod redis;
+pub(crate) mod redis;
 
 #[cfg(feature = "introspection-client")]
 pub(crate) use self::introspection::ReadOnly;

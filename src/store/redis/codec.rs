@@ -15,7 +15,7 @@ use crate::token::{Caller, ClientDetails, Scopes, SecondFactor, TokenHash, Token
 
 /// The stored form of a [`Caller`] (its hash is the key, so it is not repeated).
 #[derive(Serialize, Deserialize)]
-pub(super) struct Record {
+pub(crate) struct Record {
     /// When a use was last recorded (Unix ms); absent before the first.
     #[serde(rename = "l", default, skip_serializing_if = "Option::is_none")]
     last_used_at: Option<i64>,
@@ -51,7 +51,7 @@ pub(super) struct Record {
 }
 
 impl Record {
-    pub(super) fn encode(caller: &Caller) -> Result<Vec<u8>, StoreError> {
+    pub(crate) fn encode(caller: &Caller) -> Result<Vec<u8>, StoreError> {
         let record = Record {
             last_used_at: caller.last_used_at.map(|at| at.timestamp_millis()),
             idle_timeout: caller.idle_timeout.map(super::millis),
@@ -70,7 +70,7 @@ impl Record {
     }
 
     /// An unreadable record is reported as a store error: fail closed, and loudly.
-    pub(super) fn decode(hash: TokenHash, bytes: &[u8]) -> Result<Caller, StoreError> {
+    pub(crate) fn decode(hash: TokenHash, bytes: &[u8]) -> Result<Caller, StoreError> {
         let record: Record =
             serde_json::from_slice(bytes).map_err(|error| StoreError::Backend(Box::new(error)))?;
         let instant = |millis| {

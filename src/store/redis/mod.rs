@@ -21,7 +21,7 @@ use crate::token::Caller;
 use crate::token::{TokenHash, TokenKind, sha256_hex};
 
 mod cache;
-mod codec;
+pub(crate) mod codec;
 mod connection;
 mod options;
 mod recent_uses;
