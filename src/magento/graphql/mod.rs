@@ -58,6 +58,7 @@ mod limits;
 mod mutations;
 mod sessions;
 mod transport;
+mod websocket;
 
 use async_graphql::{Context, ErrorExtensions};
 
@@ -77,6 +78,11 @@ pub use self::mutations::{
 pub use self::sessions::{CustomerTokenInfo, CustomerTokens, TokenQuery};
 #[doc(inline)]
 pub use self::transport::{graphql_error_body, router};
+#[doc(inline)]
+pub use self::websocket::{
+    CONNECTION_INIT_TIMEOUT, GRAPHQL_TRANSPORT_WS, MAX_OPERATIONS_PER_SOCKET,
+    MUTATION_OVER_SOCKET_MESSAGE, TOO_MANY_OPERATIONS_MESSAGE,
+};
 
 use std::net::IpAddr;
 
@@ -108,6 +114,33 @@ pub mod category {
     pub const AUTHORIZATION: &str = "graphql-authorization";
     /// A backend failed.
     pub const INTERNAL: &str = "internal";
+}
+
+/// The close codes of the GraphQL socket (see [`router`]), after those of the `graphql-ws`
+/// library where it has one.
+///
+/// ```
+/// use tower_bearer::magento::graphql::close;
+///
+/// assert_eq!(close::FORBIDDEN, 4403);
+/// ```
+pub mod close {
+    /// The `connection_init` payload's `Authorization` is malformed (not a string, not a
+    /// header value, `Bearer` with no token or a bad character, given twice).
+    pub const BAD_REQUEST: u16 = 4400;
+    /// The token is invalid, expired or revoked: at `connection_init`, or later while the
+    /// socket is open. Reason `Forbidden`.
+    pub const FORBIDDEN: u16 = 4403;
+    /// The client did not offer the `graphql-transport-ws` subprotocol.
+    pub const SUBPROTOCOL_NOT_ACCEPTABLE: u16 = 4406;
+    /// No `connection_init` within [`CONNECTION_INIT_TIMEOUT`](super::CONNECTION_INIT_TIMEOUT).
+    pub const INIT_TIMEOUT: u16 = 4408;
+    /// A second `connection_init` (async-graphql's own answer).
+    pub const TOO_MANY_INITIALISATION_REQUESTS: u16 = 4429;
+    /// The token store could not say whether the token is valid (at `connection_init`, or
+    /// at a later check): the socket is closed, never admitted as a guest or kept open.
+    /// Reason `Service Unavailable`.
+    pub const INTERNAL_ERROR: u16 = 4500;
 }
 
 /// A GraphQL error with Magento's `extensions.category`.

@@ -5,17 +5,18 @@ use async_graphql::Executor;
 use async_graphql::parser::types::OperationType;
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, UPGRADE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 
-use super::Origin;
 use super::{MAX_REQUEST_BYTES, ONE_TOKEN_PER_REQUEST_MESSAGE, category, limits};
+use super::{Origin, websocket};
 use crate::bearer::ErrorBody;
 use crate::magento::{Peer, is_json};
 use crate::{AuthError, BearerAuthLayer, Caller, TokenRegistry};
@@ -63,13 +64,52 @@ fn errors_body(message: &str, category: &str) -> ErrorBody {
 /// Refusals of the transport itself are GraphQL-shaped too:
 /// `{"errors":[{"message":…,"extensions":{"category":"graphql-input"}}]}`.
 pub fn router<E: Executor>(executor: E, registry: TokenRegistry) -> Router {
+    let sockets = Sockets {
+        executor: executor.clone(),
+        registry: registry.clone(),
+    };
     Router::new()
         .route("/graphql", get(graphql_get::<E>).post(graphql_post::<E>))
         .layer(BearerAuthLayer::optional(registry).with_error_body(graphql_error_body))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         // Outermost, so that the layer's refusals are covered too.
         .layer(middleware::from_fn(no_store_on_post))
+        // Before the layer: a WebSocket carries its token in `connection_init`, not in a
+        // header (browsers cannot set one), and is judged there.
+        .route_layer(middleware::from_fn_with_state(
+            sockets,
+            upgrade_or_http::<E>,
+        ))
         .with_state(executor)
+}
+
+/// What the WebSocket side of `/graphql` needs.
+#[derive(Clone)]
+struct Sockets<E> {
+    executor: E,
+    registry: TokenRegistry,
+}
+
+/// Serves a WebSocket upgrade of `/graphql` itself, past the HTTP layer; hands anything
+/// else on.
+async fn upgrade_or_http<E: Executor>(
+    State(sockets): State<Sockets<E>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let asks_upgrade = request
+        .headers()
+        .get_all(UPGRADE)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !asks_upgrade {
+        return next.run(request).await;
+    }
+    let (mut parts, _body) = request.into_parts();
+    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => websocket::serve(upgrade, sockets.executor, sockets.registry),
+        Err(rejection) => refuse(rejection.status(), &rejection.body_text()),
+    }
 }
 
 /// Marks every answer to a POST uncacheable: mutations, which return tokens, only come by
