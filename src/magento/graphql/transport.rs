@@ -63,6 +63,47 @@ fn errors_body(message: &str, category: &str) -> ErrorBody {
 ///
 /// Refusals of the transport itself are GraphQL-shaped too:
 /// `{"errors":[{"message":…,"extensions":{"category":"graphql-input"}}]}`.
+///
+/// A WebSocket upgrade of `/graphql` serves subscriptions (and queries) with the
+/// `graphql-transport-ws` protocol, past the layer: the token comes in the
+/// `connection_init` payload (`{"Authorization": "Bearer …"}`), judged as the layer judges a
+/// header, and the socket is closed with 4403 `Forbidden` when its token is refused, or is
+/// revoked or expires while the socket is open; with 4500 when the store fails (never
+/// admitted, never kept open); with 4400 for a malformed `Authorization`. The
+/// [module documentation](super#websocket) lists every close code.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use async_graphql::futures_util::{Stream, stream};
+/// use async_graphql::{Context, EmptyMutation, Object, Schema, Subscription};
+/// use axum::Router;
+/// use tower_bearer::TokenRegistry;
+/// use tower_bearer::magento::graphql::{self, with_default_limits};
+///
+/// struct Query;
+///
+/// #[Object]
+/// impl Query {
+///     async fn ping(&self) -> bool {
+///         true
+///     }
+/// }
+///
+/// struct Subscription;
+///
+/// #[Subscription]
+/// impl Subscription {
+///     /// The caller's subject, once: read in a subscription as in a query.
+///     async fn me(&self, ctx: &Context<'_>) -> impl Stream<Item = Option<String>> + use<> {
+///         stream::iter([graphql::caller(ctx).map(|caller| caller.subject.clone())])
+///     }
+/// }
+///
+/// let registry = TokenRegistry::memory().with_recheck_every(Duration::from_secs(10));
+/// let schema = with_default_limits(Schema::build(Query, EmptyMutation, Subscription)).finish();
+/// let app: Router = graphql::router(schema, registry);
+/// ```
 pub fn router<E: Executor>(executor: E, registry: TokenRegistry) -> Router {
     let sockets = Sockets {
         executor: executor.clone(),
