@@ -13,11 +13,12 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 use tower_bearer::magento::graphql::{self, close, with_default_limits};
-use tower_bearer::store::{CacheOptions, RedisStoreOptions};
+use tower_bearer::registry::SessionRules;
+use tower_bearer::store::{CacheOptions, OnLimit, RedisStoreOptions, SubjectLimit};
 use tower_bearer::token::{Lifetimes, Token};
 use tower_bearer::{TokenKind, TokenRegistry};
 
-use crate::support::{RedisServer, serve, wait_until};
+use crate::support::{RedisProxy, RedisServer, serve, wait_until};
 
 /// The longest any step may take before the test is failed as hung: a bound against hangs,
 /// not a claim about speed.
@@ -365,11 +366,11 @@ async fn a_store_outage_while_open_closes_the_socket_with_4500() {
     assert_eq!(client.until_closed().await.0, close::INTERNAL_ERROR);
 }
 
-/// Two instances of an app on one real Redis, each with its local cache (and so the
-/// revocation feed) on.
-async fn instance(server: &RedisServer) -> TokenRegistry {
+/// An instance of an app on the real Redis at `url`, with its local cache (and so the
+/// revocation feed) on, and no recheck within a test.
+async fn instance(url: &str) -> TokenRegistry {
     let options = RedisStoreOptions::default().with_cache(CacheOptions::default());
-    let store = tower_bearer::store::RedisStore::connect_with(&server.url(), options)
+    let store = tower_bearer::store::RedisStore::connect_with(url, options)
         .await
         .unwrap();
     wait_until(HANG, "the revocation feed is subscribed", || {
@@ -382,8 +383,8 @@ async fn instance(server: &RedisServer) -> TokenRegistry {
 #[tokio::test]
 async fn a_token_revoked_on_another_instance_closes_the_open_socket_with_4403() {
     let server = RedisServer::start();
-    let a = instance(&server).await;
-    let b = instance(&server).await;
+    let a = instance(&server.url()).await;
+    let b = instance(&server.url()).await;
     let issued = a.issue(TokenKind::Customer, "ada").await.unwrap();
     let url = serve_graphql(b).await;
     let mut client = Client::connect(&url).await;
@@ -404,8 +405,8 @@ async fn a_token_revoked_on_another_instance_closes_the_open_socket_with_4403() 
 #[tokio::test]
 async fn a_revoke_all_on_another_instance_closes_every_socket_of_the_subject() {
     let server = RedisServer::start();
-    let a = instance(&server).await;
-    let b = instance(&server).await;
+    let a = instance(&server.url()).await;
+    let b = instance(&server.url()).await;
     let first = a.issue(TokenKind::Customer, "ada").await.unwrap();
     let second = a.issue(TokenKind::Customer, "ada").await.unwrap();
     let other = a.issue(TokenKind::Customer, "bob").await.unwrap();
@@ -521,4 +522,73 @@ async fn a_socket_without_connection_init_is_closed_after_the_init_timeout() {
         Seen::Closed(code, _) => assert_eq!(code, close::INIT_TIMEOUT),
         seen => panic!("not closed: {seen:?}"),
     }
+}
+
+#[tokio::test]
+async fn while_the_revocation_feed_is_lost_a_revoked_token_is_closed_at_a_recheck() {
+    let server = RedisServer::start();
+    let proxy = RedisProxy::start(&server.url()).await;
+    let a = instance(&server.url()).await;
+    // B hears revocations through the proxy, and checks its sockets' tokens every 100 ms
+    // while it cannot.
+    let b = instance(&proxy.url)
+        .await
+        .with_recheck_every(Duration::from_millis(100));
+    let issued = a.issue(TokenKind::Customer, "ada").await.unwrap();
+    let url = serve_graphql(b.clone()).await;
+    let mut client = Client::connect(&url).await;
+    client.init_acked(bearer(&issued.token)).await;
+    client.subscribe_ticks("1").await;
+    client.next_payload().await;
+
+    proxy.black_hole_subscribers();
+    let store = b.store();
+    let mut lost = false;
+    // The feed is noticed lost within two of its pings (a second each).
+    let deadline = Instant::now() + HANG;
+    while !lost {
+        assert!(Instant::now() < deadline, "the hung feed was not noticed");
+        let listener = store.revocations().expect("the cache is on");
+        lost = !listener.is_live();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert!(a.revoke(issued.token.expose()).await.unwrap());
+    assert_eq!(client.until_closed().await.0, close::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_token_revoked_by_the_subjects_limit_closes_its_socket() {
+    let rules = SessionRules::default().with_limit(
+        TokenKind::Customer,
+        SubjectLimit::new(1, OnLimit::RevokeOldest),
+    );
+    let registry = TokenRegistry::memory()
+        .with_session_rules(rules)
+        .with_recheck_every(NEVER_RECHECKED);
+    let oldest = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let url = serve_graphql(registry.clone()).await;
+    let mut client = Client::connect(&url).await;
+    client.init_acked(bearer(&oldest.token)).await;
+
+    registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert_eq!(client.until_closed().await.0, close::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_token_that_idles_out_closes_its_socket() {
+    let rules = SessionRules::default()
+        .with_idle_timeout(TokenKind::Customer, Duration::from_secs(1))
+        .unwrap();
+    let registry = TokenRegistry::memory()
+        .with_session_rules(rules)
+        .with_recheck_every(NEVER_RECHECKED);
+    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let url = serve_graphql(registry).await;
+    let mut client = Client::connect(&url).await;
+    client.init_acked(bearer(&issued.token)).await;
+    client.subscribe_ticks("1").await;
+    client.next_payload().await;
+
+    // The ticks are no use of the token: it idles out, and its socket is closed.
+    assert_eq!(client.until_closed().await.0, close::FORBIDDEN);
 }
