@@ -592,3 +592,45 @@ async fn a_token_that_idles_out_closes_its_socket() {
     // The ticks are no use of the token: it idles out, and its socket is closed.
     assert_eq!(client.until_closed().await.0, close::FORBIDDEN);
 }
+
+#[tokio::test]
+async fn a_socket_runs_a_bounded_number_of_operations_at_once() {
+    let url = serve_graphql(TokenRegistry::memory()).await;
+    let mut client = Client::connect(&url).await;
+    client.init_acked(Value::Null).await;
+    let slow = json!({"query": "subscription { tick(every_ms: 60000) { n } }"});
+    for id in 0..graphql::MAX_OPERATIONS_PER_SOCKET {
+        client
+            .send(json!({"id": id.to_string(), "type": "subscribe", "payload": slow}))
+            .await;
+    }
+    client
+        .send(json!({"id": "one too many", "type": "subscribe", "payload": slow}))
+        .await;
+    match client.next().await {
+        Seen::Json(message) => {
+            assert_eq!(message["id"], "one too many");
+            assert_eq!(
+                message["payload"]["errors"][0]["message"],
+                graphql::TOO_MANY_OPERATIONS_MESSAGE
+            );
+        }
+        seen => panic!("expected the refusal, saw {seen:?}"),
+    }
+    // Completing one makes room for another.
+    client.send(json!({"id": "0", "type": "complete"})).await;
+    client
+        .send(json!({"id": "fast", "type": "subscribe", "payload": {"query": "subscription { tick(every_ms: 10) { n } }"}}))
+        .await;
+    loop {
+        match client.next().await {
+            Seen::Json(message) if message["id"] == "fast" => {
+                assert_eq!(message["type"], "next", "{message}");
+                assert_eq!(message["payload"]["data"]["tick"]["n"], 1);
+                break;
+            }
+            Seen::Json(_) => {} // the refused operation's `complete`
+            seen => panic!("closed: {seen:?}"),
+        }
+    }
+}
