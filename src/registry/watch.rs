@@ -215,10 +215,13 @@ impl TokenWatch {
 
 /// The instant of the clock that tokio sleeps by at wall-clock time `at` (now if past).
 fn instant(at: DateTime<Utc>, now: DateTime<Utc>) -> tokio::time::Instant {
-    let until = (at - now).to_std().unwrap_or(Duration::ZERO);
+    // A year at most: the sleeps are recomputed on every wake-up anyway.
+    let until = (at - now)
+        .to_std()
+        .unwrap_or(Duration::ZERO)
+        .min(Duration::from_secs(86_400 * 365));
     let now = tokio::time::Instant::now();
-    now.checked_add(until)
-        .unwrap_or(now + Duration::from_secs(86_400 * 365))
+    now.checked_add(until).unwrap_or(now)
 }
 
 /// Sleeps until `deadline`, or forever without one.
