@@ -175,7 +175,8 @@ impl TokenWatch {
             }
             let expires_at = self.expires_at.map(|at| instant(at, now));
             tokio::select! {
-                () = sleep_until(expires_at) => return WatchEnd::Expired,
+                // Judged at the top of the loop, by the wall clock the expiry is set in.
+                () = sleep_until(expires_at) => {}
                 () = sleep_until(ask_at) => self.check_due = true,
                 heard = next(&mut self.revocations) => match heard {
                     Revocation::Revoked(hash) if hash == self.hash => {
