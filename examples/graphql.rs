@@ -4,12 +4,16 @@
 //! cargo run --example graphql --features graphql
 //! ```
 //!
-//! GraphiQL at `GET /graphql`. Settings are those of the REST example
+//! GraphiQL at `GET /graphql`; subscriptions over WebSocket at `/graphql` too
+//! (`graphql-transport-ws`): `subscription { tick(every_ms: 1000) { n subject } }`. Settings are those of the REST example
 //! (`examples/common/mod.rs`); admins obtain their tokens over REST, as in Magento.
 
 mod common;
 
-use async_graphql::{Context, EmptySubscription, MergedObject, Object, Schema, SimpleObject};
+use std::time::Duration;
+
+use async_graphql::futures_util::Stream;
+use async_graphql::{Context, MergedObject, Object, Schema, SimpleObject, Subscription};
 use tower_bearer::TokenKind;
 use tower_bearer::magento::graphql::{
     self, ScopeGuard, TokenMutation, TokenQuery, with_default_limits,
@@ -55,6 +59,57 @@ struct Query(StoreQuery, TokenQuery);
 #[derive(MergedObject, Default)]
 struct Mutation(TokenMutation);
 
+/// The example subscription, served over WebSocket at `/graphql` itself
+/// (`graphql-transport-ws`): `tick(every_ms)` counts, naming the caller of the socket.
+#[derive(Default)]
+struct Subscription;
+
+/// One tick: its number (from 1) and the subject of the socket's token (null for a guest).
+#[derive(SimpleObject)]
+struct Tick {
+    n: u64,
+    subject: Option<String>,
+}
+
+/// The range of `every_ms`: fast enough to watch, slow enough not to flood.
+const TICK_EVERY_MS: std::ops::RangeInclusive<i32> = 10..=60_000;
+
+#[Subscription]
+impl Subscription {
+    /// A counter, one tick every `every_ms` milliseconds (10 to 60 000), with the caller's
+    /// subject: the caller is read as queries read it.
+    async fn tick(
+        &self,
+        ctx: &Context<'_>,
+        #[graphql(name = "every_ms")] every_ms: i32,
+    ) -> async_graphql::Result<impl Stream<Item = Tick> + use<>> {
+        if !TICK_EVERY_MS.contains(&every_ms) {
+            return Err(graphql::error(
+                format!(
+                    "\"every_ms\" must be between {} and {}.",
+                    TICK_EVERY_MS.start(),
+                    TICK_EVERY_MS.end()
+                ),
+                graphql::category::INPUT,
+            ));
+        }
+        let subject = graphql::caller(ctx).map(|caller| caller.subject.clone());
+        let every = Duration::from_millis(u64::from(every_ms.unsigned_abs()));
+        Ok(async_graphql::futures_util::stream::unfold(
+            (0u64, subject),
+            move |(n, subject)| async move {
+                tokio::time::sleep(every).await;
+                let n = n + 1;
+                let tick = Tick {
+                    n,
+                    subject: subject.clone(),
+                };
+                Some((tick, (n, subject)))
+            },
+        ))
+    }
+}
+
 const HELP: &str = r#"GraphiQL: {base}/graphql
 Get a customer token over GraphQL:
   TOKEN=$(curl -s {base}/graphql -H 'Content-Type: application/json' \
@@ -70,6 +125,10 @@ That customer's sessions (tokens), newest first, and ending one by its id:
     -d '{"query":"{customerTokens{items{token_id created_at user_agent current}}}"}'
   curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
     -d '{"query":"mutation{revokeCustomerTokenById(token_id:\"<token_id>\"){result}}"}'
+Subscribe over WebSocket (graphql-transport-ws, the `graphql-ws` client), the token in
+connection_init's payload; the socket is closed with 4403 when the token is revoked:
+  connectionParams: { Authorization: "Bearer $TOKEN" }
+  subscription { tick(every_ms: 1000) { n subject } }
 Revoke all of that customer's tokens:
   curl -s {base}/graphql -H 'Content-Type: application/json' -H "Authorization: Bearer $TOKEN" \
     -d '{"query":"mutation{revokeCustomerToken{result}}"}'
@@ -84,7 +143,7 @@ async fn main() {
         let schema = with_default_limits(Schema::build(
             Query::default(),
             Mutation::default(),
-            EmptySubscription,
+            Subscription,
         ))
         .data(demo.service.clone())
         .finish();

@@ -1,6 +1,7 @@
 //! The token registry, [`TokenRegistry`]: issues, resolves and
-//! revokes tokens over a [`TokenStore`]; and what an issue takes and gives
-//! ([`IssueRequest`], [`IssuedToken`]).
+//! revokes tokens over a [`TokenStore`]; what an issue takes and gives
+//! ([`IssueRequest`], [`IssuedToken`]); and the watch on a token that holds a long-lived
+//! connection open ([`TokenWatch`]).
 
 use std::sync::Arc;
 
@@ -13,11 +14,14 @@ use crate::token::{Caller, Lifetimes, Token, TokenFormat, TokenHash, TokenKind};
 
 mod issue;
 mod sessions;
+mod watch;
 
 #[doc(inline)]
 pub use self::issue::{IssueRequest, IssuedToken};
 #[doc(inline)]
 pub use self::sessions::{DEFAULT_LAST_USED_INTERVAL, SessionRules};
+#[doc(inline)]
+pub use self::watch::{DEFAULT_RECHECK_EVERY, TokenWatch, WatchEnd};
 
 /// The token registry: issues tokens, resolves them to a [`Caller`], revokes them.
 ///
@@ -47,6 +51,8 @@ pub struct TokenRegistry {
     /// The token format of each kind that does not use Magento's.
     formats: Arc<[(TokenKind, TokenFormat)]>,
     sessions: Arc<SessionRules>,
+    /// How often a [`TokenWatch`] asks the store, when the store announces no revocations.
+    recheck_every: std::time::Duration,
     /// Where tokens are resolved instead of the store, by their text (see
     /// [`TokenRegistry::introspecting`]).
     #[cfg(feature = "introspection-client")]
@@ -101,6 +107,7 @@ impl TokenRegistry {
             lifetimes: Lifetimes::default(),
             formats: Arc::new([(TokenKind::Integration, TokenFormat::integration())]),
             sessions: Arc::default(),
+            recheck_every: DEFAULT_RECHECK_EVERY,
             #[cfg(feature = "introspection-client")]
             remote: None,
             events: Events::default(),

@@ -9,7 +9,10 @@ use chrono::{DateTime, SubsecRound, Utc};
 
 #[cfg(doc)]
 use super::MAX_TOKENS_PER_SUBJECT;
-use super::{OnLimit, SignInStore, StoreError, StoreFuture, SubjectLimit, TokenStore};
+use super::{
+    OnLimit, RevocationFeed, Revocations, SignInStore, StoreError, StoreFuture, SubjectLimit,
+    TokenStore,
+};
 use crate::token::{Caller, TokenHash, TokenKind};
 
 /// Token records are spread over this many locks so concurrent requests rarely wait.
@@ -45,6 +48,9 @@ struct Shared {
     subjects: Mutex<Expiring<(TokenKind, String), SubjectIndex>>,
     failures: Mutex<Expiring<String, u64>>,
     claims: Mutex<Expiring<String, ()>>,
+    /// Every token revoked here is announced on it (the store is its only writer, so it is
+    /// always live).
+    revocations: RevocationFeed,
 }
 
 impl MemoryStore {
@@ -122,6 +128,7 @@ impl MemoryStore {
         match admitted {
             Ok(mut evicted) => {
                 evicted.retain(|old| write(self.shard(old)).remove_live(old, now).is_some());
+                self.shared.revocations.announce(evicted.clone());
                 Ok(evicted)
             }
             Err(()) => {
@@ -181,6 +188,8 @@ impl MemoryStore {
         if let Some(index) = subjects.get_mut(&(caller.kind, caller.subject.clone()), now) {
             index.remove(*hash, deadline);
         }
+        drop(subjects);
+        self.shared.revocations.announce([*hash]);
         Some(caller)
     }
 
@@ -190,11 +199,14 @@ impl MemoryStore {
         let Some((index, _)) = taken else {
             return 0;
         };
-        let removed = index
+        let removed: Vec<TokenHash> = index
             .hashes()
             .filter(|hash| write(self.shard(hash)).remove_live(hash, now).is_some())
-            .count();
-        u64::try_from(removed).unwrap_or(u64::MAX)
+            .copied()
+            .collect();
+        let count = u64::try_from(removed.len()).unwrap_or(u64::MAX);
+        self.shared.revocations.announce(removed);
+        count
     }
 
     fn list_now(&self, kind: TokenKind, subject: String) -> Vec<Caller> {
@@ -268,6 +280,11 @@ impl TokenStore for MemoryStore {
 
     fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>> {
         ready(self.list_now(kind, subject))
+    }
+
+    /// Every revocation in this store, announced as it happens.
+    fn revocations(&self) -> Option<Revocations> {
+        Some(self.shared.revocations.subscribe())
     }
 }
 

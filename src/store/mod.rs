@@ -24,6 +24,7 @@ mod introspection;
 mod memory;
 #[cfg(feature = "redis")]
 pub(crate) mod redis;
+mod revocations;
 
 #[cfg(feature = "introspection-client")]
 pub(crate) use self::introspection::ReadOnly;
@@ -38,6 +39,8 @@ pub use self::memory::MemoryStore;
 #[cfg(feature = "redis")]
 #[doc(inline)]
 pub use self::redis::{CacheOptions, CacheStats, RedisStore, RedisStoreOptions};
+#[doc(inline)]
+pub use self::revocations::{REVOCATION_FEED_CAPACITY, Revocation, RevocationFeed, Revocations};
 
 /// The token store failed: it could not be reached, did not answer in time, or answered
 /// something unusable. The layer turns it into a 503, never into a 401.
@@ -191,6 +194,28 @@ pub trait TokenStore: Send + Sync + 'static {
     /// particular order, as stored (no use is recorded). Entries whose token has expired or
     /// is gone are skipped, and dropped from the index.
     fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>>;
+
+    /// A listener of the store's revocations, for a holder of a long-lived connection that
+    /// must end when its token is revoked (see
+    /// [`TokenRegistry::resolve_watched`](crate::TokenRegistry::resolve_watched)): `None`
+    /// (the default) when the store announces none, and the holder asks the store again
+    /// from time to time instead.
+    ///
+    /// A store that returns a listener announces on it every token it revokes
+    /// ([`remove`](TokenStore::remove), [`remove_subject`](TokenStore::remove_subject), the
+    /// oldest tokens an [`insert`](TokenStore::insert) revokes past its limit), and, if it is
+    /// shared, the revocations of other instances it hears of; and marks the feed down
+    /// whenever it may miss some. Expiry is not announced: a holder knows when its token
+    /// expires.
+    ///
+    /// ```
+    /// use tower_bearer::store::{MemoryStore, TokenStore};
+    ///
+    /// assert!(MemoryStore::new().revocations().is_some());
+    /// ```
+    fn revocations(&self) -> Option<Revocations> {
+        None
+    }
 }
 
 /// What sign-in keeps beside the tokens, shared by every instance: the failed-attempt

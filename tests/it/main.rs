@@ -12,6 +12,8 @@ mod graphql;
 mod graphql_scopes;
 #[cfg(feature = "graphql")]
 mod graphql_sessions;
+#[cfg(feature = "graphql")]
+mod graphql_ws;
 mod integrations;
 mod introspection;
 mod layer;

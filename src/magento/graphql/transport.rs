@@ -5,17 +5,18 @@ use async_graphql::Executor;
 use async_graphql::parser::types::OperationType;
 use axum::Router;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{DefaultBodyLimit, Query, State};
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::middleware::{self, Next};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
 use bytes::Bytes;
-use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE};
+use http::header::{ALLOW, CACHE_CONTROL, CONTENT_TYPE, UPGRADE};
 use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use serde::Deserialize;
 
-use super::Origin;
 use super::{MAX_REQUEST_BYTES, ONE_TOKEN_PER_REQUEST_MESSAGE, category, limits};
+use super::{Origin, websocket};
 use crate::bearer::ErrorBody;
 use crate::magento::{Peer, is_json};
 use crate::{AuthError, BearerAuthLayer, Caller, TokenRegistry};
@@ -62,14 +63,94 @@ fn errors_body(message: &str, category: &str) -> ErrorBody {
 ///
 /// Refusals of the transport itself are GraphQL-shaped too:
 /// `{"errors":[{"message":…,"extensions":{"category":"graphql-input"}}]}`.
+///
+/// A WebSocket upgrade of `/graphql` serves subscriptions (and queries) with the
+/// `graphql-transport-ws` protocol, past the layer: the token comes in the
+/// `connection_init` payload (`{"Authorization": "Bearer …"}`), judged as the layer judges a
+/// header, and the socket is closed with 4403 `Forbidden` when its token is refused, or is
+/// revoked or expires while the socket is open; with 4500 when the store fails (never
+/// admitted, never kept open); with 4400 for a malformed `Authorization`. The
+/// [module documentation](super#websocket) lists every close code.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// use async_graphql::futures_util::{Stream, stream};
+/// use async_graphql::{Context, EmptyMutation, Object, Schema, Subscription};
+/// use axum::Router;
+/// use tower_bearer::TokenRegistry;
+/// use tower_bearer::magento::graphql::{self, with_default_limits};
+///
+/// struct Query;
+///
+/// #[Object]
+/// impl Query {
+///     async fn ping(&self) -> bool {
+///         true
+///     }
+/// }
+///
+/// struct Subscription;
+///
+/// #[Subscription]
+/// impl Subscription {
+///     /// The caller's subject, once: read in a subscription as in a query.
+///     async fn me(&self, ctx: &Context<'_>) -> impl Stream<Item = Option<String>> + use<> {
+///         stream::iter([graphql::caller(ctx).map(|caller| caller.subject.clone())])
+///     }
+/// }
+///
+/// let registry = TokenRegistry::memory().with_recheck_every(Duration::from_secs(10));
+/// let schema = with_default_limits(Schema::build(Query, EmptyMutation, Subscription)).finish();
+/// let app: Router = graphql::router(schema, registry);
+/// ```
 pub fn router<E: Executor>(executor: E, registry: TokenRegistry) -> Router {
+    let sockets = Sockets {
+        executor: executor.clone(),
+        registry: registry.clone(),
+    };
     Router::new()
         .route("/graphql", get(graphql_get::<E>).post(graphql_post::<E>))
         .layer(BearerAuthLayer::optional(registry).with_error_body(graphql_error_body))
         .layer(DefaultBodyLimit::max(MAX_REQUEST_BYTES))
         // Outermost, so that the layer's refusals are covered too.
         .layer(middleware::from_fn(no_store_on_post))
+        // Before the layer: a WebSocket carries its token in `connection_init`, not in a
+        // header (browsers cannot set one), and is judged there.
+        .route_layer(middleware::from_fn_with_state(
+            sockets,
+            upgrade_or_http::<E>,
+        ))
         .with_state(executor)
+}
+
+/// What the WebSocket side of `/graphql` needs.
+#[derive(Clone)]
+struct Sockets<E> {
+    executor: E,
+    registry: TokenRegistry,
+}
+
+/// Serves a WebSocket upgrade of `/graphql` itself, past the HTTP layer; hands anything
+/// else on.
+async fn upgrade_or_http<E: Executor>(
+    State(sockets): State<Sockets<E>>,
+    request: axum::extract::Request,
+    next: Next,
+) -> Response {
+    let asks_upgrade = request
+        .headers()
+        .get_all(UPGRADE)
+        .iter()
+        .any(|value| value.as_bytes().eq_ignore_ascii_case(b"websocket"));
+    if !asks_upgrade {
+        return next.run(request).await;
+    }
+    let (mut parts, _body) = request.into_parts();
+    match WebSocketUpgrade::from_request_parts(&mut parts, &()).await {
+        Ok(upgrade) => websocket::serve(upgrade, sockets.executor, sockets.registry),
+        Err(rejection) => refuse(rejection.status(), &rejection.body_text()),
+    }
 }
 
 /// Marks every answer to a POST uncacheable: mutations, which return tokens, only come by

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 
+use crate::store::{RevocationFeed, Revocations};
 use crate::token::{Caller, TokenHash};
 
 /// Settings of the local cache of resolved tokens (see
@@ -91,6 +92,9 @@ pub(crate) struct LocalCache {
     /// Bumped by every invalidation, so a resolve that raced one does not cache its answer.
     epoch: AtomicU64,
     subscriptions: AtomicU64,
+    /// Every invalidation is announced on it, for the holders of long-lived connections;
+    /// it is live exactly while the cache is.
+    revocations: RevocationFeed,
 }
 
 impl LocalCache {
@@ -107,7 +111,18 @@ impl LocalCache {
             live: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
+            revocations: {
+                let feed = RevocationFeed::new();
+                feed.set_live(false);
+                feed
+            },
         }
+    }
+
+    /// A listener of the revocations this cache hears of (this instance's, and those of
+    /// every instance through the channel).
+    pub(crate) fn revocations(&self) -> Revocations {
+        self.revocations.subscribe()
     }
 
     pub(crate) fn get(&self, hash: &TokenHash) -> Option<Caller> {
@@ -151,6 +166,7 @@ impl LocalCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for hash in hashes {
             self.entries.invalidate(&hash);
+            self.revocations.announce([hash]);
         }
     }
 
@@ -162,6 +178,7 @@ impl LocalCache {
         }
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.entries.invalidate_all();
+        self.revocations.set_live(false);
     }
 
     /// The feed is (re)subscribed: start from an empty cache, since messages may have been
@@ -171,6 +188,7 @@ impl LocalCache {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.subscriptions.fetch_add(1, Ordering::AcqRel);
         self.live.store(true, Ordering::Release);
+        self.revocations.set_live(true);
         tracing::info!("revocation feed subscribed: token cache in use");
     }
 

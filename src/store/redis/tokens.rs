@@ -11,8 +11,8 @@ use super::codec::Record;
 use super::scripts::{ADMIT, RESOLVE};
 use super::{RedisStore, millis};
 use crate::store::{
-    MAX_TOKENS_PER_SUBJECT, OnLimit, RECORD_NO_USE, StoreError, StoreFuture, SubjectLimit,
-    TokenStore, bounded,
+    MAX_TOKENS_PER_SUBJECT, OnLimit, RECORD_NO_USE, Revocations, StoreError, StoreFuture,
+    SubjectLimit, TokenStore, bounded,
 };
 use crate::token::{Caller, TokenHash, TokenKind};
 
@@ -499,5 +499,12 @@ impl TokenStore for RedisStore {
             .await?;
             Ok(callers)
         })
+    }
+
+    /// With the local cache on ([`RedisStoreOptions::with_cache`](super::RedisStoreOptions::with_cache)):
+    /// the revocations of every instance, heard on the revocation channel, live while the
+    /// channel is subscribed. Without it, `None`.
+    fn revocations(&self) -> Option<Revocations> {
+        self.cache.as_ref().map(|cache| cache.revocations())
     }
 }
