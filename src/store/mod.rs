@@ -63,6 +63,15 @@ pub enum StoreError {
         /// The limit.
         limit: usize,
     },
+    /// A revocation was made on the primary but fewer replicas than required acknowledged
+    /// it in time (see `RedisStoreOptions::with_replica_acks`): retry it.
+    #[error("the revocation reached {acknowledged} of the {required} replicas required in time")]
+    NotReplicated {
+        /// The replicas that acknowledged it.
+        acknowledged: u64,
+        /// The replicas required.
+        required: u64,
+    },
 }
 
 /// What issuing past a [`SubjectLimit`] does.

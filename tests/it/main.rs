@@ -22,6 +22,7 @@ mod redis_idle;
 mod redis_store;
 #[cfg(feature = "introspection-client")]
 mod remote_introspection;
+mod replication;
 mod routes;
 mod scopes;
 mod session_conformance;

@@ -336,6 +336,32 @@ impl RedisStore {
         bounded(self.options.timeout, command.query_async(&mut connection)).await
     }
 
+    /// With [`RedisStoreOptions::with_replica_acks`], waits until enough replicas have this
+    /// connection's writes (the revocation just made); else returns at once.
+    async fn replicated(&self) -> Result<(), StoreError> {
+        let Some(acks) = self.options.replica_acks else {
+            return Ok(());
+        };
+        let wait_ms = u64::try_from(acks.wait.as_millis()).unwrap_or(u64::MAX);
+        let mut wait = redis::cmd("WAIT");
+        wait.arg(acks.replicas).arg(wait_ms);
+        let mut connection = self.connection.clone();
+        let bound = self.options.timeout.saturating_add(acks.wait);
+        let acknowledged: u64 = bounded(bound, wait.query_async(&mut connection)).await?;
+        if acknowledged < u64::from(acks.replicas) {
+            tracing::warn!(
+                acknowledged,
+                required = acks.replicas,
+                "a revocation was not replicated in time"
+            );
+            return Err(StoreError::NotReplicated {
+                acknowledged,
+                required: u64::from(acks.replicas),
+            });
+        }
+        Ok(())
+    }
+
     fn lock_key(&self, key: &str) -> String {
         format!("{}lock:{}", self.options.prefix, key)
     }

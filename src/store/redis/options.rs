@@ -25,6 +25,15 @@ pub struct RedisStoreOptions {
     pub(super) timeout: Duration,
     pub(super) clock_skew: Duration,
     pub(super) cache: Option<CacheOptions>,
+    pub(super) replica_acks: Option<ReplicaAcks>,
+}
+
+/// How many replicas must acknowledge a revocation, and how long to wait for them (see
+/// [`RedisStoreOptions::with_replica_acks`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct ReplicaAcks {
+    pub(super) replicas: u32,
+    pub(super) wait: Duration,
 }
 
 impl Default for RedisStoreOptions {
@@ -34,6 +43,7 @@ impl Default for RedisStoreOptions {
             timeout: Duration::from_millis(500),
             clock_skew: Duration::from_secs(60),
             cache: None,
+            replica_acks: None,
         }
     }
 }
@@ -84,6 +94,42 @@ impl RedisStoreOptions {
     pub fn with_clock_skew(mut self, skew: Duration) -> Self {
         self.clock_skew = skew;
         self
+    }
+
+    /// Acknowledges a revocation (revoke, revoke-all, the limit's evictions) only once at
+    /// least `replicas` replicas of the Redis that holds the token have it: after the
+    /// deletion, `WAIT replicas <wait>` on the same connection (on a cluster, on every
+    /// master, the fewest acknowledgements counting). When fewer acknowledge within `wait`
+    /// (at least 1 ms), the revocation fails with [`StoreError::NotReplicated`], a 503, so
+    /// the client retries; the token is already deleted on the primary, so it stays
+    /// refused there meanwhile. Off by default.
+    ///
+    /// Without it, a revocation acknowledged by the primary alone is lost if the primary
+    /// fails before replicating it and a replica is promoted (Redis replicates
+    /// asynchronously): the revoked token lives again on the new primary. With it, every
+    /// revocation waits a replication round trip (well under a millisecond on a LAN), and
+    /// revocations fail while fewer than `replicas` replicas are reachable, so set
+    /// `replicas` to fewer than the replicas you run. Issuing is not held back: a token
+    /// lost in a failover is only a sign-in to repeat. The wait is bounded by `wait`, on
+    /// top of [`with_timeout`](Self::with_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use tower_bearer::store::RedisStoreOptions;
+    ///
+    /// let options = RedisStoreOptions::default().with_replica_acks(1, Duration::from_millis(100));
+    /// assert_eq!(options.replica_acks(), Some((1, Duration::from_millis(100))));
+    /// ```
+    pub fn with_replica_acks(mut self, replicas: u32, wait: Duration) -> Self {
+        // `WAIT n 0` would block forever.
+        let wait = wait.max(Duration::from_millis(1));
+        self.replica_acks = (replicas > 0).then_some(ReplicaAcks { replicas, wait });
+        self
+    }
+
+    /// The replicas that must acknowledge a revocation, and the wait for them, if set.
+    pub fn replica_acks(&self) -> Option<(u32, Duration)> {
+        self.replica_acks.map(|acks| (acks.replicas, acks.wait))
     }
 
     /// The key prefix.

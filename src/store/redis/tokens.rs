@@ -143,6 +143,7 @@ impl RedisStore {
                 .ignore();
             bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
         }
+        self.replicated().await?;
         // One DEL per hash, in order: 1 where a record was there to delete.
         Ok(hashes
             .into_iter()
@@ -365,6 +366,9 @@ impl TokenStore for RedisStore {
             )
             .await?;
             let Some(bytes) = bytes else {
+                // Gone already; perhaps by a revoke of this instance that answered
+                // NotReplicated, whose retry this is: wait for that deletion's replication.
+                store.replicated().await?;
                 return Ok(None);
             };
             store.evict_locally([hash]);
@@ -396,6 +400,7 @@ impl TokenStore for RedisStore {
                 pipe.add_command(publish).ignore();
                 bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
             }
+            store.replicated().await?;
             Ok(Some(caller))
         })
     }
@@ -438,6 +443,11 @@ impl TokenStore for RedisStore {
                     .revoke_listed(&legacy_key, "SREM", members)
                     .await?
                     .len() as u64;
+            }
+            if revoked == 0 {
+                // Nothing left to delete; perhaps the retry of a revoke-all that answered
+                // NotReplicated: wait for its deletions' replication.
+                store.replicated().await?;
             }
             Ok(revoked)
         })

@@ -20,21 +20,61 @@ pub(super) const INSTALL_HINT: &str = "redis-server was not found on PATH. The R
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
+    /// Arguments beyond the port, kept for a restart.
+    args: Vec<String>,
 }
 
 impl RedisServer {
     /// Starts a server on a free port and waits until it answers PING.
     pub fn start() -> Self {
+        Self::start_with(Vec::new())
+    }
+
+    /// Starts a replica of `primary` on a free port and waits until it has synchronised.
+    pub fn start_replica_of(primary: &RedisServer) -> Self {
+        let replica = Self::start_with(vec![
+            "--replicaof".into(),
+            "127.0.0.1".into(),
+            primary.port.to_string(),
+        ]);
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while !replica
+            .info("replication")
+            .contains("master_link_status:up")
+        {
+            assert!(Instant::now() < deadline, "the replica did not synchronise");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        replica
+    }
+
+    fn start_with(args: Vec<String>) -> Self {
         for _ in 0..5 {
             let port = free_port();
-            if let Some(child) = spawn_on(port) {
+            if let Some(child) = spawn_on(port, &args) {
                 return Self {
                     child: Some(child),
                     port,
+                    args,
                 };
             }
         }
         panic!("could not start redis-server on a free port after 5 attempts");
+    }
+
+    /// A section of `INFO`, read with `redis-cli`.
+    pub fn info(&self, section: &str) -> String {
+        self.cli(&["INFO", section])
+    }
+
+    /// Runs a command with `redis-cli` against this server; returns its output.
+    pub fn cli(&self, command: &[&str]) -> String {
+        let output = Command::new("redis-cli")
+            .args(["-p", &self.port.to_string()])
+            .args(command)
+            .output()
+            .expect("redis-cli runs (apt-get install redis-tools)");
+        String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
     pub fn url(&self) -> String {
@@ -72,7 +112,8 @@ impl RedisServer {
     /// Starts the server again on the same port.
     pub fn restart(&mut self) {
         self.stop();
-        self.child = Some(spawn_on(self.port).expect("redis-server restarts on its port"));
+        self.child =
+            Some(spawn_on(self.port, &self.args).expect("redis-server restarts on its port"));
     }
 }
 
@@ -82,11 +123,14 @@ impl Drop for RedisServer {
     }
 }
 
-fn spawn_on(port: u16) -> Option<Child> {
+fn spawn_on(port: u16, args: &[String]) -> Option<Child> {
     let mut child = match Command::new("redis-server")
         .args(["--port", &port.to_string()])
+        .args(args)
         .args(["--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        // A replica syncs at once, not after the 5 s Redis waits for more replicas.
+        .args(["--repl-diskless-sync-delay", "0"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
