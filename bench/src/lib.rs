@@ -8,6 +8,7 @@ pub mod issuance;
 pub mod procfs;
 pub mod redis_server;
 pub mod report;
+pub mod soak;
 pub mod stats;
 pub mod throughput;
 pub mod wrk;
