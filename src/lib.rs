@@ -3,8 +3,8 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The parts, from the lowest: token, store, registry, bearer, sign_in, magento. Each
-// imports only the parts below it (`scripts/check-layers.sh` checks it).
+// The parts, from the lowest: token, telemetry, store, registry, bearer, sign_in, magento.
+// Each imports only the parts below it (`scripts/check-layers.py` checks it).
 pub mod bearer;
 #[cfg(all(feature = "axum", feature = "sign-in"))]
 #[cfg_attr(docsrs, doc(cfg(all(feature = "axum", feature = "sign-in"))))]
@@ -14,6 +14,7 @@ pub mod registry;
 #[cfg_attr(docsrs, doc(cfg(feature = "sign-in")))]
 pub mod sign_in;
 pub mod store;
+pub mod telemetry;
 pub mod token;
 
 // What an application names every day; everything else lives in its module.

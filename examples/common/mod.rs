@@ -12,6 +12,8 @@
 //! limit), `TOKEN_LIMIT_ACTION` (`revoke-oldest`, the default, or `refuse`),
 //! `TOKEN_LAST_USED_INTERVAL` (how often a use is recorded at most; default `60s`), `RUST_LOG`.
 
+pub mod prometheus;
+
 use std::error::Error;
 use std::time::Duration;
 
@@ -158,8 +160,10 @@ pub fn rest_app(demo: &Demo) -> Router {
         .nest("/rest/{store_code}", api)
 }
 
-/// Binds, prints `welcome` (with `{base}` replaced by the server's URL), serves until Ctrl-C.
+/// Binds, prints `welcome` (with `{base}` replaced by the server's URL), serves `app` and
+/// `GET /metrics` until Ctrl-C.
 pub async fn serve(demo: &Demo, app: Router, welcome: &str) -> Result<(), Box<dyn Error>> {
+    let app = app.merge(prometheus::route(prometheus::install()?));
     let listener = tokio::net::TcpListener::bind(&demo.bind).await?;
     let base = format!("http://{}", listener.local_addr()?);
     println!(
@@ -218,6 +222,9 @@ Scopes: admin holds every scope; catalog / admin123 only Magento_Catalog::produc
   curl -s {{base}}/V1/products -H "Authorization: Bearer $CATALOG"     # 200
   curl -si {{base}}/V1/orders -H "Authorization: Bearer $CATALOG"      # 403, scope="Magento_Sales::sales"
 The same routes answer under /rest/V1/... and /rest/<store_code>/V1/...
+Metrics (requests by outcome, store latency, sign-ins, tokens issued and revoked), in
+Prometheus' text format:
+  curl -s {{base}}/metrics
 "#
     )
 }

@@ -8,6 +8,7 @@ use chrono::{SubsecRound, Utc};
 use tracing::{debug, warn};
 
 use crate::store::{MemoryStore, RECORD_NO_USE, SignInStore, StoreError, StoreFuture, TokenStore};
+use crate::telemetry::metrics::{self, Revocation};
 use crate::token::{Caller, Lifetimes, Token, TokenFormat, TokenHash, TokenKind};
 
 mod issue;
@@ -399,6 +400,7 @@ impl TokenRegistry {
         };
         let limit = self.sessions.limit(kind).unwrap_or_default();
         self.store.insert(caller.clone(), lifetime, limit).await?;
+        metrics::token_issued(kind);
         debug!(token_id = %caller.token_id(), kind = %kind, "token issued");
         Ok(IssuedToken { token, caller })
     }
@@ -487,8 +489,21 @@ impl TokenRegistry {
     /// # Errors
     /// A [`StoreError`] when the store fails.
     pub async fn revoke_hash(&self, hash: TokenHash) -> Result<bool, StoreError> {
+        self.revoke_hash_for(hash, Revocation::One).await
+    }
+
+    /// [`revoke_hash`](TokenRegistry::revoke_hash), counted in the metrics as `reason`.
+    async fn revoke_hash_for(
+        &self,
+        hash: TokenHash,
+        reason: Revocation,
+    ) -> Result<bool, StoreError> {
         let removed = self.store.remove(hash).await?;
-        let live = removed.is_some_and(|caller| !caller.is_expired_at(Utc::now()));
+        let live = removed.filter(|caller| !caller.is_expired_at(Utc::now()));
+        if let Some(caller) = &live {
+            metrics::tokens_revoked(caller.kind, reason, 1);
+        }
+        let live = live.is_some();
         debug!(token_id = %hash.id(), live, "token revoked");
         Ok(live)
     }
@@ -500,6 +515,7 @@ impl TokenRegistry {
     /// A [`StoreError`] when the store fails.
     pub async fn revoke_all(&self, kind: TokenKind, subject: &str) -> Result<u64, StoreError> {
         let count = self.store.remove_subject(kind, subject.to_owned()).await?;
+        metrics::tokens_revoked(kind, Revocation::All, count);
         debug!(kind = %kind, count, "all tokens of a subject revoked");
         Ok(count)
     }
@@ -547,7 +563,11 @@ impl TokenRegistry {
     ) -> Result<u64, StoreError> {
         let mut revoked = 0;
         for caller in self.store.list(kind, subject.to_owned()).await? {
-            if caller.token_hash != keep && self.revoke_hash(caller.token_hash).await? {
+            if caller.token_hash != keep
+                && self
+                    .revoke_hash_for(caller.token_hash, Revocation::All)
+                    .await?
+            {
                 revoked += 1;
             }
         }
@@ -573,7 +593,10 @@ impl TokenRegistry {
             .into_iter()
             .find(|caller| caller.token_id().as_str() == token_id);
         match found {
-            Some(caller) => self.revoke_hash(caller.token_hash).await,
+            Some(caller) => {
+                self.revoke_hash_for(caller.token_hash, Revocation::ById)
+                    .await
+            }
             None => Ok(false),
         }
     }

@@ -9,6 +9,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::registry::{IssueRequest, IssuedToken, TokenRegistry};
 use crate::store::{SignInStore, StoreError};
+use crate::telemetry::metrics::{self, SignInOutcome};
 use http::HeaderMap;
 use http::header::USER_AGENT;
 
@@ -308,6 +309,20 @@ impl SignIn {
         username: &str,
         password: &str,
     ) -> Result<IssuedToken, SignInError> {
+        let signed_in = self
+            .password_sign_in(client, kind, username, password)
+            .await;
+        counted(kind, signed_in)
+    }
+
+    /// [`SignIn::sign_in_from`], its outcome not yet counted.
+    async fn password_sign_in(
+        &self,
+        client: ClientDetails,
+        kind: TokenKind,
+        username: &str,
+        password: &str,
+    ) -> Result<IssuedToken, SignInError> {
         let subject = self.check_password(kind, username, password).await?;
         if kind == TokenKind::Admin && self.directory.admin_totp_secret(&subject).await?.is_some() {
             // The attempt stays counted: the plain route must not reset the counter that
@@ -377,18 +392,33 @@ impl SignIn {
         password: &str,
         otp: &str,
     ) -> Result<IssuedToken, SignInError> {
+        let signed_in = self.totp_sign_in(client, username, password, otp).await;
+        counted(TokenKind::Admin, signed_in)
+    }
+
+    /// [`SignIn::sign_in_with_totp_from`], its outcome not yet counted.
+    async fn totp_sign_in(
+        &self,
+        client: ClientDetails,
+        username: &str,
+        password: &str,
+        otp: &str,
+    ) -> Result<IssuedToken, SignInError> {
         let kind = TokenKind::Admin;
         let subject = self.check_password(kind, username, password).await?;
         let Some(secret) = self.directory.admin_totp_secret(&subject).await? else {
             tracing::info!(kind = %kind, "two-factor sign-in refused: no second factor set up");
+            metrics::sign_in(kind, SignInOutcome::SecondFactorRefused);
             return Err(SignInError::InvalidCredentials);
         };
         let Some(step) = unix_now().and_then(|now| secret.verify(otp, now)) else {
             tracing::info!(kind = %kind, "two-factor sign-in refused: wrong or expired code");
+            metrics::sign_in(kind, SignInOutcome::SecondFactorRefused);
             return Err(SignInError::InvalidCredentials);
         };
         if !self.claim_totp_step(&subject, step).await? {
             tracing::info!(kind = %kind, "two-factor sign-in refused: code already used");
+            metrics::sign_in(kind, SignInOutcome::SecondFactorRefused);
             return Err(SignInError::InvalidCredentials);
         }
         self.clear_failures(kind, username).await?;
@@ -435,6 +465,7 @@ impl SignIn {
         if username.len() > MAX_USERNAME_LEN {
             // No account has such a name: refuse without touching the store, so made-up
             // names cannot fill it with counters.
+            metrics::sign_in(kind, SignInOutcome::Failed);
             return Err(SignInError::InvalidCredentials);
         }
         if !password::pool::has_room() {
@@ -448,12 +479,14 @@ impl SignIn {
             .await?;
         if attempt > self.lockout.max_failures() {
             tracing::info!(kind = %kind, "sign-in refused: account locked");
+            metrics::sign_in(kind, SignInOutcome::Locked);
             return Err(SignInError::InvalidCredentials);
         }
         match self.directory.verify(kind, username, password).await {
             Ok(Some(subject)) => Ok(subject),
             Ok(None) => {
                 tracing::info!(kind = %kind, attempt, "sign-in refused: bad credentials");
+                metrics::sign_in(kind, SignInOutcome::Failed);
                 Err(SignInError::InvalidCredentials)
             }
             Err(error) => {
@@ -475,6 +508,30 @@ impl SignIn {
         let key = LockoutPolicy::key(kind, &self.directory.lockout_name(kind, username));
         self.guards()?.clear_failures(key).await
     }
+}
+
+/// Counts how a sign-in for a token of `kind` ended in the [metrics](crate::telemetry::metrics).
+/// Its refusals with [`SignInError::InvalidCredentials`], which answer alike whatever the
+/// cause (a wrong password, a lockout, a wrong code), were counted where they were decided.
+fn counted(
+    kind: TokenKind,
+    signed_in: Result<IssuedToken, SignInError>,
+) -> Result<IssuedToken, SignInError> {
+    let outcome = match &signed_in {
+        Ok(_) => SignInOutcome::Succeeded,
+        Err(SignInError::InvalidCredentials) => return signed_in,
+        Err(SignInError::TwoFactorRequired) => SignInOutcome::SecondFactorRequired,
+        Err(SignInError::Busy) => SignInOutcome::Busy,
+        Err(SignInError::Directory(DirectoryError(error)))
+            if matches!(error.downcast_ref(), Some(PasswordError::Busy)) =>
+        {
+            SignInOutcome::Busy
+        }
+        Err(SignInError::Store(StoreError::LimitReached { .. })) => SignInOutcome::LimitReached,
+        Err(SignInError::Store(_) | SignInError::Directory(_)) => SignInOutcome::Unavailable,
+    };
+    metrics::sign_in(kind, outcome);
+    signed_in
 }
 
 /// Seconds since the Unix epoch; `None` for a clock set before it (then no code matches).

@@ -10,6 +10,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 #[cfg(doc)]
 use super::MAX_TOKENS_PER_SUBJECT;
 use super::{OnLimit, SignInStore, StoreError, StoreFuture, SubjectLimit, TokenStore};
+use crate::telemetry::metrics::{self, Operation, Revocation, Stopwatch, StoreName};
 use crate::token::{Caller, TokenHash, TokenKind};
 
 /// Token records are spread over this many locks so concurrent requests rarely wait.
@@ -84,7 +85,7 @@ impl MemoryStore {
             Some(idle_end) => index_deadline.min(instant_of(idle_end, now, Utc::now())),
             None => index_deadline,
         };
-        let hash = caller.token_hash;
+        let (hash, kind) = (caller.token_hash, caller.kind);
         let index_key = (caller.kind, caller.subject.clone());
         write(self.shard(&hash)).insert(hash, caller, deadline, now);
 
@@ -121,9 +122,15 @@ impl MemoryStore {
         };
         match admitted {
             Ok(evicted) => {
-                for old in evicted {
-                    write(self.shard(&old)).remove_live(&old, now);
-                }
+                let revoked = evicted
+                    .into_iter()
+                    .filter(|old| write(self.shard(old)).remove_live(old, now).is_some())
+                    .count();
+                metrics::tokens_revoked(
+                    kind,
+                    Revocation::Limit,
+                    u64::try_from(revoked).unwrap_or(u64::MAX),
+                );
                 Ok(())
             }
             Err(()) => {
@@ -253,58 +260,82 @@ impl TokenStore for MemoryStore {
         ttl: Option<Duration>,
         limit: SubjectLimit,
     ) -> StoreFuture<()> {
-        Box::pin(std::future::ready(self.insert_now(caller, ttl, limit)))
+        let issued = timed(Operation::Insert, || self.insert_now(caller, ttl, limit));
+        Box::pin(std::future::ready(issued))
     }
 
     fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>> {
-        ready(self.get_now(&hash, record_use_every))
+        ready(timed(Operation::Get, || {
+            self.get_now(&hash, record_use_every)
+        }))
     }
 
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
-        ready(self.remove_now(&hash))
+        ready(timed(Operation::Remove, || self.remove_now(&hash)))
     }
 
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
-        ready(self.remove_subject_now(kind, subject))
+        ready(timed(Operation::RemoveSubject, || {
+            self.remove_subject_now(kind, subject)
+        }))
     }
 
     fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>> {
-        ready(self.list_now(kind, subject))
+        ready(timed(Operation::List, || self.list_now(kind, subject)))
     }
 }
 
 impl SignInStore for MemoryStore {
     fn record_failure(&self, key: String, window: Duration) -> StoreFuture<u64> {
-        ready(self.record_failure_now(key, window))
+        ready(timed(Operation::RecordFailure, || {
+            self.record_failure_now(key, window)
+        }))
     }
 
     fn forgive_failure(&self, key: String) -> StoreFuture<()> {
-        let now = Instant::now();
-        let mut failures = lock(&self.shared.failures);
-        if let Some(count) = failures.get_mut(&key, now) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                failures.map.remove(&key);
+        timed(Operation::ForgiveFailure, || {
+            let now = Instant::now();
+            let mut failures = lock(&self.shared.failures);
+            if let Some(count) = failures.get_mut(&key, now) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    failures.map.remove(&key);
+                }
             }
-        }
+        });
         ready(())
     }
 
     fn failures(&self, key: String) -> StoreFuture<u64> {
-        let count = lock(&self.shared.failures)
-            .get(&key, Instant::now())
-            .copied();
+        let count = timed(Operation::Failures, || {
+            lock(&self.shared.failures)
+                .get(&key, Instant::now())
+                .copied()
+        });
         ready(count.unwrap_or(0))
     }
 
     fn clear_failures(&self, key: String) -> StoreFuture<()> {
-        lock(&self.shared.failures).map.remove(&key);
+        timed(Operation::ClearFailures, || {
+            lock(&self.shared.failures).map.remove(&key);
+        });
         ready(())
     }
 
     fn claim_once(&self, key: String, ttl: Duration) -> StoreFuture<bool> {
-        ready(self.claim_once_now(key, ttl))
+        ready(timed(Operation::ClaimOnce, || {
+            self.claim_once_now(key, ttl)
+        }))
     }
+}
+
+/// Runs one call of a verb, recording its duration in the
+/// [metrics](crate::telemetry::metrics) (a memory store never fails).
+fn timed<T>(operation: Operation, call: impl FnOnce() -> T) -> T {
+    let stopwatch = Stopwatch::start();
+    let answer = call();
+    metrics::store_call(StoreName::Memory, operation, stopwatch, None);
+    answer
 }
 
 /// The instant of `at`, a wall-clock time, given that `utc` is `now`.
