@@ -5,7 +5,8 @@
 //! REDIS_URL=redis://127.0.0.1:6379/ cargo run --example server # tokens in Redis
 //! ```
 //!
-//! Settings are read from the environment: see `examples/common/mod.rs`.
+//! Settings are read from the environment: see `examples/common/mod.rs`. `GET /metrics`
+//! serves the crate's metrics in Prometheus' text format (`examples/common/prometheus.rs`).
 
 mod common;
 

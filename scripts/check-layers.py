@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Checks the house's layout: no import cycle between the files of src/, and each part
-imports only the parts below it (token < telemetry < store < registry < bearer, sign_in < magento;
-bearer and sign_in do not import each other).
+imports only the parts below it (token < telemetry < store < registry < bearer, sign_in <
+magento; bearer and sign_in do not import each other).
 
 A `use` is followed to the file that *defines* the item, through re-exports, so a file
 that imports a sibling's item through `mod.rs` still depends on that sibling. `mod`

@@ -3,8 +3,8 @@
 #![warn(missing_docs, unreachable_pub)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 
-// The parts, from the lowest: token, telemetry, store, registry, bearer, sign_in, magento. Each
-// imports only the parts below it (`scripts/check-layers.sh` checks it).
+// The parts, from the lowest: token, telemetry, store, registry, bearer, sign_in, magento.
+// Each imports only the parts below it (`scripts/check-layers.py` checks it).
 pub mod bearer;
 #[cfg(feature = "fuzzing")]
 #[doc(hidden)]

@@ -15,6 +15,8 @@
 //! Lifecycle events (tokens issued and revoked, sign-ins) are printed on stdout, one JSON
 //! line each; logs go to stderr.
 
+pub mod prometheus;
+
 use std::error::Error;
 use std::time::Duration;
 
@@ -171,8 +173,10 @@ pub fn rest_app(demo: &Demo) -> Router {
         .nest("/rest/{store_code}", api)
 }
 
-/// Binds, prints `welcome` (with `{base}` replaced by the server's URL), serves until Ctrl-C.
+/// Binds, prints `welcome` (with `{base}` replaced by the server's URL), serves `app` and
+/// `GET /metrics` until Ctrl-C.
 pub async fn serve(demo: &Demo, app: Router, welcome: &str) -> Result<(), Box<dyn Error>> {
+    let app = app.merge(prometheus::route(prometheus::install()?));
     let listener = tokio::net::TcpListener::bind(&demo.bind).await?;
     let base = format!("http://{}", listener.local_addr()?);
     println!(
@@ -231,6 +235,9 @@ Scopes: admin holds every scope; catalog / admin123 only Magento_Catalog::produc
   curl -s {{base}}/V1/products -H "Authorization: Bearer $CATALOG"     # 200
   curl -si {{base}}/V1/orders -H "Authorization: Bearer $CATALOG"      # 403, scope="Magento_Sales::sales"
 The same routes answer under /rest/V1/... and /rest/<store_code>/V1/...
+Metrics (requests by outcome, store latency, sign-ins, tokens issued and revoked), in
+Prometheus' text format:
+  curl -s {{base}}/metrics
 "#
     )
 }

@@ -3,6 +3,7 @@
 use http::StatusCode;
 
 use super::MalformedAuthorization;
+use crate::telemetry::metrics::LayerOutcome;
 use crate::token::{Scopes, TokenKind};
 
 /// The answer to a client when a backend (token store, directory) cannot serve it.
@@ -80,6 +81,18 @@ impl AuthError {
                 Some("insufficient_scope")
             }
             Self::MissingCredentials | Self::StoreUnavailable => None,
+        }
+    }
+
+    /// What the layer's metrics call this refusal.
+    pub(crate) fn outcome(&self) -> LayerOutcome {
+        match self {
+            Self::MissingCredentials => LayerOutcome::Missing,
+            Self::InvalidRequest(_) => LayerOutcome::Malformed,
+            Self::InvalidToken => LayerOutcome::Invalid,
+            Self::InsufficientScope { .. } => LayerOutcome::WrongKind,
+            Self::MissingScope { .. } => LayerOutcome::InsufficientScope,
+            Self::StoreUnavailable => LayerOutcome::Unavailable,
         }
     }
 }

@@ -9,6 +9,7 @@
 
 use crate::registry::TokenRegistry;
 use crate::store::StoreError;
+use crate::telemetry::metrics::{self, LayerOutcome};
 use crate::token::{Caller, Scopes, TokenKind};
 
 mod body;
@@ -62,7 +63,7 @@ impl Config {
         &self,
         answer: Result<Option<Caller>, StoreError>,
     ) -> Result<Caller, AuthError> {
-        match answer {
+        let admitted = match answer {
             Ok(Some(caller)) => match self.kind {
                 Some(required) if caller.kind != required => {
                     Err(AuthError::InsufficientScope { required })
@@ -75,6 +76,12 @@ impl Config {
             Ok(None) => Err(AuthError::InvalidToken),
             // Fail closed: a store that cannot answer is neither a pass nor a 401.
             Err(_) => Err(AuthError::StoreUnavailable),
-        }
+        };
+        metrics::layer(
+            admitted
+                .as_ref()
+                .map_or_else(AuthError::outcome, |_| LayerOutcome::Allowed),
+        );
+        admitted
     }
 }

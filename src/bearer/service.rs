@@ -9,6 +9,7 @@ use tower_service::Service;
 use super::error::AuthError;
 use super::{Config, Mode, ResponseBody, ResponseFuture, bearer_token};
 use crate::registry::Lookup;
+use crate::telemetry::metrics::{self, LayerOutcome};
 
 /// The service made by [`BearerAuthLayer`](crate::BearerAuthLayer).
 #[derive(Clone, Debug)]
@@ -55,13 +56,17 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = &self.config;
-        let refuse = |error: AuthError| ResponseFuture::refused(config.responder.respond(&error));
+        let refuse = |error: AuthError| {
+            metrics::layer(error.outcome());
+            ResponseFuture::refused(config.responder.respond(&error))
+        };
 
         match bearer_token(request.headers()) {
             Err(malformed) => refuse(AuthError::InvalidRequest(malformed)),
             Ok(None) => match config.mode {
                 Mode::Required => refuse(AuthError::MissingCredentials),
                 Mode::Optional => {
+                    metrics::layer(LayerOutcome::Guest);
                     // A guest: the extractors refuse it as this layer would.
                     request.extensions_mut().insert(Arc::clone(config));
                     ResponseFuture::calling(inner.call(request))

@@ -10,6 +10,7 @@ use tracing::{debug, warn};
 
 use crate::store::{MemoryStore, RECORD_NO_USE, SignInStore, StoreError, StoreFuture, TokenStore};
 use crate::telemetry::events::{Actor, EventDetail, EventHook, Events, RevokeReason};
+use crate::telemetry::metrics::{self, Revocation};
 use crate::token::{Caller, Lifetimes, Token, TokenFormat, TokenHash, TokenKind};
 
 mod issue;
@@ -466,6 +467,8 @@ impl TokenRegistry {
         };
         let limit = self.sessions.limit(kind).unwrap_or_default();
         let evicted = self.store.insert(caller.clone(), lifetime, limit).await?;
+        metrics::token_issued(kind);
+        metrics::tokens_revoked(kind, Revocation::Limit, evicted.len() as u64);
         self.emit(EventDetail::TokenIssued {
             kind,
             subject: caller.subject.clone(),
@@ -583,6 +586,7 @@ impl TokenRegistry {
         let Some(caller) = live else {
             return Ok(false);
         };
+        metrics::tokens_revoked(caller.kind, reason.into(), 1);
         self.emit(EventDetail::TokenRevoked {
             kind: caller.kind,
             subject: caller.subject,
@@ -600,6 +604,7 @@ impl TokenRegistry {
     /// A [`StoreError`] when the store fails.
     pub async fn revoke_all(&self, kind: TokenKind, subject: &str) -> Result<u64, StoreError> {
         let count = self.store.remove_subject(kind, subject.to_owned()).await?;
+        metrics::tokens_revoked(kind, Revocation::All, count);
         self.emit(EventDetail::AllTokensRevoked {
             kind,
             subject: subject.to_owned(),

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::registry::{IssueRequest, IssuedToken, TokenRegistry};
 use crate::store::{SignInStore, StoreError};
 use crate::telemetry::events::{EventDetail, SecondFactorRefusal};
+use crate::telemetry::metrics::{self, SignInOutcome};
 use http::HeaderMap;
 use http::header::USER_AGENT;
 
@@ -309,6 +310,20 @@ impl SignIn {
         username: &str,
         password: &str,
     ) -> Result<IssuedToken, SignInError> {
+        let signed_in = self
+            .password_sign_in(client, kind, username, password)
+            .await;
+        counted(kind, signed_in)
+    }
+
+    /// [`SignIn::sign_in_from`], its outcome not yet counted.
+    async fn password_sign_in(
+        &self,
+        client: ClientDetails,
+        kind: TokenKind,
+        username: &str,
+        password: &str,
+    ) -> Result<IssuedToken, SignInError> {
         let subject = self
             .check_password(kind, username, password, &client)
             .await?;
@@ -343,6 +358,7 @@ impl SignIn {
         client: &ClientDetails,
     ) -> SignInError {
         tracing::info!(reason = reason.as_str(), "two-factor sign-in refused");
+        metrics::sign_in(TokenKind::Admin, SignInOutcome::SecondFactorRefused);
         self.registry.emit(EventDetail::SecondFactorRefused {
             kind: TokenKind::Admin,
             username: username.to_owned(),
@@ -404,6 +420,18 @@ impl SignIn {
     /// # Errors
     /// As [`SignIn::sign_in_with_totp`].
     pub async fn sign_in_with_totp_from(
+        &self,
+        client: ClientDetails,
+        username: &str,
+        password: &str,
+        otp: &str,
+    ) -> Result<IssuedToken, SignInError> {
+        let signed_in = self.totp_sign_in(client, username, password, otp).await;
+        counted(TokenKind::Admin, signed_in)
+    }
+
+    /// [`SignIn::sign_in_with_totp_from`], its outcome not yet counted.
+    async fn totp_sign_in(
         &self,
         client: ClientDetails,
         username: &str,
@@ -477,6 +505,7 @@ impl SignIn {
                 attempt: 0,
                 client: client.clone(),
             });
+            metrics::sign_in(kind, SignInOutcome::Failed);
             return Err(SignInError::InvalidCredentials);
         }
         if !password::pool::has_room() {
@@ -494,11 +523,13 @@ impl SignIn {
                 username: username.to_owned(),
                 client: client.clone(),
             });
+            metrics::sign_in(kind, SignInOutcome::Locked);
             return Err(SignInError::InvalidCredentials);
         }
         match self.directory.verify(kind, username, password).await {
             Ok(Some(subject)) => Ok(subject),
             Ok(None) => {
+                metrics::sign_in(kind, SignInOutcome::Failed);
                 self.registry.emit(EventDetail::SignInFailed {
                     kind,
                     username: username.to_owned(),
@@ -535,6 +566,30 @@ impl SignIn {
         let key = LockoutPolicy::key(kind, &self.directory.lockout_name(kind, username));
         self.guards()?.clear_failures(key).await
     }
+}
+
+/// Counts how a sign-in for a token of `kind` ended in the [metrics](crate::telemetry::metrics).
+/// Its refusals with [`SignInError::InvalidCredentials`], which answer alike whatever the
+/// cause (a wrong password, a lockout, a wrong code), were counted where they were decided.
+fn counted(
+    kind: TokenKind,
+    signed_in: Result<IssuedToken, SignInError>,
+) -> Result<IssuedToken, SignInError> {
+    let outcome = match &signed_in {
+        Ok(_) => SignInOutcome::Succeeded,
+        Err(SignInError::InvalidCredentials) => return signed_in,
+        Err(SignInError::TwoFactorRequired) => SignInOutcome::SecondFactorRequired,
+        Err(SignInError::Busy) => SignInOutcome::Busy,
+        Err(SignInError::Directory(DirectoryError(error)))
+            if matches!(error.downcast_ref(), Some(PasswordError::Busy)) =>
+        {
+            SignInOutcome::Busy
+        }
+        Err(SignInError::Store(StoreError::LimitReached { .. })) => SignInOutcome::LimitReached,
+        Err(SignInError::Store(_) | SignInError::Directory(_)) => SignInOutcome::Unavailable,
+    };
+    metrics::sign_in(kind, outcome);
+    signed_in
 }
 
 /// Seconds since the Unix epoch; `None` for a clock set before it (then no code matches).

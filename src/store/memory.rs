@@ -13,6 +13,7 @@ use super::{
     OnLimit, RevocationFeed, Revocations, SignInStore, StoreError, StoreFuture, SubjectLimit,
     TokenStore,
 };
+use crate::telemetry::metrics::{self, Operation, Stopwatch, StoreName};
 use crate::token::{Caller, TokenHash, TokenKind};
 
 /// Token records are spread over this many locks so concurrent requests rarely wait.
@@ -263,23 +264,28 @@ impl TokenStore for MemoryStore {
         ttl: Option<Duration>,
         limit: SubjectLimit,
     ) -> StoreFuture<Vec<TokenHash>> {
-        Box::pin(std::future::ready(self.insert_now(caller, ttl, limit)))
+        let issued = timed(Operation::Insert, || self.insert_now(caller, ttl, limit));
+        Box::pin(std::future::ready(issued))
     }
 
     fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>> {
-        ready(self.get_now(&hash, record_use_every))
+        ready(timed(Operation::Get, || {
+            self.get_now(&hash, record_use_every)
+        }))
     }
 
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
-        ready(self.remove_now(&hash))
+        ready(timed(Operation::Remove, || self.remove_now(&hash)))
     }
 
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
-        ready(self.remove_subject_now(kind, subject))
+        ready(timed(Operation::RemoveSubject, || {
+            self.remove_subject_now(kind, subject)
+        }))
     }
 
     fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>> {
-        ready(self.list_now(kind, subject))
+        ready(timed(Operation::List, || self.list_now(kind, subject)))
     }
 
     /// Every revocation in this store, announced as it happens.
@@ -290,36 +296,55 @@ impl TokenStore for MemoryStore {
 
 impl SignInStore for MemoryStore {
     fn record_failure(&self, key: String, window: Duration) -> StoreFuture<u64> {
-        ready(self.record_failure_now(key, window))
+        ready(timed(Operation::RecordFailure, || {
+            self.record_failure_now(key, window)
+        }))
     }
 
     fn forgive_failure(&self, key: String) -> StoreFuture<()> {
-        let now = Instant::now();
-        let mut failures = lock(&self.shared.failures);
-        if let Some(count) = failures.get_mut(&key, now) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                failures.map.remove(&key);
+        timed(Operation::ForgiveFailure, || {
+            let now = Instant::now();
+            let mut failures = lock(&self.shared.failures);
+            if let Some(count) = failures.get_mut(&key, now) {
+                *count = count.saturating_sub(1);
+                if *count == 0 {
+                    failures.map.remove(&key);
+                }
             }
-        }
+        });
         ready(())
     }
 
     fn failures(&self, key: String) -> StoreFuture<u64> {
-        let count = lock(&self.shared.failures)
-            .get(&key, Instant::now())
-            .copied();
+        let count = timed(Operation::Failures, || {
+            lock(&self.shared.failures)
+                .get(&key, Instant::now())
+                .copied()
+        });
         ready(count.unwrap_or(0))
     }
 
     fn clear_failures(&self, key: String) -> StoreFuture<()> {
-        lock(&self.shared.failures).map.remove(&key);
+        timed(Operation::ClearFailures, || {
+            lock(&self.shared.failures).map.remove(&key);
+        });
         ready(())
     }
 
     fn claim_once(&self, key: String, ttl: Duration) -> StoreFuture<bool> {
-        ready(self.claim_once_now(key, ttl))
+        ready(timed(Operation::ClaimOnce, || {
+            self.claim_once_now(key, ttl)
+        }))
     }
+}
+
+/// Runs one call of a verb, recording its duration in the
+/// [metrics](crate::telemetry::metrics) (a memory store never fails).
+fn timed<T>(operation: Operation, call: impl FnOnce() -> T) -> T {
+    let stopwatch = Stopwatch::start();
+    let answer = call();
+    metrics::store_call(StoreName::Memory, operation, stopwatch, None);
+    answer
 }
 
 /// The instant of `at`, a wall-clock time, given that `utc` is `now`.

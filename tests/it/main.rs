@@ -18,6 +18,8 @@ mod integrations;
 mod introspection;
 mod layer;
 mod memory_store;
+#[cfg(feature = "metrics")]
+mod metrics;
 mod redis_idle;
 mod redis_store;
 #[cfg(feature = "introspection-client")]

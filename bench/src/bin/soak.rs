@@ -49,7 +49,11 @@ async fn main() {
         server,
         out: out.clone(),
     };
-    eprintln!("soak: {} s, writing to {}", duration.as_secs(), out.display());
+    eprintln!(
+        "soak: {} s, writing to {}",
+        duration.as_secs(),
+        out.display()
+    );
     let report = match soak.run().await {
         Ok(report) => report,
         Err(error) => fail(&format!("the soak could not run: {error}")),
@@ -60,7 +64,10 @@ async fn main() {
     }
     println!("{text}");
     if !report.passed {
-        eprintln!("soak: FAILED (see breaches in {}/report.json)", out.display());
+        eprintln!(
+            "soak: FAILED (see breaches in {}/report.json)",
+            out.display()
+        );
         std::process::exit(1);
     }
     eprintln!("soak: passed");

@@ -143,7 +143,9 @@ pub async fn use_tokens(load: Arc<Load>, worker: u64) {
         let roll = dice.below(4);
         let picked = match roll {
             0 | 1 => load.tokens.pick(State::Valid, dice.next()),
-            2 => load.tokens.pick(State::Revoked(Instant::now()), dice.next()),
+            2 => load
+                .tokens
+                .pick(State::Revoked(Instant::now()), dice.next()),
             _ => None,
         };
         let (token, state, class) = match picked {
@@ -171,7 +173,10 @@ pub async fn use_tokens(load: Arc<Load>, worker: u64) {
         if took > load.wait_bound && status != "connect_error" {
             load.counters.breach(
                 &load.counters.unbounded_waits,
-                format!("{class} token answered {status} after {} ms", took.as_millis()),
+                format!(
+                    "{class} token answered {status} after {} ms",
+                    took.as_millis()
+                ),
             );
         }
         let Ok(response) = answer else { continue };

@@ -50,7 +50,9 @@ impl Tokens {
             return None;
         }
         let index = usize::try_from(seed % matching.len() as u64).unwrap_or(0);
-        matching.get(index).map(|(token, state)| (token.clone(), *state))
+        matching
+            .get(index)
+            .map(|(token, state)| (token.clone(), *state))
     }
 
     pub fn state(&self, token: &str) -> Option<State> {
@@ -61,7 +63,10 @@ impl Tokens {
     }
 
     pub fn set(&self, token: &str, state: State) {
-        if let Some(entry) = lock(&self.tokens).iter_mut().find(|(held, _)| held == token) {
+        if let Some(entry) = lock(&self.tokens)
+            .iter_mut()
+            .find(|(held, _)| held == token)
+        {
             entry.1 = state;
         }
     }
@@ -142,5 +147,7 @@ impl Recovery {
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }

@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
+use crate::telemetry::metrics;
+
 /// Why the pool did not run a job.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refused {
@@ -34,6 +36,8 @@ pub(crate) struct HashingPool {
     /// Jobs sent and not yet taken by a thread, to tell whether there is room before
     /// committing to a check (the channel itself cannot say).
     waiting: Arc<AtomicUsize>,
+    /// Jobs taken by a thread and not yet done, for the metrics.
+    running: Arc<AtomicUsize>,
     capacity: usize,
 }
 
@@ -44,19 +48,22 @@ impl HashingPool {
         let (jobs, receiver) = sync_channel::<Job>(queued);
         let receiver = Arc::new(Mutex::new(receiver));
         let waiting = Arc::new(AtomicUsize::new(0));
+        let running = Arc::new(AtomicUsize::new(0));
         let started = (0..threads)
             .filter(|index| {
                 let receiver = Arc::clone(&receiver);
                 let waiting = Arc::clone(&waiting);
+                let running = Arc::clone(&running);
                 std::thread::Builder::new()
                     .name(format!("tower-bearer-argon2-{index}"))
-                    .spawn(move || work(&receiver, &waiting))
+                    .spawn(move || work(&receiver, &waiting, &running))
                     .is_ok()
             })
             .count();
         (started > 0).then_some(Self {
             jobs,
             waiting,
+            running,
             capacity: queued,
         })
     }
@@ -86,11 +93,27 @@ impl HashingPool {
             Err(TrySendError::Full(_)) => return Err(Refused::Busy),
             Err(TrySendError::Disconnected(_)) => return Err(Refused::Interrupted),
         }
-        answer.await.map_err(|_| Refused::Interrupted)
+        self.report();
+        let answer = answer.await.map_err(|_| Refused::Interrupted);
+        self.report();
+        answer
+    }
+
+    /// Sets the gauges of waiting and running checks. The threads set them as they take and
+    /// finish jobs; the caller too, so that a recorder local to its thread sees them.
+    fn report(&self) {
+        report(&self.waiting, &self.running);
     }
 }
 
-fn work(jobs: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
+fn report(waiting: &AtomicUsize, running: &AtomicUsize) {
+    metrics::password_checks(
+        waiting.load(Ordering::Relaxed),
+        running.load(Ordering::Relaxed),
+    );
+}
+
+fn work(jobs: &Mutex<Receiver<Job>>, waiting: &AtomicUsize, running: &AtomicUsize) {
     let priority = thread_priority::ThreadPriorityValue::try_from(PRIORITY)
         .map(thread_priority::ThreadPriority::Crossplatform);
     if let Ok(priority) = priority
@@ -103,8 +126,12 @@ fn work(jobs: &Mutex<Receiver<Job>>, waiting: &AtomicUsize) {
         let job = jobs.lock().unwrap_or_else(PoisonError::into_inner).recv();
         match job {
             Ok(job) => {
+                running.fetch_add(1, Ordering::Relaxed);
                 waiting.fetch_sub(1, Ordering::Relaxed);
+                report(waiting, running);
                 job();
+                running.fetch_sub(1, Ordering::Relaxed);
+                report(waiting, running);
             }
             Err(_) => return, // the pool is gone
         }

@@ -8,6 +8,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 
 use crate::store::{RevocationFeed, Revocations};
+use crate::telemetry::metrics::{self, CacheLookup};
 use crate::token::{Caller, TokenHash};
 
 /// Settings of the local cache of resolved tokens (see
@@ -125,11 +126,18 @@ impl LocalCache {
         self.revocations.subscribe()
     }
 
+    /// The cached record of `hash`. Counts a bypass (the feed is down: `None`) or a miss (not
+    /// held); the store counts a hit once it serves what this returns.
     pub(crate) fn get(&self, hash: &TokenHash) -> Option<Caller> {
         if !self.live.load(Ordering::Acquire) {
+            metrics::cache_lookup(CacheLookup::Bypass);
             return None;
         }
-        self.entries.get(hash)
+        let held = self.entries.get(hash);
+        if held.is_none() {
+            metrics::cache_lookup(CacheLookup::Miss);
+        }
+        held
     }
 
     /// The epoch to pass to [`LocalCache::insert`] once the store has answered.

@@ -15,7 +15,8 @@ use self::connection::RedisConnection;
 use self::recent_uses::RecentUses;
 #[cfg(doc)]
 use super::{MAX_TOKENS_PER_SUBJECT, SignInStore, TokenStore};
-use super::{StoreError, bounded};
+use super::{StoreError, StoreFuture, bounded};
+use crate::telemetry::metrics::{self, Operation, Stopwatch, StoreFailure, StoreName};
 #[cfg(doc)]
 use crate::token::Caller;
 use crate::token::{TokenHash, TokenKind, sha256_hex};
@@ -369,6 +370,44 @@ impl RedisStore {
     fn used_key(&self, key: &str) -> String {
         format!("{}used:{}", self.options.prefix, key)
     }
+}
+
+/// `call`, boxed as a store's future, timed in the [metrics](crate::telemetry::metrics) as a
+/// call of `operation` from now.
+fn timed<T: 'static>(
+    operation: Operation,
+    call: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> StoreFuture<T> {
+    timed_from(Stopwatch::start(), operation, call)
+}
+
+/// [`timed`], from when `stopwatch` started.
+fn timed_from<T: 'static>(
+    stopwatch: Stopwatch,
+    operation: Operation,
+    call: impl Future<Output = Result<T, StoreError>> + Send + 'static,
+) -> StoreFuture<T> {
+    Box::pin(async move {
+        let answer = call.await;
+        let failure = match &answer {
+            Err(StoreError::Timeout(_)) => Some(StoreFailure::Timeout),
+            // redis-rs's own bound on a response or a connection, the same as the store's.
+            Err(StoreError::Backend(error))
+                if error
+                    .downcast_ref::<redis::RedisError>()
+                    .is_some_and(|error| error.is_timeout()) =>
+            {
+                Some(StoreFailure::Timeout)
+            }
+            Err(StoreError::Backend(_) | StoreError::NotReplicated { .. }) => {
+                Some(StoreFailure::Backend)
+            }
+            // No failure of the store: a refusal at the limit, or the random source.
+            Ok(_) | Err(StoreError::LimitReached { .. } | StoreError::Random(_)) => None,
+        };
+        metrics::store_call(StoreName::Redis, operation, stopwatch, failure);
+        answer
+    })
 }
 
 /// Milliseconds for a Redis expiry: at least 1 (0 would be an error), saturating.

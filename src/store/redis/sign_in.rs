@@ -2,8 +2,9 @@
 
 use std::time::Duration;
 
-use super::{RedisStore, millis};
+use super::{RedisStore, millis, timed};
 use crate::store::{SignInStore, StoreFuture, bounded};
+use crate::telemetry::metrics::Operation;
 
 /// Atomically takes back one counted failure, deleting the counter when it reaches 0 (a
 /// plain `DECR` on a counter that expired meanwhile would leave a -1 behind).
@@ -15,7 +16,7 @@ impl SignInStore for RedisStore {
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.lock_key(&key);
-        Box::pin(async move {
+        timed(Operation::RecordFailure, async move {
             let (count,): (u64,) = bounded(
                 timeout,
                 redis::pipe()
@@ -37,7 +38,7 @@ impl SignInStore for RedisStore {
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.lock_key(&key);
-        Box::pin(async move {
+        timed(Operation::ForgiveFailure, async move {
             bounded(
                 timeout,
                 redis::cmd("EVAL")
@@ -55,7 +56,7 @@ impl SignInStore for RedisStore {
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.lock_key(&key);
-        Box::pin(async move {
+        timed(Operation::Failures, async move {
             let count: Option<u64> = bounded(
                 timeout,
                 redis::cmd("GET").arg(key).query_async(&mut connection),
@@ -69,7 +70,7 @@ impl SignInStore for RedisStore {
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.lock_key(&key);
-        Box::pin(async move {
+        timed(Operation::ClearFailures, async move {
             bounded(
                 timeout,
                 redis::cmd("DEL")
@@ -84,7 +85,7 @@ impl SignInStore for RedisStore {
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.used_key(&key);
-        Box::pin(async move {
+        timed(Operation::ClaimOnce, async move {
             // `OK` for the first claim, nil while the key exists.
             let reply: Option<String> = bounded(
                 timeout,

@@ -9,11 +9,12 @@ use chrono::Utc;
 use super::cache::revocation_message;
 use super::codec::Record;
 use super::scripts::{ADMIT, RESOLVE};
-use super::{RedisStore, millis};
+use super::{RedisStore, millis, timed, timed_from};
 use crate::store::{
     MAX_TOKENS_PER_SUBJECT, OnLimit, RECORD_NO_USE, Revocations, StoreError, StoreFuture,
     SubjectLimit, TokenStore, bounded,
 };
+use crate::telemetry::metrics::{self, CacheLookup, Operation, Stopwatch};
 use crate::token::{Caller, TokenHash, TokenKind};
 
 /// How long the index of a subject with a token that lives until revoked is kept: a century
@@ -276,7 +277,7 @@ impl TokenStore for RedisStore {
         limit: SubjectLimit,
     ) -> StoreFuture<Vec<TokenHash>> {
         let store = self.clone();
-        Box::pin(async move {
+        timed(Operation::Insert, async move {
             let token_key = store.token_key(&caller.token_hash);
             let issued = store.insert_listed(&caller, ttl, limit, &token_key).await;
             if issued.is_err() {
@@ -305,13 +306,17 @@ impl TokenStore for RedisStore {
                 Some(caller) => caller.use_is_due(Utc::now(), record_use_every),
                 None => self.recent_uses.is_due(&hash, now),
             };
-        if !due && let Some(caller) = cached {
+        if let Some(caller) = cached {
             // A cached record may lack a use another instance recorded since, and so look
             // idled out when it is not. A resolve never sees that (its use falls due a quarter of
             // the idle timeout after the last one, long before); a read only asks Redis.
-            if !(read_only && caller.is_expired_at(Utc::now())) {
+            let fresh = !(read_only && caller.is_expired_at(Utc::now()));
+            if !due && fresh {
+                metrics::cache_lookup(CacheLookup::Hit);
                 return Box::pin(std::future::ready(Ok(Some(caller))));
             }
+            // Held, but Redis is asked all the same.
+            metrics::cache_lookup(CacheLookup::Miss);
         }
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
@@ -319,7 +324,7 @@ impl TokenStore for RedisStore {
         let cache = self.cache.clone();
         let recent_uses = Arc::clone(&self.recent_uses);
         let epoch = cache.as_ref().map_or(0, |cache| cache.epoch());
-        Box::pin(async move {
+        timed_from(Stopwatch::started_at(now), Operation::Get, async move {
             let utc = Utc::now();
             let bytes: Option<Vec<u8>> = if due {
                 let fill = |command: &mut redis::Cmd| {
@@ -355,7 +360,7 @@ impl TokenStore for RedisStore {
 
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
         let store = self.clone();
-        Box::pin(async move {
+        timed(Operation::Remove, async move {
             let mut connection = store.connection.clone();
             let timeout = store.options.timeout;
             let bytes: Option<Vec<u8>> = bounded(
@@ -407,7 +412,7 @@ impl TokenStore for RedisStore {
 
     fn remove_subject(&self, kind: TokenKind, subject: String) -> StoreFuture<u64> {
         let store = self.clone();
-        Box::pin(async move {
+        timed(Operation::RemoveSubject, async move {
             let index_key = store.index_key(kind, &subject);
             let legacy_key = store.legacy_index_key(kind, &subject);
             let mut revoked = 0;
@@ -455,7 +460,7 @@ impl TokenStore for RedisStore {
 
     fn list(&self, kind: TokenKind, subject: String) -> StoreFuture<Vec<Caller>> {
         let store = self.clone();
-        Box::pin(async move {
+        timed(Operation::List, async move {
             let index_key = store.index_key(kind, &subject);
             let now = Utc::now().timestamp_millis();
             // Live entries only (expiry after now, `+inf` for tokens that never expire).
