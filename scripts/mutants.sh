@@ -10,6 +10,10 @@
 #   scripts/mutants.sh src/bearer/header.rs src/sign_in/totp.rs
 #   scripts/mutants.sh --again FILE     run FILE again
 #
+# MUTANTS_ARGS passes options to cargo mutants, e.g. MUTANTS_ARGS=--in-place in a worktree
+# of its own, to build in place with a warm target directory instead of a fresh copy.
+# MUTANT_TIMEOUT (seconds, default 300) bounds each mutant's tests.
+#
 # Prints, per file, caught / missed / timeout / unviable; the missed mutants are listed in
 # target/mutants/<file>/mutants.out/missed.txt.
 set -uo pipefail
@@ -72,7 +76,7 @@ for file in "${files[@]}"; do
     else
         rm -rf "$out"
         mkdir -p "$out"
-        cargo mutants --file "$file" --test-tool nextest --all-features \
+        cargo mutants ${MUTANTS_ARGS:-} --file "$file" --test-tool nextest --all-features \
             --timeout "$timeout" --output "$out" --no-shuffle \
             -- -E "$(tests_for "$file")" >"$out/run.log" 2>&1
     fi
