@@ -405,3 +405,57 @@ async fn when_the_primary_dies_the_store_follows_the_replica_the_sentinels_promo
     );
     assert!(answers.errors > 0, "no error while there was no primary");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_revocation_feed_moves_to_the_new_primary_with_the_store() {
+    let setup = SentinelSetup::start();
+    let urls = setup.urls();
+    let urls: Vec<&str> = urls.iter().map(String::as_str).collect();
+    // A TTL far beyond the test: only the feed can evict the entry.
+    let cache = CacheOptions::default().with_ttl(Duration::from_secs(600));
+    let store = RedisStore::connect_sentinel(&urls, MASTER, setup.options().with_cache(cache))
+        .await
+        .expect("connected through the sentinels");
+    let registry = TokenRegistry::new(store.clone());
+    wait_until(Duration::from_secs(10), "the revocation feed", || {
+        store.cache_stats().is_some_and(|stats| stats.live)
+    })
+    .await;
+    let (token, _) = live_and_revoked(&setup, &registry).await;
+
+    setup.failover();
+    until_named(&setup, &setup.replica).await;
+    issue_and_revoke_on(&setup, &registry, &setup.replica).await;
+    // The feed left the old primary (still a primary, deaf to the new one) for the new one.
+    let replica = &setup.replica;
+    wait_until(
+        Duration::from_secs(10),
+        "a subscriber on the new primary",
+        || {
+            replica
+                .cli(&["PUBSUB", "NUMSUB", &format!("{}revoked", setup.prefix)])
+                .lines()
+                .nth(1)
+                .is_some_and(|count| count.trim() != "0")
+                && store.cache_stats().is_some_and(|stats| stats.live)
+        },
+    )
+    .await;
+    assert!(
+        setup.primary.info("replication").contains("role:master"),
+        "the old primary was already reconfigured: the test proves nothing"
+    );
+
+    // Cached, then revoked by another instance on the new primary: the feed evicts it.
+    assert!(registry.resolve(&token).await.expect("answers").is_some());
+    let other = setup.registry_on(&setup.replica).await;
+    assert!(other.revoke(&token).await.expect("revoked"));
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while registry.resolve(&token).await.expect("answers").is_some() {
+        assert!(
+            Instant::now() < deadline,
+            "the revocation did not reach the cache"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use self::cache::{LocalCache, spawn_follower};
+use self::cache::{FeedNodes, LocalCache, spawn_follower};
 use self::connection::RedisConnection;
 use self::recent_uses::RecentUses;
 #[cfg(doc)]
@@ -139,7 +139,7 @@ impl RedisStore {
         Ok(Self::with_follower(
             RedisConnection::Single(connection),
             options,
-            vec![client],
+            FeedNodes::fixed(vec![client]),
         ))
     }
 
@@ -198,7 +198,7 @@ impl RedisStore {
         Ok(Self::with_follower(
             RedisConnection::Cluster(connection),
             options,
-            nodes,
+            FeedNodes::fixed(nodes),
         ))
     }
 
@@ -225,7 +225,9 @@ impl RedisStore {
     /// [`StoreError::NotReplicated`]: no acknowledged revocation is lost.
     ///
     /// With [`RedisStoreOptions::with_cache`], the revocation feed subscribes on the
-    /// primary, or, when that fails, on one of the replicas known at start (a `PUBLISH` on
+    /// primary the store is connected to, and moves whenever the store moves to another
+    /// primary (a demoted primary no longer hears the new one's messages); while that
+    /// primary cannot be subscribed on, on one of the nodes known at start (a `PUBLISH` on
     /// the primary reaches the subscribers of its replicas too).
     ///
     /// ```no_run
@@ -255,7 +257,7 @@ impl RedisStore {
         }
         let backend = |error: redis::RedisError| StoreError::Backend(Box::new(error));
         let sentinels = || redis::sentinel::Sentinel::build(sentinel_urls.to_vec());
-        let (connection, nodes) = bounded(
+        let (connection, nodes, primaries) = bounded(
             options.timeout,
             self::sentinel::SentinelConnection::connect(
                 sentinels().map_err(backend)?,
@@ -268,7 +270,10 @@ impl RedisStore {
         Ok(Self::with_follower(
             RedisConnection::Sentinel(connection),
             options,
-            nodes,
+            FeedNodes {
+                fixed: nodes,
+                preferred: Some(primaries),
+            },
         ))
     }
 
@@ -277,7 +282,7 @@ impl RedisStore {
     fn with_follower(
         connection: RedisConnection,
         options: RedisStoreOptions,
-        nodes: Vec<redis::Client>,
+        nodes: FeedNodes,
     ) -> Self {
         let cache = options.cache.map(|cache_options| {
             let cache = Arc::new(LocalCache::new(cache_options));

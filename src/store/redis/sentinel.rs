@@ -48,6 +48,9 @@ struct Shared {
     current: Mutex<Option<Primary>>,
     /// Numbers the connections, so a failure of an old one never drops a newer one.
     generations: AtomicU64,
+    /// A client of the primary last connected to, announced when it changes (for the
+    /// revocation feed, which follows it).
+    primaries: tokio::sync::watch::Sender<Option<Client>>,
 }
 
 #[derive(Clone)]
@@ -59,20 +62,26 @@ struct Primary {
 
 impl SentinelConnection {
     /// Asks `sentinels` for the primary of `master_name` and connects to it, within
-    /// `timeout`; returns the connection and a client for each node known now (the
-    /// primary, then its replicas), for the revocation feed.
+    /// `timeout` per step; `watcher` (the same sentinels) is the background check's. For
+    /// the revocation feed, returns a client for each node known now (the primary, then
+    /// its replicas) and the primary as it changes.
     pub(crate) async fn connect(
         sentinels: Sentinel,
         watcher: Sentinel,
         master_name: &str,
         timeout: Duration,
-    ) -> RedisResult<(Self, Vec<Client>)> {
+    ) -> RedisResult<(
+        Self,
+        Vec<Client>,
+        tokio::sync::watch::Receiver<Option<Client>>,
+    )> {
         let shared = Arc::new(Shared {
             master_name: master_name.to_owned(),
             timeout,
             sentinels: tokio::sync::Mutex::new(sentinels),
             current: Mutex::new(None),
             generations: AtomicU64::new(0),
+            primaries: tokio::sync::watch::Sender::new(None),
         });
         let connection = Self { shared };
         let primary = connection.primary().await?;
@@ -89,7 +98,8 @@ impl SentinelConnection {
             watcher,
             CHECK_EVERY,
         ));
-        Ok((connection, nodes))
+        let primaries = connection.shared.primaries.subscribe();
+        Ok((connection, nodes, primaries))
     }
 
     /// The current connection to the primary, connecting first when there is none.
@@ -113,18 +123,27 @@ impl SentinelConnection {
             let connection = client
                 .get_multiplexed_async_connection_with_config(&config)
                 .await?;
-            Ok::<_, RedisError>((client.get_connection_info().addr().clone(), connection))
+            Ok::<_, RedisError>((client, connection))
         };
-        let (address, connection) = tokio::time::timeout(shared.timeout, connect)
+        let (client, connection) = tokio::time::timeout(shared.timeout, connect)
             .await
             .map_err(|_| timed_out("asking the sentinels for the primary"))??;
         let primary = Primary {
             generation: shared.generations.fetch_add(1, Ordering::AcqRel) + 1,
-            address,
+            address: client.get_connection_info().addr().clone(),
             connection,
         };
         tracing::info!(primary = %primary.address, "redis sentinel: connected to the primary");
         *shared.lock_current() = Some(primary.clone());
+        shared.primaries.send_if_modified(|known| {
+            let moved = known
+                .as_ref()
+                .is_none_or(|known| known.get_connection_info().addr() != &primary.address);
+            if moved {
+                *known = Some(client);
+            }
+            moved
+        });
         Ok(primary)
     }
 
