@@ -204,18 +204,15 @@ impl Shared {
     /// the sentinels again.
     fn forget(&self, generation: u64, why: &str) {
         let mut current = self.lock_current();
-        if current
-            .as_ref()
-            .is_some_and(|primary| primary.generation == generation)
-        {
-            if let Some(primary) = current.take() {
-                tracing::warn!(
-                    primary = %primary.address,
-                    why,
-                    "redis sentinel: connection to the primary dropped; asking the sentinels again"
-                );
-            }
-        }
+        let Some(primary) = current.take_if(|primary| primary.generation == generation) else {
+            return;
+        };
+        drop(current);
+        tracing::warn!(
+            primary = %primary.address,
+            why,
+            "redis sentinel: connection to the primary dropped; asking the sentinels again"
+        );
     }
 }
 
@@ -332,5 +329,47 @@ impl ConnectionLike for SentinelConnection {
 
     fn get_db(&self) -> i64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(bytes: &[u8]) -> Value {
+        redis::parse_redis_value(bytes).unwrap()
+    }
+
+    #[test]
+    fn a_readonly_answer_says_the_primary_was_demoted_even_inside_a_pipeline() {
+        let readonly = reply(b"-READONLY You can't write against a read only replica.\r\n");
+        assert!(demoted_answer(&readonly));
+        assert!(demoted_answer(&Value::Array(vec![
+            Value::Okay,
+            readonly.clone(),
+        ])));
+        assert!(demoted_answer(&reply(b"-LOADING Redis is loading\r\n")));
+        assert!(!demoted_answer(&reply(
+            b"-ERR wrong number of arguments\r\n"
+        )));
+        assert!(!demoted_answer(&reply(b"-NOSCRIPT No matching script\r\n")));
+        assert!(!demoted_answer(&Value::Nil));
+    }
+
+    #[test]
+    fn io_errors_and_readonly_errors_drop_the_primary_others_do_not() {
+        let io = RedisError::from(std::io::Error::from(std::io::ErrorKind::ConnectionReset));
+        assert!(primary_lost(&io));
+        assert!(primary_lost(&timed_out("a test")));
+        let Value::ServerError(readonly) =
+            reply(b"-READONLY You can't write against a read only replica.\r\n")
+        else {
+            panic!("an error reply");
+        };
+        assert!(primary_lost(&RedisError::from(readonly)));
+        let Value::ServerError(noscript) = reply(b"-NOSCRIPT No matching script\r\n") else {
+            panic!("an error reply");
+        };
+        assert!(!primary_lost(&RedisError::from(noscript)));
     }
 }
