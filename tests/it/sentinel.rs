@@ -459,3 +459,29 @@ async fn the_revocation_feed_moves_to_the_new_primary_with_the_store() {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn when_the_primary_hangs_the_store_gives_up_on_it_and_follows_the_promoted_replica() {
+    let setup = SentinelSetup::start();
+    let options = setup.options().with_timeout(Duration::from_millis(300));
+    let registry = setup.registry(options).await;
+    let (live, revoked) = live_and_revoked(&setup, &registry).await;
+    let probe = Probe::start(registry.clone(), live.clone(), revoked.clone());
+    tokio::time::sleep(Duration::from_millis(200)).await;
+
+    // Frozen, not dead: its connections stay open and nothing answers on them.
+    setup.primary.pause();
+    until_named(&setup, &setup.replica).await;
+    issue_and_revoke_on(&setup, &registry, &setup.replica).await;
+    assert!(registry.resolve(&live).await.expect("answers").is_some());
+    assert_eq!(registry.resolve(&revoked).await.expect("answers"), None);
+    setup.primary.resume();
+
+    let answers = probe.stop().await;
+    assert!(
+        answers.wrong.is_empty(),
+        "wrong answers: {:?}",
+        answers.wrong
+    );
+    assert!(answers.errors > 0, "no error while the primary hung");
+}
