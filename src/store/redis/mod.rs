@@ -256,12 +256,14 @@ impl RedisStore {
             ));
         }
         let backend = |error: redis::RedisError| StoreError::Backend(Box::new(error));
-        let sentinels = || redis::sentinel::Sentinel::build(sentinel_urls.to_vec());
+        let sentinels =
+            redis::sentinel::Sentinel::build(sentinel_urls.to_vec()).map_err(backend)?;
+        let watcher = self::sentinel::Watcher::new(sentinel_urls).map_err(backend)?;
         let (connection, nodes, primaries) = bounded(
             options.timeout,
             self::sentinel::SentinelConnection::connect(
-                sentinels().map_err(backend)?,
-                sentinels().map_err(backend)?,
+                sentinels,
+                watcher,
                 master_name,
                 options.timeout,
             ),

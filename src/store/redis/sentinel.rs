@@ -25,8 +25,8 @@ use redis::{
 /// the store turns it into a [`StoreError`](crate::store::StoreError), a 503.
 ///
 /// A background task (it ends with the last handle) also asks the sentinels every
-/// [`CHECK_EVERY`] which node is the primary, and drops the connection when they name
-/// another one: after a manual failover the old primary goes on answering (as a primary)
+/// [`CHECK_EVERY`] which node is the primary (`SENTINEL MASTER`, one command on a
+/// connection it keeps), and drops the connection when they name another one: after a manual failover the old primary goes on answering (as a primary)
 /// until the sentinels reconfigure it, seconds later, and writes it takes meanwhile are
 /// lost when it resynchronises from the new one.
 #[derive(Clone)]
@@ -67,7 +67,7 @@ impl SentinelConnection {
     /// its replicas) and the primary as it changes.
     pub(crate) async fn connect(
         sentinels: Sentinel,
-        watcher: Sentinel,
+        watcher: Watcher,
         master_name: &str,
         timeout: Duration,
     ) -> RedisResult<(
@@ -274,9 +274,73 @@ fn timed_out(what: &str) -> RedisError {
     ))
 }
 
+/// What the background check asks: the sentinels in order, over connections it keeps.
+pub(crate) struct Watcher {
+    sentinels: Vec<(Client, Option<MultiplexedConnection>)>,
+}
+
+impl Watcher {
+    /// A watcher of the sentinels at `urls`.
+    pub(crate) fn new(urls: &[&str]) -> RedisResult<Self> {
+        let sentinels = urls
+            .iter()
+            .map(|url| Ok((Client::open(*url)?, None)))
+            .collect::<RedisResult<_>>()?;
+        Ok(Self { sentinels })
+    }
+
+    /// The primary the first sentinel that answers names for `master_name` (host, port),
+    /// asked in the order redis-rs asks them when connecting, so both see the same view.
+    /// A sentinel that holds that primary down (`s_down`, `o_down`) is passed over, as
+    /// redis-rs does. `None` when no sentinel names one.
+    async fn named(&mut self, master_name: &str, timeout: Duration) -> Option<(String, u16)> {
+        for (client, connection) in &mut self.sentinels {
+            let asked = tokio::time::timeout(timeout, async {
+                if connection.is_none() {
+                    *connection = Some(client.get_multiplexed_async_connection().await?);
+                }
+                match connection {
+                    Some(connection) => {
+                        redis::cmd("SENTINEL")
+                            .arg("MASTER")
+                            .arg(master_name)
+                            .query_async::<std::collections::HashMap<String, String>>(connection)
+                            .await
+                    }
+                    None => Ok(std::collections::HashMap::new()),
+                }
+            })
+            .await;
+            let Ok(Ok(master)) = asked else {
+                *connection = None; // reconnect at the next check
+                continue;
+            };
+            let flags = master.get("flags").map_or("", String::as_str);
+            if !flags.contains("master") || flags.contains("s_down") || flags.contains("o_down") {
+                continue;
+            }
+            let port = master.get("port").and_then(|port| port.parse().ok());
+            if let (Some(host), Some(port)) = (master.get("ip"), port) {
+                return Some((host.clone(), port));
+            }
+        }
+        None
+    }
+}
+
+/// The host and port of a TCP address.
+fn host_and_port(address: &ConnectionAddr) -> Option<(&str, u16)> {
+    match address {
+        ConnectionAddr::Tcp(host, port) | ConnectionAddr::TcpTls { host, port, .. } => {
+            Some((host.as_str(), *port))
+        }
+        _ => None,
+    }
+}
+
 /// Asks the sentinels every `every` which node is the primary, and drops the connection
 /// when they name another one; ends when the connection's last handle is gone.
-async fn watch(shared: Weak<Shared>, mut sentinels: Sentinel, every: Duration) {
+async fn watch(shared: Weak<Shared>, mut watcher: Watcher, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -287,18 +351,12 @@ async fn watch(shared: Weak<Shared>, mut sentinels: Sentinel, every: Duration) {
         let Some(primary) = live.current() else {
             continue; // the next request asks the sentinels anyway
         };
-        let named = tokio::time::timeout(
-            live.timeout,
-            sentinels.async_master_for(&live.master_name, None),
-        )
-        .await;
-        match named {
-            Ok(Ok(client)) if client.get_connection_info().addr() != &primary.address => {
-                live.forget(primary.generation, "the sentinels name another primary");
-            }
-            // The same primary; or no answer, which says nothing of the primary (requests
-            // to it find out for themselves).
-            _ => {}
+        // No answer says nothing of the primary: requests to it find out for themselves.
+        let Some((host, port)) = watcher.named(&live.master_name, live.timeout).await else {
+            continue;
+        };
+        if host_and_port(&primary.address) != Some((host.as_str(), port)) {
+            live.forget(primary.generation, "the sentinels name another primary");
         }
     }
 }
