@@ -259,7 +259,7 @@ impl RedisStore {
         let sentinels =
             redis::sentinel::Sentinel::build(sentinel_urls.to_vec()).map_err(backend)?;
         let watcher = self::sentinel::Watcher::new(sentinel_urls).map_err(backend)?;
-        let (connection, nodes, primaries) = bounded(
+        let (connection, primaries) = bounded(
             options.timeout,
             self::sentinel::SentinelConnection::connect(
                 sentinels,
@@ -269,6 +269,12 @@ impl RedisStore {
             ),
         )
         .await?;
+        // The feed's fallbacks, looked up (bounded) only for the cache, and outside the
+        // bound of the connection: reaching the primary never waits on a replica.
+        let nodes = match options.cache {
+            Some(_) => connection.known_nodes().await,
+            None => Vec::new(),
+        };
         Ok(Self::with_follower(
             RedisConnection::Sentinel(connection),
             options,

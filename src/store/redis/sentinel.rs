@@ -62,19 +62,14 @@ struct Primary {
 
 impl SentinelConnection {
     /// Asks `sentinels` for the primary of `master_name` and connects to it, within
-    /// `timeout` per step; `watcher` (the same sentinels) is the background check's. For
-    /// the revocation feed, returns a client for each node known now (the primary, then
-    /// its replicas) and the primary as it changes.
+    /// `timeout`; `watcher` (the same sentinels) is the background check's. Returns the
+    /// connection and, for the revocation feed, the primary as it changes.
     pub(crate) async fn connect(
         sentinels: Sentinel,
         watcher: Watcher,
         master_name: &str,
         timeout: Duration,
-    ) -> RedisResult<(
-        Self,
-        Vec<Client>,
-        tokio::sync::watch::Receiver<Option<Client>>,
-    )> {
+    ) -> RedisResult<(Self, tokio::sync::watch::Receiver<Option<Client>>)> {
         let shared = Arc::new(Shared {
             master_name: master_name.to_owned(),
             timeout,
@@ -84,22 +79,32 @@ impl SentinelConnection {
             primaries: tokio::sync::watch::Sender::new(None),
         });
         let connection = Self { shared };
-        let primary = connection.primary().await?;
-        let mut nodes = vec![Client::open(primary.address.clone())?];
-        {
-            let mut sentinels = connection.shared.sentinels.lock().await;
-            // Best effort: without replicas the feed subscribes on the primary alone.
-            if let Ok(replicas) = sentinels.async_get_replica_clients(master_name, None).await {
-                nodes.extend(replicas);
-            }
-        }
+        connection.primary().await?;
         tokio::spawn(watch(
             Arc::downgrade(&connection.shared),
             watcher,
             CHECK_EVERY,
         ));
         let primaries = connection.shared.primaries.subscribe();
-        Ok((connection, nodes, primaries))
+        Ok((connection, primaries))
+    }
+
+    /// A client of each node the sentinels know now, the primary first, then its replicas
+    /// (those answering `ROLE` as replicas within the bound): the revocation feed's
+    /// fallbacks. Best effort: what is not known in time is left out.
+    pub(crate) async fn known_nodes(&self) -> Vec<Client> {
+        let mut nodes: Vec<Client> = self.shared.primaries.borrow().iter().cloned().collect();
+        let replicas = tokio::time::timeout(self.shared.timeout, async {
+            let mut sentinels = self.shared.sentinels.lock().await;
+            sentinels
+                .async_get_replica_clients(&self.shared.master_name, None)
+                .await
+        })
+        .await;
+        if let Ok(Ok(replicas)) = replicas {
+            nodes.extend(replicas);
+        }
+        nodes
     }
 
     /// The current connection to the primary, connecting first when there is none.
