@@ -210,16 +210,18 @@ impl RedisStore {
     /// The sentinels are asked for the primary at start, and again whenever a call finds
     /// the primary gone (a connection error, no answer within
     /// [`RedisStoreOptions::with_timeout`]) or demoted (`READONLY`), and whenever a
-    /// background check (every half second) finds that they name another primary. The
-    /// calls that meet the failover fail with a [`StoreError`] (503), never a wrong
-    /// answer; once the sentinels name the new primary, calls go there, without a restart.
-    /// Otherwise this is a single Redis: the key layout, the bound on each call, the round
-    /// trips of the table of [`RedisStore`].
+    /// background check (every half second) finds that they name another primary. Calls
+    /// that meet the failover fail with a [`StoreError`] (503), never "not found"; once
+    /// the sentinels name the new primary, calls go there, without a restart. Otherwise
+    /// this is a single Redis: the key layout, the bound on each call, the round trips of
+    /// the table of [`RedisStore`].
     ///
-    /// Redis replicates asynchronously: a revocation the old primary acknowledged just
-    /// before the failover may never reach the new one, and a failover started by hand
-    /// (`SENTINEL FAILOVER`) leaves the old primary taking writes (which it then loses)
-    /// until the sentinels reconfigure it. With
+    /// Redis replicates asynchronously: what the old primary acknowledged just before the
+    /// failover may never reach the new one. And a failover whose old primary stays up
+    /// (`SENTINEL FAILOVER`, a healed partition) leaves it taking writes, which it then
+    /// loses, until the sentinels reconfigure it; the background check moves the store
+    /// within about a second of the sentinels' switch. A token issued and lost so is only a
+    /// sign-in to repeat; a revocation lost so brings a revoked token back. With
     /// [`RedisStoreOptions::with_replica_acks`] a revocation counts only once a replica has
     /// it, and one the old primary takes alone fails with
     /// [`StoreError::NotReplicated`]: no acknowledged revocation is lost.

@@ -26,9 +26,13 @@ use redis::{
 ///
 /// A background task (it ends with the last handle) also asks the sentinels every
 /// [`CHECK_EVERY`] which node is the primary (`SENTINEL MASTER`, one command on a
-/// connection it keeps), and drops the connection when they name another one: after a manual failover the old primary goes on answering (as a primary)
-/// until the sentinels reconfigure it, seconds later, and writes it takes meanwhile are
-/// lost when it resynchronises from the new one.
+/// connection it keeps), and drops the connection when they name another one. After a
+/// failover whose old primary stays up (`SENTINEL FAILOVER`, a partition that heals), that
+/// node goes on answering as a primary until the sentinels reconfigure it, some ten
+/// seconds later, and what it takes meanwhile is lost when it resynchronises from the new
+/// one; no error tells the store. The check narrows that window to the time the sentinels
+/// take to see the promotion plus [`CHECK_EVERY`]; only `WAIT` (the store's replica
+/// acknowledgements) closes it for revocations.
 #[derive(Clone)]
 pub(crate) struct SentinelConnection {
     shared: Arc<Shared>,
