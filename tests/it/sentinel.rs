@@ -304,7 +304,7 @@ async fn with_replica_acks_no_acknowledged_revocation_is_lost_in_a_sentinel_fail
         .with_replica_acks(1, Duration::from_millis(300));
     let registry = setup.registry(options).await;
     let mut tokens = Vec::new();
-    for index in 0..300 {
+    for index in 0..600 {
         let issued = registry
             .issue(TokenKind::Customer, format!("user{index}"))
             .await
