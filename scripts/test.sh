@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Runs the whole test suite (unit, integration against real redis-server processes and a
-# local Redis Cluster the tests start themselves, doctests). Installs redis-server and
-# redis-cli first when they are missing.
+# Runs the whole test suite (unit, integration against real redis-server processes, a
+# local Redis Cluster and Redis Sentinels the tests start themselves, doctests). Installs
+# redis-server and redis-cli first when they are missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# redis-cli starts the local Redis Cluster of the cluster tests (`--cluster create`). Debian
-# ships it in redis-tools, which redis-server depends on; Homebrew's redis has both.
+# redis-cli starts the local Redis Cluster of the cluster tests (`--cluster create`) and
+# drives the sentinel tests (`SENTINEL FAILOVER`). Debian ships it in redis-tools, which
+# redis-server depends on; Homebrew's redis has both. The sentinels are redis-server itself
+# (`redis-server <conf> --sentinel`): no other package is needed.
 if ! command -v redis-server >/dev/null 2>&1 || ! command -v redis-cli >/dev/null 2>&1; then
     echo "redis-server or redis-cli is not on PATH: installing them" >&2
     if command -v apt-get >/dev/null 2>&1; then

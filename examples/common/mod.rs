@@ -4,6 +4,10 @@
 //! Settings: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (default: the in-memory
 //! registry), `REDIS_CLUSTER_URLS` (a Redis Cluster instead: comma-separated node URLs,
 //! e.g. `redis://127.0.0.1:7000,redis://127.0.0.1:7001`; needs `--features cluster`),
+//! `REDIS_SENTINEL_URLS` and `REDIS_SENTINEL_MASTER` (Redis behind Sentinel instead:
+//! comma-separated sentinel URLs, e.g. `redis://127.0.0.1:26379,redis://127.0.0.1:26380`,
+//! and the name they monitor the primary by; needs `--features sentinel`; one of
+//! `REDIS_URL`, `REDIS_CLUSTER_URLS` and `REDIS_SENTINEL_URLS` at most),
 //! `CUSTOMER_TOKEN_LIFETIME` / `ADMIN_TOKEN_LIFETIME` (e.g. `30m`, `90s`, `4h`; defaults 1h
 //! and 4h), `TOKEN_CACHE_TTL` (with Redis: cache resolved tokens in process for this long,
 //! e.g. `5s`; revocations still reach every instance at once), `CUSTOMER_TOKEN_IDLE` /
@@ -63,15 +67,34 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
     let (registry, store) = match (
         std::env::var("REDIS_CLUSTER_URLS"),
         std::env::var("REDIS_URL"),
+        std::env::var("REDIS_SENTINEL_URLS"),
     ) {
-        (Ok(_), Ok(_)) => {
+        (Err(_), Err(_), Ok(urls)) => {
+            let master = std::env::var("REDIS_SENTINEL_MASTER").map_err(|_| {
+                "REDIS_SENTINEL_URLS is set: set REDIS_SENTINEL_MASTER to the name the \
+                 sentinels monitor the primary by (e.g. mymaster)"
+            })?;
+            redis_sentinel_registry(&urls, &master).await?
+        }
+        (Ok(urls), Err(_), Err(_)) => redis_cluster_registry(&urls).await?,
+        (Err(_), Ok(url), Err(_)) => redis_registry(&url).await?,
+        (Err(_), Err(_), Err(_)) => {
+            if std::env::var("REDIS_SENTINEL_MASTER").is_ok() {
+                return Err(
+                    "REDIS_SENTINEL_MASTER is set without REDIS_SENTINEL_URLS: give the \
+                     sentinels' URLs too"
+                        .into(),
+                );
+            }
+            (TokenRegistry::memory(), "in memory".to_owned())
+        }
+        _ => {
             return Err(
-                "set REDIS_URL (one Redis) or REDIS_CLUSTER_URLS (a cluster), not both".into(),
+                "set one of REDIS_URL (one Redis), REDIS_CLUSTER_URLS (a cluster) and \
+                 REDIS_SENTINEL_URLS (Redis behind Sentinel), not several"
+                    .into(),
             );
         }
-        (Ok(urls), Err(_)) => redis_cluster_registry(&urls).await?,
-        (Err(_), Ok(url)) => redis_registry(&url).await?,
-        (Err(_), Err(_)) => (TokenRegistry::memory(), "in memory".to_owned()),
     };
     let registry = registry
         .with_lifetimes(lifetimes)
@@ -139,6 +162,45 @@ async fn redis_cluster_registry(_urls: &str) -> Result<(TokenRegistry, String), 
     Err(
         "REDIS_CLUSTER_URLS is set, but this example was built without the `cluster` \
          feature: run it with `cargo run --example server --features cluster`"
+            .into(),
+    )
+}
+
+/// The registry in the Redis whose primary the sentinels of the comma-separated
+/// `REDIS_SENTINEL_URLS` name `master`.
+#[cfg(feature = "sentinel")]
+async fn redis_sentinel_registry(
+    urls: &str,
+    master: &str,
+) -> Result<(TokenRegistry, String), Box<dyn Error>> {
+    let urls: Vec<&str> = urls
+        .split(',')
+        .map(str::trim)
+        .filter(|url| !url.is_empty())
+        .collect();
+    if urls.is_empty() {
+        return Err("REDIS_SENTINEL_URLS is empty: give sentinel URLs separated by commas".into());
+    }
+    let (options, cached) = redis_options()?;
+    let label = format!(
+        "in Redis, the primary the sentinels at {} name \"{master}\", followed through \
+         failovers{cached}",
+        urls.join(", ")
+    );
+    Ok((
+        TokenRegistry::redis_sentinel(&urls, master, options).await?,
+        label,
+    ))
+}
+
+#[cfg(not(feature = "sentinel"))]
+async fn redis_sentinel_registry(
+    _urls: &str,
+    _master: &str,
+) -> Result<(TokenRegistry, String), Box<dyn Error>> {
+    Err(
+        "REDIS_SENTINEL_URLS is set, but this example was built without the `sentinel` \
+         feature: run it with `cargo run --example server --features sentinel`"
             .into(),
     )
 }

@@ -234,6 +234,38 @@ impl TokenRegistry {
         ))
     }
 
+    /// A registry in the Redis whose primary the sentinels at `sentinel_urls` name for
+    /// `master_name`, followed through failovers, with the given options (see
+    /// [`RedisStore::connect_sentinel`](crate::store::RedisStore::connect_sentinel)):
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
+    /// use std::time::Duration;
+    /// use tower_bearer::TokenRegistry;
+    /// use tower_bearer::store::RedisStoreOptions;
+    ///
+    /// let sentinels = ["redis://127.0.0.1:26379", "redis://127.0.0.1:26380", "redis://127.0.0.1:26381"];
+    /// // Revocations count once a replica has them, so none is lost in a failover.
+    /// let options = RedisStoreOptions::default().with_replica_acks(1, Duration::from_millis(100));
+    /// let registry = TokenRegistry::redis_sentinel(&sentinels, "mymaster", options).await?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when no sentinel URL is given, a URL is invalid, or no sentinel
+    /// names a reachable primary for `master_name` in time.
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+    pub async fn redis_sentinel(
+        sentinel_urls: &[&str],
+        master_name: &str,
+        options: crate::store::RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
+        Ok(Self::new(
+            crate::store::RedisStore::connect_sentinel(sentinel_urls, master_name, options).await?,
+        ))
+    }
+
     /// Replaces the token lifetimes (defaults: customer 1 hour, admin 4 hours).
     ///
     /// ```

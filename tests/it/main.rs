@@ -27,6 +27,8 @@ mod remote_introspection;
 mod replication;
 mod routes;
 mod scopes;
+#[cfg(feature = "sentinel")]
+mod sentinel;
 mod session_conformance;
 mod sessions;
 mod support;

@@ -219,15 +219,50 @@ pub(crate) fn revocation_message(hashes: &[TokenHash]) -> String {
         .join(" ")
 }
 
+/// Where the revocation feed may subscribe.
+pub(crate) struct FeedNodes {
+    /// One client per node that may carry the subscription: the one Redis, the known
+    /// nodes of a cluster (a classic `PUBLISH` reaches subscribers on every node of a
+    /// cluster, so any one node will do), or the primary and replicas the sentinels named
+    /// at start (a `PUBLISH` on a primary reaches the subscribers of its replicas). After a
+    /// failure the next one is tried.
+    pub(crate) fixed: Vec<redis::Client>,
+    /// The node to subscribe on first, as it changes (the primary the sentinels name):
+    /// when it changes, the subscription moves there, so a demoted primary that no longer
+    /// hears the new one's messages is left at once.
+    pub(crate) preferred: Option<tokio::sync::watch::Receiver<Option<redis::Client>>>,
+}
+
+impl FeedNodes {
+    /// Tried in turn: these nodes.
+    pub(crate) fn fixed(nodes: Vec<redis::Client>) -> Self {
+        Self {
+            fixed: nodes,
+            preferred: None,
+        }
+    }
+
+    /// The node of the `attempt`-th try: the preferred one first, then the fixed ones.
+    fn pick(&mut self, attempt: usize) -> Option<redis::Client> {
+        let preferred = self
+            .preferred
+            .as_mut()
+            .and_then(|preferred| preferred.borrow_and_update().clone());
+        let count = self.fixed.len() + usize::from(preferred.is_some());
+        let index = attempt % count.max(1);
+        match preferred {
+            Some(preferred) if index == 0 => Some(preferred),
+            Some(_) => self.fixed.get(index - 1).cloned(),
+            None => self.fixed.get(index).cloned(),
+        }
+    }
+}
+
 /// Keeps `cache` subscribed to `channel` for as long as the cache lives: evicts what each
 /// message names, suspends the cache whenever the subscription is lost (or stops answering
-/// pings), and resubscribes with a short back-off.
-///
-/// `nodes` holds one client per node that may carry the subscription: the one Redis, or
-/// the known nodes of a cluster (a classic `PUBLISH` reaches subscribers on every node of
-/// a cluster, so any one node will do). After a failure the next node is tried.
+/// pings, or the preferred node changes), and resubscribes with a short back-off.
 pub(crate) async fn follow_revocations(
-    nodes: Vec<redis::Client>,
+    mut nodes: FeedNodes,
     channel: String,
     cache: Weak<LocalCache>,
     ping_every: Duration,
@@ -235,19 +270,20 @@ pub(crate) async fn follow_revocations(
     let mut backoff = Duration::from_millis(50);
     let mut attempt = 0usize;
     loop {
-        let Some(node) = nodes.get(attempt % nodes.len().max(1)) else {
+        let Some(node) = nodes.pick(attempt) else {
             return; // no node to subscribe on: the cache stays suspended (bypassed)
         };
-        let subscribed = subscribe(node, &channel, ping_every).await;
+        let subscribed = subscribe(&node, &channel, ping_every).await;
         let Some(live) = cache.upgrade() else {
             return; // the store is gone
         };
+        let mut moved = false;
         match subscribed {
             Ok((sink, stream)) => {
                 live.resume();
                 drop(live);
                 backoff = Duration::from_millis(50);
-                consume(sink, stream, &cache, ping_every).await;
+                moved = consume(sink, stream, &cache, ping_every, nodes.preferred.as_mut()).await;
             }
             Err(error) => {
                 tracing::debug!(%error, "revocation feed: subscribe failed");
@@ -257,6 +293,11 @@ pub(crate) async fn follow_revocations(
         match cache.upgrade() {
             Some(live) => live.suspend(),
             None => return,
+        }
+        if moved {
+            // Straight to the new node.
+            attempt = 0;
+            continue;
         }
         attempt = attempt.wrapping_add(1);
         tokio::time::sleep(backoff).await;
@@ -279,31 +320,48 @@ async fn subscribe(
         .unwrap_or_else(|_| Err(std::io::Error::from(std::io::ErrorKind::TimedOut).into()))
 }
 
-/// Applies messages until the subscription ends or a ping goes unanswered.
+/// Applies messages until the subscription ends, a ping goes unanswered, or `preferred`
+/// changes (then returns `true`).
 async fn consume(
     mut sink: redis::aio::PubSubSink,
     mut stream: redis::aio::PubSubStream,
     cache: &Weak<LocalCache>,
     ping_every: Duration,
-) {
+    preferred: Option<&mut tokio::sync::watch::Receiver<Option<redis::Client>>>,
+) -> bool {
     let mut ticks = tokio::time::interval(ping_every);
     ticks.tick().await;
+    let moved = async {
+        let changed = match preferred {
+            Some(preferred) => preferred.changed().await.is_ok(),
+            None => false,
+        };
+        if !changed {
+            // A closed channel (the store is going away) never moves the feed.
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::pin!(moved);
     loop {
         tokio::select! {
+            () = &mut moved => {
+                tracing::info!("revocation feed: the primary changed; subscribing there");
+                return true;
+            }
             message = stream.next() => {
-                let Some(message) = message else { return };
-                let Some(cache) = cache.upgrade() else { return };
+                let Some(message) = message else { return false };
+                let Some(cache) = cache.upgrade() else { return false };
                 let payload: String = message.get_payload().unwrap_or_default();
                 cache.invalidate(payload.split(' ').filter_map(TokenHash::from_hex));
             }
             _ = ticks.tick() => {
                 if cache.strong_count() == 0 {
-                    return;
+                    return false;
                 }
                 let ping = tokio::time::timeout(ping_every, sink.ping::<redis::Value>()).await;
                 if !matches!(ping, Ok(Ok(_))) {
                     tracing::warn!("revocation feed: ping unanswered");
-                    return;
+                    return false;
                 }
             }
         }
@@ -313,7 +371,7 @@ async fn consume(
 /// Keeps the cache's subscriber task tied to the store: dropping the last store handle
 /// drops the cache, and the task notices at its next message or ping.
 pub(crate) fn spawn_follower(
-    nodes: Vec<redis::Client>,
+    nodes: FeedNodes,
     channel: String,
     cache: &Arc<LocalCache>,
     ping_every: Duration,

@@ -1,10 +1,13 @@
-//! The connection of a [`RedisStore`](super::RedisStore): one Redis, or a Redis Cluster.
+//! The connection of a [`RedisStore`](super::RedisStore): one Redis, a Redis Cluster, or the
+//! primary the Redis Sentinels name.
 
 use redis::aio::{ConnectionLike, ConnectionManager};
 use redis::{Cmd, Pipeline, RedisFuture, Value};
 
-/// Either a reconnecting connection to one Redis, or (feature `cluster`) a connection to a
-/// Redis Cluster that routes each command to the master of its key's hash slot.
+/// A reconnecting connection to one Redis; or (feature `cluster`) a connection to a Redis
+/// Cluster that routes each command to the master of its key's hash slot; or (feature
+/// `sentinel`) a connection to the primary the sentinels name, that asks them again after
+/// a failover.
 ///
 /// Both are cheap handles to one multiplexed connection (or one per cluster node):
 /// cloning one shares it.
@@ -20,6 +23,9 @@ pub(crate) enum RedisConnection {
     /// A Redis Cluster, over redis-rs's `cluster_async` connection.
     #[cfg(feature = "cluster")]
     Cluster(redis::cluster_async::ClusterConnection),
+    /// The primary named by Redis Sentinels (one Redis, as far as pipelines go).
+    #[cfg(feature = "sentinel")]
+    Sentinel(super::sentinel::SentinelConnection),
 }
 
 impl RedisConnection {
@@ -29,6 +35,8 @@ impl RedisConnection {
             Self::Single(_) => false,
             #[cfg(feature = "cluster")]
             Self::Cluster(_) => true,
+            #[cfg(feature = "sentinel")]
+            Self::Sentinel(_) => false,
         }
     }
 }
@@ -39,6 +47,8 @@ impl ConnectionLike for RedisConnection {
             Self::Single(connection) => connection.req_packed_command(cmd),
             #[cfg(feature = "cluster")]
             Self::Cluster(connection) => connection.req_packed_command(cmd),
+            #[cfg(feature = "sentinel")]
+            Self::Sentinel(connection) => connection.req_packed_command(cmd),
         }
     }
 
@@ -52,6 +62,8 @@ impl ConnectionLike for RedisConnection {
             Self::Single(connection) => connection.req_packed_commands(pipeline, offset, count),
             #[cfg(feature = "cluster")]
             Self::Cluster(connection) => connection.req_packed_commands(pipeline, offset, count),
+            #[cfg(feature = "sentinel")]
+            Self::Sentinel(connection) => connection.req_packed_commands(pipeline, offset, count),
         }
     }
 
@@ -60,6 +72,8 @@ impl ConnectionLike for RedisConnection {
             Self::Single(connection) => connection.get_db(),
             #[cfg(feature = "cluster")]
             Self::Cluster(connection) => connection.get_db(),
+            #[cfg(feature = "sentinel")]
+            Self::Sentinel(connection) => connection.get_db(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! [`RedisStore`]: tokens in Redis, shared by every instance of the app.
 //!
-//! One file per role: `options.rs` (settings), `connection.rs` (one Redis or a cluster),
+//! One file per role: `options.rs` (settings), `connection.rs` (one Redis, a cluster, or
+//! the primary of `sentinel.rs`, named by Redis Sentinels),
 //! `codec.rs` (the stored record), `cache.rs` (the local cache and its revocation feed),
 //! `tokens.rs` ([`TokenStore`]) and `sign_in.rs` ([`SignInStore`]); the store itself, its
 //! constructors and its keys live here.
@@ -10,7 +11,7 @@ use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use self::cache::{LocalCache, spawn_follower};
+use self::cache::{FeedNodes, LocalCache, spawn_follower};
 use self::connection::RedisConnection;
 use self::recent_uses::RecentUses;
 #[cfg(doc)]
@@ -27,6 +28,8 @@ mod connection;
 mod options;
 mod recent_uses;
 mod scripts;
+#[cfg(feature = "sentinel")]
+mod sentinel;
 mod sign_in;
 mod tokens;
 
@@ -41,7 +44,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 
 /// The Redis token store: over redis-rs's reconnecting [`ConnectionManager`] to one Redis,
 /// or (feature `cluster`, [`RedisStore::connect_cluster`]) over redis-rs's cluster
-/// connection to a Redis Cluster.
+/// connection to a Redis Cluster, or (feature `sentinel`, [`RedisStore::connect_sentinel`])
+/// to the primary that Redis Sentinels name, followed through failovers.
 ///
 /// Keys (prefix `bearer:` by default):
 ///
@@ -136,7 +140,7 @@ impl RedisStore {
         Ok(Self::with_follower(
             RedisConnection::Single(connection),
             options,
-            vec![client],
+            FeedNodes::fixed(vec![client]),
         ))
     }
 
@@ -195,7 +199,92 @@ impl RedisStore {
         Ok(Self::with_follower(
             RedisConnection::Cluster(connection),
             options,
-            nodes,
+            FeedNodes::fixed(nodes),
+        ))
+    }
+
+    /// Connects to the primary that the Redis Sentinels at `sentinel_urls` (e.g.
+    /// `["redis://10.0.0.1:26379", "redis://10.0.0.2:26379"]`) name for `master_name`,
+    /// and follows it through failovers. Give several sentinels, so that start-up works
+    /// while one of them is down.
+    ///
+    /// The sentinels are asked for the primary at start, and again whenever a call finds
+    /// the primary gone (a connection error, no answer within
+    /// [`RedisStoreOptions::with_timeout`]) or demoted (`READONLY`), and whenever a
+    /// background check (every half second) finds that they name another primary. Calls
+    /// that meet the failover fail with a [`StoreError`] (503), never "not found"; once
+    /// the sentinels name the new primary, calls go there, without a restart. Otherwise
+    /// this is a single Redis: the key layout, the bound on each call, the round trips of
+    /// the table of [`RedisStore`].
+    ///
+    /// Redis replicates asynchronously: what the old primary acknowledged just before the
+    /// failover may never reach the new one. And a failover whose old primary stays up
+    /// (`SENTINEL FAILOVER`, a healed partition) leaves it taking writes, which it then
+    /// loses, until the sentinels reconfigure it; the background check moves the store
+    /// within about a second of the sentinels' switch. A token issued and lost so is only a
+    /// sign-in to repeat; a revocation lost so brings a revoked token back. With
+    /// [`RedisStoreOptions::with_replica_acks`] a revocation counts only once a replica has
+    /// it, and one the old primary takes alone fails with
+    /// [`StoreError::NotReplicated`]: no acknowledged revocation is lost.
+    ///
+    /// With [`RedisStoreOptions::with_cache`], the revocation feed subscribes on the
+    /// primary the store is connected to, and moves whenever the store moves to another
+    /// primary (a demoted primary no longer hears the new one's messages); while that
+    /// primary cannot be subscribed on, on one of the nodes known at start (a `PUBLISH` on
+    /// the primary reaches the subscribers of its replicas too).
+    ///
+    /// ```no_run
+    /// # async fn run() -> Result<(), tower_bearer::store::StoreError> {
+    /// use tower_bearer::{TokenRegistry, store::{RedisStore, RedisStoreOptions}};
+    ///
+    /// let sentinels = ["redis://127.0.0.1:26379", "redis://127.0.0.1:26380", "redis://127.0.0.1:26381"];
+    /// let store = RedisStore::connect_sentinel(&sentinels, "mymaster", RedisStoreOptions::default()).await?;
+    /// let registry = TokenRegistry::new(store);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    /// A [`StoreError`] when no sentinel URL is given, a URL is invalid, or no sentinel
+    /// names a reachable primary for `master_name` in time.
+    #[cfg(feature = "sentinel")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "sentinel")))]
+    pub async fn connect_sentinel(
+        sentinel_urls: &[&str],
+        master_name: &str,
+        options: RedisStoreOptions,
+    ) -> Result<Self, StoreError> {
+        if sentinel_urls.is_empty() {
+            return Err(StoreError::Backend(
+                "RedisStore::connect_sentinel: no sentinel URL given".into(),
+            ));
+        }
+        let backend = |error: redis::RedisError| StoreError::Backend(Box::new(error));
+        let sentinels =
+            redis::sentinel::Sentinel::build(sentinel_urls.to_vec()).map_err(backend)?;
+        let watcher = self::sentinel::Watcher::new(sentinel_urls).map_err(backend)?;
+        let (connection, primaries) = bounded(
+            options.timeout,
+            self::sentinel::SentinelConnection::connect(
+                sentinels,
+                watcher,
+                master_name,
+                options.timeout,
+            ),
+        )
+        .await?;
+        // The feed's fallbacks, looked up (bounded) only for the cache, and outside the
+        // bound of the connection: reaching the primary never waits on a replica.
+        let nodes = match options.cache {
+            Some(_) => connection.known_nodes().await,
+            None => Vec::new(),
+        };
+        Ok(Self::with_follower(
+            RedisConnection::Sentinel(connection),
+            options,
+            FeedNodes {
+                fixed: nodes,
+                preferred: Some(primaries),
+            },
         ))
     }
 
@@ -204,7 +293,7 @@ impl RedisStore {
     fn with_follower(
         connection: RedisConnection,
         options: RedisStoreOptions,
-        nodes: Vec<redis::Client>,
+        nodes: FeedNodes,
     ) -> Self {
         let cache = options.cache.map(|cache_options| {
             let cache = Arc::new(LocalCache::new(cache_options));

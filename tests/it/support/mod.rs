@@ -6,6 +6,8 @@
 mod cluster;
 mod http;
 mod redis;
+#[cfg(feature = "sentinel")]
+mod sentinel;
 mod store;
 mod suite;
 mod wait;
@@ -14,6 +16,8 @@ mod wait;
 pub use self::cluster::{RedisCluster, TestCluster};
 pub use self::http::{Answer, assert_unavailable, get_me, get_me_until, serve, spawn_server};
 pub use self::redis::{RedisProxy, RedisServer, TestRedis, set_default_user_acl};
+#[cfg(feature = "sentinel")]
+pub use self::sentinel::{MASTER, SentinelSetup};
 pub use self::store::{lockout_key, sha256_hex, short_lifetimes};
 pub use self::suite::Make;
 pub(crate) use self::suite::store_suite;

@@ -77,8 +77,13 @@ impl RedisServer {
         String::from_utf8_lossy(&output.stdout).into_owned()
     }
 
+    /// The port it listens on (127.0.0.1).
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}/", self.port)
+        format!("redis://127.0.0.1:{}/", self.port())
     }
 
     /// Kills the server (as a crash would) and waits until it is gone.
@@ -86,6 +91,9 @@ impl RedisServer {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
+            let _ = std::fs::remove_file(
+                std::env::temp_dir().join(format!("tower-bearer-test-{}.rdb", self.port)),
+            );
         }
     }
 
@@ -129,6 +137,12 @@ fn spawn_on(port: u16, args: &[String]) -> Option<Child> {
         .args(args)
         .args(["--bind", "127.0.0.1"])
         .args(["--save", "", "--appendonly", "no"])
+        // A replica that resynchronises (a demoted primary, after a failover) writes the
+        // RDB it receives: into the temp dir, under a name of its own, not into the
+        // working directory.
+        .arg("--dir")
+        .arg(std::env::temp_dir())
+        .args(["--dbfilename", &format!("tower-bearer-test-{port}.rdb")])
         // A replica syncs at once, not after the 5 s Redis waits for more replicas.
         .args(["--repl-diskless-sync-delay", "0"])
         .stdout(Stdio::null())
