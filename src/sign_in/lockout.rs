@@ -85,3 +85,29 @@ impl LockoutPolicy {
         format!("{kind}:{}", sha256_hex(name))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bounds are the documented ones, to the second: a year of 365 days at most, a
+    /// second at least, and at least one failure.
+    #[test]
+    fn locks_from_one_second_to_365_days_are_accepted_and_no_others() {
+        let year = Duration::from_secs(365 * 24 * 3600);
+        assert_eq!(MAX_LOCK_DURATION, year);
+        assert!(LockoutPolicy::new(1, year).is_ok());
+        assert!(LockoutPolicy::new(1, year + Duration::from_secs(1)).is_err());
+        assert!(LockoutPolicy::new(1, Duration::from_secs(1)).is_ok());
+        assert!(LockoutPolicy::new(1, Duration::from_millis(999)).is_err());
+        assert!(LockoutPolicy::new(0, Duration::from_secs(60)).is_err());
+    }
+
+    /// One length whatever the name, by kind: the key never carries the name in clear.
+    #[test]
+    fn keys_are_the_kind_and_the_names_hash() {
+        let key = LockoutPolicy::key(TokenKind::Customer, "Ada@Example.com");
+        assert_eq!(key, format!("customer:{}", sha256_hex("Ada@Example.com")));
+        assert_ne!(key, LockoutPolicy::key(TokenKind::Admin, "Ada@Example.com"));
+    }
+}
