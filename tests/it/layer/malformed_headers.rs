@@ -119,3 +119,59 @@ async fn a_tab_after_the_separating_space_is_rejected_with_invalid_request() {
         );
     }
 }
+
+/// Each way of being malformed is named to the client, in the challenge's
+/// `error_description` and in the body's message, and never by repeating the input.
+#[tokio::test]
+async fn the_client_is_told_what_is_malformed() {
+    use tower::{ServiceBuilder, ServiceExt};
+
+    let too_long = format!("Bearer {}", "a".repeat(MAX_TOKEN_LEN + 1));
+    let cases: [(&[&[u8]], &str); 6] = [
+        (
+            &[b"Bearer a", b"Bearer b"],
+            "more than one Authorization header",
+        ),
+        (&[b"Bearer"], "the Bearer scheme has no token"),
+        (&[b"Bearer\tabc"], "the scheme must be followed by a space"),
+        (
+            &[b"Bearer a@b"],
+            "the token has a character not allowed in a bearer token",
+        ),
+        (&[b"Bearer abc\xe9"], "the header has a non-ASCII byte"),
+        (&[too_long.as_bytes()], "the token is too long"),
+    ];
+    for (values, description) in cases {
+        let service = ServiceBuilder::new()
+            .layer(tower_bearer::BearerAuthLayer::required(
+                TokenRegistry::memory(),
+            ))
+            .service_fn(|_: http::Request<String>| async {
+                Ok::<_, std::convert::Infallible>(http::Response::new(String::new()))
+            });
+        let mut request = http::Request::new(String::new());
+        for value in values {
+            request
+                .headers_mut()
+                .append(http::header::AUTHORIZATION, header(value));
+        }
+        let response = service.oneshot(request).await.expect("infallible");
+        assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+        let challenge = response.headers()[http::header::WWW_AUTHENTICATE]
+            .to_str()
+            .expect("ASCII");
+        assert!(
+            challenge.ends_with(&format!("error_description=\"{description}\"")),
+            "{challenge}"
+        );
+        let body = http_body_util::BodyExt::collect(response.into_body())
+            .await
+            .expect("a body")
+            .to_bytes();
+        let body: serde_json::Value = serde_json::from_slice(&body).expect("JSON");
+        assert_eq!(
+            body["message"],
+            format!("The Authorization header is malformed: {description}.")
+        );
+    }
+}

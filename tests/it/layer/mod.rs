@@ -32,6 +32,7 @@ mod extractors;
 mod kinds;
 mod malformed_headers;
 mod missing_credentials;
+mod readiness;
 mod store_failures;
 mod tokens;
 
