@@ -20,6 +20,7 @@
 //! line each; logs go to stderr.
 
 pub mod prometheus;
+pub mod store_info;
 
 use std::error::Error;
 use std::time::Duration;
@@ -228,7 +229,9 @@ pub fn rest_app(demo: &Demo) -> Router {
         .route("/V1/products", get(products))
         .route("/V1/orders", get(orders))
         .route_layer(BearerAuthLayer::required(demo.registry.clone()));
-    let api = rest::router(demo.service.clone()).merge(protected);
+    let api = rest::router(demo.service.clone())
+        .merge(protected)
+        .merge(store_info::routes(demo.registry.clone()));
     Router::new()
         .merge(api.clone())
         .nest("/rest", api.clone())

@@ -17,6 +17,7 @@ mod graphql_ws;
 mod integrations;
 mod introspection;
 mod layer;
+mod magento_clients;
 mod memory_store;
 #[cfg(feature = "metrics")]
 mod metrics;
