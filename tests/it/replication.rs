@@ -183,3 +183,45 @@ async fn a_revoke_all_waits_for_the_replica_too() {
     let promoted = pair.fail_over().await;
     assert_eq!(promoted.resolve(&pair.token).await.expect("answers"), None);
 }
+
+#[tokio::test]
+async fn a_revocation_waiting_for_replicas_holds_back_no_other_call() {
+    let pair =
+        Pair::start(RedisStoreOptions::default().with_replica_acks(1, Duration::from_secs(2)))
+            .await;
+    let other = pair
+        .registry
+        .issue(TokenKind::Customer, "bob")
+        .await
+        .expect("issued");
+    pair.cut_the_replica_off();
+
+    let registry = pair.registry.clone();
+    let token = pair.token.clone();
+    let revoke = tokio::spawn(async move { registry.revoke(&token).await });
+    tokio::time::sleep(Duration::from_millis(100)).await; // its WAIT is in flight
+
+    // A `WAIT` holds back every later command of its connection: resolves and issues must
+    // not be on it.
+    let resolved = pair.registry.resolve(other.token.expose()).await;
+    assert_eq!(
+        resolved
+            .expect("answered")
+            .map(|caller| caller.subject)
+            .as_deref(),
+        Some("bob")
+    );
+    pair.registry
+        .issue(TokenKind::Customer, "carol")
+        .await
+        .expect("issued meanwhile");
+    assert!(
+        !revoke.is_finished(),
+        "the revoke still waits for the replica"
+    );
+    let revoked = revoke.await.expect("the task ends");
+    assert!(
+        matches!(revoked, Err(StoreError::NotReplicated { .. })),
+        "{revoked:?}"
+    );
+}

@@ -78,8 +78,8 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// |---|---|---|
 /// | resolve ([`get`](TokenStore::get)) | 1: `GET`, or `EVALSHA` of the use-recording script when a use is due (0 when the local cache holds the token and no use is due) | the same |
 /// | issue ([`insert`](TokenStore::insert)) | 1: `EVALSHA` of the admission script (`SET`, `ZREMRANGEBYSCORE`, `ZADD`, `ZCARD`, `PEXPIRE` ×2, checked against the limit); past the limit, a listing, then the revocation of the oldest | 2: `SET`, then the admission script on the index's node |
-/// | revoke ([`remove`](TokenStore::remove)) | 2: `GETDEL`, then `ZREM` + `PUBLISH` pipelined | 2: `GETDEL`, then `ZREM` and `PUBLISH` concurrently |
-/// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | one `ZRANGE` of the index (the snapshot revoked), then per chunk of 500 tokens one `DEL` per token pipelined, then `ZREM` + `PUBLISH` pipelined; then one `SRANDMEMBER` for a 0.1 index | the same, the `DEL`s sent concurrently |
+/// | revoke ([`remove`](TokenStore::remove)) | 2: `GETDEL` + `PUBLISH` (+ `WAIT` with replica acknowledgements) pipelined, then `ZREM` | 3: `GETDEL`, `PUBLISH`, `ZREM` (+ `WAIT` before the `ZREM`) |
+/// | revoke-all ([`remove_subject`](TokenStore::remove_subject)) | one `ZRANGE` of the index (the snapshot revoked), then per chunk of 500 tokens one `DEL` per token + `PUBLISH` (+ `WAIT`) pipelined, then `ZREM`; then one `SRANDMEMBER` for a 0.1 index | the same, the `DEL`s sent concurrently, then `PUBLISH` (+ `WAIT`), then `ZREM` |
 /// | lockout: count a failure | 1: `MULTI INCR PEXPIRE EXEC` | the same |
 /// | lockout: take a failure back | 1: `EVAL` (`DECR`, `DEL` at 0) | the same |
 /// | lockout: read, clear; one-time claim | 1: `GET`, `DEL`; `SET NX PX` | the same |
@@ -95,6 +95,9 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 #[derive(Clone)]
 pub struct RedisStore {
     connection: RedisConnection,
+    /// The connection of revocations, with replica acknowledgements (see
+    /// [`RedisStore::revoking`]).
+    revocations: Option<RedisConnection>,
     options: RedisStoreOptions,
     cache: Option<Arc<LocalCache>>,
     recent_uses: Arc<RecentUses>,
@@ -124,21 +127,30 @@ impl RedisStore {
     pub async fn connect_with(url: &str, options: RedisStoreOptions) -> Result<Self, StoreError> {
         let client =
             redis::Client::open(url).map_err(|error| StoreError::Backend(Box::new(error)))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(options.timeout))
-            .set_response_timeout(Some(options.timeout))
-            // Retry briefly and often: requests wait on the reconnection, and Redis coming
-            // back should be noticed within a second or so.
-            .set_number_of_retries(3)
-            .set_min_delay(Duration::from_millis(50))
-            .set_max_delay(Duration::from_secs(1));
-        let connection = bounded(
-            options.timeout,
-            ConnectionManager::new_with_config(client.clone(), config),
-        )
-        .await?;
+        let connect = |response_timeout: Duration| {
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(options.timeout))
+                .set_response_timeout(Some(response_timeout))
+                // Retry briefly and often: requests wait on the reconnection, and Redis
+                // coming back should be noticed within a second or so.
+                .set_number_of_retries(3)
+                .set_min_delay(Duration::from_millis(50))
+                .set_max_delay(Duration::from_secs(1));
+            bounded(
+                options.timeout,
+                ConnectionManager::new_with_config(client.clone(), config),
+            )
+        };
+        let connection = connect(options.timeout).await?;
+        let revocations = match options.replica_acks {
+            Some(acks) => Some(RedisConnection::Single(
+                connect(options.timeout.saturating_add(acks.wait)).await?,
+            )),
+            None => None,
+        };
         Ok(Self::with_follower(
             RedisConnection::Single(connection),
+            revocations,
             options,
             FeedNodes::fixed(vec![client]),
         ))
@@ -180,24 +192,37 @@ impl RedisStore {
             ));
         }
         let backend = |error: redis::RedisError| StoreError::Backend(Box::new(error));
-        let client = redis::cluster::ClusterClient::builder(urls.iter().copied())
-            .connection_timeout(options.timeout)
-            .response_timeout(options.timeout)
-            // As for one Redis: a few quick retries (after a MOVED, a reconnection), never
-            // redis-rs's default waits of over a second, which would outlast the bound.
-            .retries(3)
-            .min_retry_wait(10)
-            .max_retry_wait(200)
-            .build()
-            .map_err(backend)?;
+        let client_with = |response_timeout: Duration| {
+            redis::cluster::ClusterClient::builder(urls.iter().copied())
+                .connection_timeout(options.timeout)
+                .response_timeout(response_timeout)
+                // As for one Redis: a few quick retries (after a MOVED, a reconnection),
+                // never redis-rs's default waits of over a second, which would outlast the
+                // bound.
+                .retries(3)
+                .min_retry_wait(10)
+                .max_retry_wait(200)
+                .build()
+                .map_err(backend)
+        };
+        let client = client_with(options.timeout)?;
         let nodes = urls
             .iter()
             .map(|url| redis::Client::open(*url))
             .collect::<Result<Vec<_>, _>>()
             .map_err(backend)?;
         let connection = bounded(options.timeout, client.get_async_connection()).await?;
+        let revocations = match options.replica_acks {
+            Some(acks) => {
+                let client = client_with(options.timeout.saturating_add(acks.wait))?;
+                let connection = bounded(options.timeout, client.get_async_connection()).await?;
+                Some(RedisConnection::Cluster(connection))
+            }
+            None => None,
+        };
         Ok(Self::with_follower(
             RedisConnection::Cluster(connection),
+            revocations,
             options,
             FeedNodes::fixed(nodes),
         ))
@@ -259,19 +284,29 @@ impl RedisStore {
             ));
         }
         let backend = |error: redis::RedisError| StoreError::Backend(Box::new(error));
-        let sentinels =
-            redis::sentinel::Sentinel::build(sentinel_urls.to_vec()).map_err(backend)?;
-        let watcher = self::sentinel::Watcher::new(sentinel_urls).map_err(backend)?;
-        let (connection, primaries) = bounded(
-            options.timeout,
-            self::sentinel::SentinelConnection::connect(
-                sentinels,
-                watcher,
-                master_name,
-                options.timeout,
-            ),
-        )
-        .await?;
+        let connect_timeout = options.timeout;
+        let connect = |timeout: Duration| async move {
+            let sentinels =
+                redis::sentinel::Sentinel::build(sentinel_urls.to_vec()).map_err(backend)?;
+            let watcher = self::sentinel::Watcher::new(sentinel_urls).map_err(backend)?;
+            bounded(
+                connect_timeout,
+                self::sentinel::SentinelConnection::connect(
+                    sentinels,
+                    watcher,
+                    master_name,
+                    timeout,
+                ),
+            )
+            .await
+        };
+        let (connection, primaries) = connect(options.timeout).await?;
+        let revocations = match options.replica_acks {
+            Some(acks) => Some(RedisConnection::Sentinel(
+                connect(options.timeout.saturating_add(acks.wait)).await?.0,
+            )),
+            None => None,
+        };
         // The feed's fallbacks, looked up (bounded) only for the cache, and outside the
         // bound of the connection: reaching the primary never waits on a replica.
         let nodes = match options.cache {
@@ -280,6 +315,7 @@ impl RedisStore {
         };
         Ok(Self::with_follower(
             RedisConnection::Sentinel(connection),
+            revocations,
             options,
             FeedNodes {
                 fixed: nodes,
@@ -292,6 +328,7 @@ impl RedisStore {
     /// following revocations on `nodes`.
     fn with_follower(
         connection: RedisConnection,
+        revocations: Option<RedisConnection>,
         options: RedisStoreOptions,
         nodes: FeedNodes,
     ) -> Self {
@@ -302,6 +339,7 @@ impl RedisStore {
         });
         Self {
             connection,
+            revocations,
             options,
             cache,
             recent_uses: Arc::new(RecentUses::new()),
@@ -353,8 +391,11 @@ impl RedisStore {
         if options.cache.is_some() {
             tracing::warn!("RedisStore: the local cache is off on a wrapped connection");
         }
+        // A wrapped connection is the only one: revocations share it, and a `WAIT` holds
+        // back the calls queued behind it.
         Self {
             connection,
+            revocations: None,
             options,
             cache: None,
             recent_uses: Arc::new(RecentUses::new()),
@@ -426,18 +467,40 @@ impl RedisStore {
         bounded(self.options.timeout, command.query_async(&mut connection)).await
     }
 
-    /// With [`RedisStoreOptions::with_replica_acks`], waits until enough replicas have this
-    /// connection's writes (the revocation just made); else returns at once.
-    async fn replicated(&self) -> Result<(), StoreError> {
-        let Some(acks) = self.options.replica_acks else {
-            return Ok(());
-        };
+    /// The connection revocations are made on: with
+    /// [`RedisStoreOptions::with_replica_acks`], one of their own, so that a `WAIT` (which
+    /// holds back every later command of its connection) never queues the resolves and
+    /// issues behind it; else the store's connection.
+    pub(super) fn revoking(&self) -> RedisConnection {
+        self.revocations
+            .clone()
+            .unwrap_or_else(|| self.connection.clone())
+    }
+
+    /// The bound on a revocation's round trip: the store's, plus the wait for replicas.
+    pub(super) fn revoking_bound(&self) -> Duration {
+        match self.options.replica_acks {
+            Some(acks) => self.options.timeout.saturating_add(acks.wait),
+            None => self.options.timeout,
+        }
+    }
+
+    /// With [`RedisStoreOptions::with_replica_acks`], the `WAIT` that makes a revocation
+    /// count only once enough replicas have it; sent on the same connection, after the
+    /// revocation's writes (in the same pipeline where it can be), it waits for them.
+    pub(super) fn wait_for_replicas(&self) -> Option<redis::Cmd> {
+        let acks = self.options.replica_acks?;
         let wait_ms = u64::try_from(acks.wait.as_millis()).unwrap_or(u64::MAX);
         let mut wait = redis::cmd("WAIT");
         wait.arg(acks.replicas).arg(wait_ms);
-        let mut connection = self.connection.clone();
-        let bound = self.options.timeout.saturating_add(acks.wait);
-        let acknowledged: u64 = bounded(bound, wait.query_async(&mut connection)).await?;
+        Some(wait)
+    }
+
+    /// Judges the answer of [`Self::wait_for_replicas`]' `WAIT`.
+    pub(super) fn check_replicas(&self, acknowledged: u64) -> Result<(), StoreError> {
+        let Some(acks) = self.options.replica_acks else {
+            return Ok(());
+        };
         if acknowledged < u64::from(acks.replicas) {
             tracing::warn!(
                 acknowledged,
@@ -450,6 +513,20 @@ impl RedisStore {
             });
         }
         Ok(())
+    }
+
+    /// Sends [`Self::wait_for_replicas`]' `WAIT` on `connection` (the one the revocation's
+    /// writes went on) and judges its answer; nothing without replica acknowledgements.
+    pub(super) async fn replicated(
+        &self,
+        connection: &mut RedisConnection,
+    ) -> Result<(), StoreError> {
+        let Some(wait) = self.wait_for_replicas() else {
+            return Ok(());
+        };
+        let acknowledged: u64 =
+            bounded(self.revoking_bound(), wait.query_async(connection)).await?;
+        self.check_replicas(acknowledged)
     }
 
     fn lock_key(&self, key: &str) -> String {

@@ -96,22 +96,26 @@ impl RedisStoreOptions {
         self
     }
 
-    /// Acknowledges a revocation (revoke, revoke-all, the limit's evictions) only once at
-    /// least `replicas` replicas of the Redis that holds the token have it: after the
-    /// deletion, `WAIT replicas <wait>` on the same connection (on a cluster, on every
-    /// master, the fewest acknowledgements counting). When fewer acknowledge within `wait`
-    /// (at least 1 ms), the revocation fails with [`StoreError::NotReplicated`], a 503, so
-    /// the client retries; the token is already deleted on the primary, so it stays
-    /// refused there meanwhile. Off by default.
+    /// Acknowledges a revocation (revoke, revoke-all) only once at least `replicas`
+    /// replicas of the Redis that holds the token have it: `WAIT replicas <wait>` after the
+    /// deletion, on the same connection (pipelined with it on one Redis; on a cluster, sent
+    /// to every master, the fewest acknowledgements counting). When fewer acknowledge within
+    /// `wait` (at least 1 ms), the revocation fails with [`StoreError::NotReplicated`], a
+    /// 503, so the client retries; the token is already deleted on the primary, so it stays
+    /// refused there meanwhile, and the retry waits for replicas again. Off by default.
     ///
     /// Without it, a revocation acknowledged by the primary alone is lost if the primary
     /// fails before replicating it and a replica is promoted (Redis replicates
     /// asynchronously): the revoked token lives again on the new primary. With it, every
     /// revocation waits a replication round trip (well under a millisecond on a LAN), and
     /// revocations fail while fewer than `replicas` replicas are reachable, so set
-    /// `replicas` to fewer than the replicas you run. Issuing is not held back: a token
-    /// lost in a failover is only a sign-in to repeat. The wait is bounded by `wait`, on
-    /// top of [`with_timeout`](Self::with_timeout).
+    /// `replicas` to fewer than the replicas you run. Revocations then go over a connection
+    /// of their own (a `WAIT` holds back every later command of its connection), so that
+    /// resolves and issues never queue behind one. Issuing is not held back, nor are the
+    /// evictions of a subject's [limit](crate::store::SubjectLimit): a token or an eviction lost in
+    /// a failover costs one sign-in, or leaves one token more. A revocation that fails so
+    /// emits no [event](crate::telemetry::events), and its retry finds the token gone. The
+    /// wait is bounded by `wait`, on top of [`with_timeout`](Self::with_timeout).
     ///
     /// ```
     /// use std::time::Duration;

@@ -70,14 +70,17 @@ impl RedisStore {
     }
 
     /// Revokes the tokens whose index entries are `members` (raw hashes, or the hex hashes
-    /// of a 0.1 index), then unlists them from `index_key` with `unlist` (`ZREM`, `SREM`) and
-    /// announces the revocation. Tokens first, index last: if a deletion fails the entries
-    /// stay listed, and a retry finds them. Returns the hashes of the live tokens deleted.
+    /// of a 0.1 index), announces the revocation, then unlists them from `index_key` with
+    /// `unlist` (`ZREM`, `SREM`). Tokens first, index last: if a deletion (or, with
+    /// `acknowledged` and replica acknowledgements on, its replication) fails, the entries
+    /// stay listed, and a retry finds them and waits again. Returns the hashes of the live
+    /// tokens deleted.
     async fn revoke_listed(
         &self,
         index_key: &str,
         unlist: &str,
         members: Vec<Vec<u8>>,
+        acknowledged: bool,
     ) -> Result<Vec<TokenHash>, StoreError> {
         let hashes: Vec<TokenHash> = members
             .iter()
@@ -89,10 +92,17 @@ impl RedisStore {
                 })
             })
             .collect();
-        let mut connection = self.connection.clone();
-        let timeout = self.options.timeout;
+        let mut connection = self.revoking();
+        let timeout = self.revoking_bound();
+        let wait = self.wait_for_replicas().filter(|_| acknowledged);
+        // The announcement goes after the deletions, so an instance that hears it and asks
+        // Redis again cannot find (and cache) a token still there.
+        let mut publish = redis::cmd("PUBLISH");
+        publish
+            .arg(self.options.revocation_channel())
+            .arg(revocation_message(&hashes));
         let deleted: Vec<u64> = if hashes.is_empty() {
-            Vec::new()
+            Vec::new() // only unreadable entries: nothing to delete or announce
         } else if connection.is_cluster() {
             // One key per DEL: tokens are spread over many cluster slots.
             let deletes = hashes.iter().map(|hash| {
@@ -105,46 +115,34 @@ impl RedisStore {
                         .await
                 }
             });
-            bounded(timeout, futures_util::future::try_join_all(deletes)).await?
+            let deleted = bounded(timeout, futures_util::future::try_join_all(deletes)).await?;
+            bounded(timeout, publish.query_async::<()>(&mut connection)).await?;
+            if acknowledged {
+                self.replicated(&mut connection).await?;
+            }
+            deleted
         } else {
+            // One round trip: the deletions, the announcement and the wait for replicas.
             let mut pipe = redis::pipe();
             for hash in &hashes {
                 pipe.cmd("DEL").arg(self.token_key(hash));
             }
-            bounded(timeout, pipe.query_async(&mut connection)).await?
+            pipe.add_command(publish).ignore();
+            if let Some(wait) = &wait {
+                pipe.add_command(wait.clone());
+            }
+            let mut answers: Vec<u64> = bounded(timeout, pipe.query_async(&mut connection)).await?;
+            if wait.is_some() {
+                self.check_replicas(answers.pop().unwrap_or(0))?;
+            }
+            answers
         };
         // Evicted only now, after the deletions: a resolve racing them on this instance
         // cannot re-cache what it read before them.
         self.evict_locally(hashes.iter().copied());
-        // The announcement goes after the deletions, so an instance that hears it and asks
-        // Redis again cannot find (and cache) a token still there.
         let mut unlisting = redis::cmd(unlist);
         unlisting.arg(index_key).arg(&members);
-        let mut publish = redis::cmd("PUBLISH");
-        publish
-            .arg(self.options.revocation_channel())
-            .arg(revocation_message(&hashes));
-        if hashes.is_empty() {
-            // Nothing to announce: only unreadable entries, dropped.
-            bounded(timeout, unlisting.query_async::<()>(&mut connection)).await?;
-        } else if connection.is_cluster() {
-            // The index and the channel may live on different nodes.
-            let mut second = connection.clone();
-            let (unlisted, published) = tokio::join!(
-                bounded(timeout, unlisting.query_async::<()>(&mut connection)),
-                bounded(timeout, publish.query_async::<()>(&mut second)),
-            );
-            unlisted?;
-            published?;
-        } else {
-            let mut pipe = redis::pipe();
-            pipe.add_command(unlisting)
-                .ignore()
-                .add_command(publish)
-                .ignore();
-            bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
-        }
-        self.replicated().await?;
+        bounded(timeout, unlisting.query_async::<()>(&mut connection)).await?;
         // One DEL per hash, in order: 1 where a record was there to delete.
         Ok(hashes
             .into_iter()
@@ -262,7 +260,9 @@ impl RedisStore {
             None => Err(StoreError::LimitReached { limit: limit.max() }),
             Some(victims) if victims.is_empty() => Ok(Vec::new()),
             Some(victims) => {
-                self.revoke_listed(&admission.index_key, "ZREM", victims)
+                // Evictions are not held to replica acknowledgements: issuing never waits on
+                // replicas, and an eviction lost in a failover only leaves one token more.
+                self.revoke_listed(&admission.index_key, "ZREM", victims, false)
                     .await
             }
         }
@@ -361,51 +361,58 @@ impl TokenStore for RedisStore {
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
         let store = self.clone();
         timed(Operation::Remove, async move {
-            let mut connection = store.connection.clone();
-            let timeout = store.options.timeout;
-            let bytes: Option<Vec<u8>> = bounded(
-                timeout,
-                redis::cmd("GETDEL")
-                    .arg(store.token_key(&hash))
-                    .query_async(&mut connection),
-            )
-            .await?;
-            let Some(bytes) = bytes else {
-                // Gone already; perhaps by a revoke of this instance that answered
-                // NotReplicated, whose retry this is: wait for that deletion's replication.
-                store.replicated().await?;
-                return Ok(None);
-            };
-            store.evict_locally([hash]);
-            let caller = Record::decode(hash, &bytes)?;
-            // The token is gone already: dropping its index entry and announcing the
-            // revocation may happen in either order.
-            let mut unindex = redis::cmd("ZREM");
-            unindex
-                .arg(store.index_key(caller.kind, &caller.subject))
-                .arg(hash.as_bytes());
+            let mut connection = store.revoking();
+            let timeout = store.revoking_bound();
+            let key = store.token_key(&hash);
             let mut publish = redis::cmd("PUBLISH");
             publish
                 .arg(store.options.revocation_channel())
                 .arg(revocation_message(&[hash]));
-            if connection.is_cluster() {
-                // Two slots (the index's, the channel's): two commands, sent concurrently.
-                let mut other = connection.clone();
-                bounded(
+            // Deleted, announced (after the deletion, so an instance that hears it cannot
+            // find the token again) and, with replica acknowledgements, waited for: all on
+            // one connection, so the `WAIT` covers the deletion, even on the retry of a
+            // revoke that answered NotReplicated (the token is gone then, the wait is not).
+            let bytes: Option<Vec<u8>> = if connection.is_cluster() {
+                // The token's slot and the channel's: separate commands.
+                let bytes = bounded(
                     timeout,
-                    futures_util::future::try_join(
-                        unindex.query_async::<()>(&mut connection),
-                        publish.query_async::<()>(&mut other),
-                    ),
+                    redis::cmd("GETDEL").arg(&key).query_async(&mut connection),
                 )
                 .await?;
+                bounded(timeout, publish.query_async::<()>(&mut connection)).await?;
+                store.replicated(&mut connection).await?;
+                bytes
             } else {
                 let mut pipe = redis::pipe();
-                pipe.add_command(unindex).ignore();
+                pipe.cmd("GETDEL").arg(&key);
                 pipe.add_command(publish).ignore();
-                bounded(timeout, pipe.query_async::<()>(&mut connection)).await?;
-            }
-            store.replicated().await?;
+                match store.wait_for_replicas() {
+                    Some(wait) => {
+                        pipe.add_command(wait);
+                        let (bytes, acknowledged): (Option<Vec<u8>>, u64) =
+                            bounded(timeout, pipe.query_async(&mut connection)).await?;
+                        store.check_replicas(acknowledged)?;
+                        bytes
+                    }
+                    None => {
+                        let (bytes,): (Option<Vec<u8>>,) =
+                            bounded(timeout, pipe.query_async(&mut connection)).await?;
+                        bytes
+                    }
+                }
+            };
+            let Some(bytes) = bytes else {
+                return Ok(None);
+            };
+            store.evict_locally([hash]);
+            let caller = Record::decode(hash, &bytes)?;
+            // The token is gone and announced; its index entry goes last (were this to
+            // fail, the entry of a vanished token is dropped at the next listing).
+            let mut unindex = redis::cmd("ZREM");
+            unindex
+                .arg(store.index_key(caller.kind, &caller.subject))
+                .arg(hash.as_bytes());
+            bounded(timeout, unindex.query_async::<()>(&mut connection)).await?;
             Ok(Some(caller))
         })
     }
@@ -431,7 +438,7 @@ impl TokenStore for RedisStore {
                 .await?;
             for chunk in members.chunks(CHUNK) {
                 revoked += store
-                    .revoke_listed(&index_key, "ZREM", chunk.to_vec())
+                    .revoke_listed(&index_key, "ZREM", chunk.to_vec(), true)
                     .await?
                     .len() as u64;
             }
@@ -445,14 +452,9 @@ impl TokenStore for RedisStore {
                     break;
                 }
                 revoked += store
-                    .revoke_listed(&legacy_key, "SREM", members)
+                    .revoke_listed(&legacy_key, "SREM", members, true)
                     .await?
                     .len() as u64;
-            }
-            if revoked == 0 {
-                // Nothing left to delete; perhaps the retry of a revoke-all that answered
-                // NotReplicated: wait for its deletions' replication.
-                store.replicated().await?;
             }
             Ok(revoked)
         })
