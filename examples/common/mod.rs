@@ -128,6 +128,14 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
     })
 }
 
+/// `url` without the user and password it may carry, to print.
+fn without_password(url: &str) -> String {
+    match (url.split_once("://"), url.rsplit_once('@')) {
+        (Some((scheme, _)), Some((_, host))) => format!("{scheme}://{host}"),
+        _ => url.to_owned(),
+    }
+}
+
 /// Prints a lifecycle event as one JSON line on stdout.
 fn print_event(event: &Event) {
     if let Ok(line) = serde_json::to_string(event) {
@@ -138,7 +146,7 @@ fn print_event(event: &Event) {
 /// The Redis registry, with the local cache when `TOKEN_CACHE_TTL` is set.
 async fn redis_registry(url: &str) -> Result<(TokenRegistry, String), Box<dyn Error>> {
     let (options, cached) = redis_options()?;
-    let label = format!("in Redis at {url}{cached}");
+    let label = format!("in Redis at {}{cached}", without_password(url));
     Ok((TokenRegistry::redis_with(url, options).await?, label))
 }
 
@@ -154,7 +162,8 @@ async fn redis_cluster_registry(urls: &str) -> Result<(TokenRegistry, String), B
         return Err("REDIS_CLUSTER_URLS is empty: give node URLs separated by commas".into());
     }
     let (options, cached) = redis_options()?;
-    let label = format!("in the Redis Cluster at {}{cached}", urls.join(", "));
+    let shown: Vec<String> = urls.iter().map(|url| without_password(url)).collect();
+    let label = format!("in the Redis Cluster at {}{cached}", shown.join(", "));
     Ok((TokenRegistry::redis_cluster(&urls, options).await?, label))
 }
 
@@ -186,7 +195,10 @@ async fn redis_sentinel_registry(
     let label = format!(
         "in Redis, the primary the sentinels at {} name \"{master}\", followed through \
          failovers{cached}",
-        urls.join(", ")
+        urls.iter()
+            .map(|url| without_password(url))
+            .collect::<Vec<_>>()
+            .join(", ")
     );
     Ok((
         TokenRegistry::redis_sentinel(&urls, master, options).await?,

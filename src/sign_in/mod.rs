@@ -324,12 +324,13 @@ impl SignIn {
         username: &str,
         password: &str,
     ) -> Result<IssuedToken, SignInError> {
-        let subject = self
+        let (subject, attempt) = self
             .check_password(kind, username, password, &client)
             .await?;
         if kind == TokenKind::Admin && self.directory.admin_totp_secret(&subject).await?.is_some() {
             // The attempt stays counted: the plain route must not reset the counter that
             // guards the second factor.
+            self.locked_by(kind, username, attempt, &client);
             return Err(SignInError::TwoFactorRequired);
         }
         self.clear_failures(kind, username).await?;
@@ -351,9 +352,11 @@ impl SignIn {
         Ok(issued)
     }
 
+    /// A refused second factor: the attempt stays counted, and may lock the account.
     fn second_factor_refused(
         &self,
         username: &str,
+        attempt: u64,
         reason: SecondFactorRefusal,
         client: &ClientDetails,
     ) -> SignInError {
@@ -365,7 +368,21 @@ impl SignIn {
             reason,
             client: client.clone(),
         });
+        self.locked_by(TokenKind::Admin, username, attempt, client);
         SignInError::InvalidCredentials
+    }
+
+    /// Announces the lock when `attempt`, a failed one, is the one that locks the account.
+    fn locked_by(&self, kind: TokenKind, username: &str, attempt: u64, client: &ClientDetails) {
+        if attempt == self.lockout.max_failures() {
+            self.registry.emit(EventDetail::AccountLocked {
+                kind,
+                username: username.to_owned(),
+                failures: attempt,
+                locked_for_seconds: self.lockout.lock_duration().as_secs(),
+                client: client.clone(),
+            });
+        }
     }
 
     /// Checks an admin's `username`, `password` and one-time password `otp` (6 digits from
@@ -439,20 +456,20 @@ impl SignIn {
         otp: &str,
     ) -> Result<IssuedToken, SignInError> {
         let kind = TokenKind::Admin;
-        let subject = self
+        let (subject, attempt) = self
             .check_password(kind, username, password, &client)
             .await?;
         let Some(secret) = self.directory.admin_totp_secret(&subject).await? else {
             let refusal = SecondFactorRefusal::NotSetUp;
-            return Err(self.second_factor_refused(username, refusal, &client));
+            return Err(self.second_factor_refused(username, attempt, refusal, &client));
         };
         let Some(step) = unix_now().and_then(|now| secret.verify(otp, now)) else {
             let refusal = SecondFactorRefusal::WrongCode;
-            return Err(self.second_factor_refused(username, refusal, &client));
+            return Err(self.second_factor_refused(username, attempt, refusal, &client));
         };
         if !self.claim_totp_step(&subject, step).await? {
             let refusal = SecondFactorRefusal::CodeReused;
-            return Err(self.second_factor_refused(username, refusal, &client));
+            return Err(self.second_factor_refused(username, attempt, refusal, &client));
         }
         self.clear_failures(kind, username).await?;
         let request = self
@@ -480,9 +497,9 @@ impl SignIn {
         Ok(true)
     }
 
-    /// The lockout-guarded password check: the subject on success. The failure counter is
-    /// left counting this attempt; call [`SignIn::clear_failures`] once the whole
-    /// sign-in has succeeded.
+    /// The lockout-guarded password check: the subject on success, and the failures counted
+    /// against the account with this attempt. The counter is left counting this attempt;
+    /// call [`SignIn::clear_failures`] once the whole sign-in has succeeded.
     ///
     /// Only attempts whose password is checked are counted: one the password-check queue
     /// has no room for is refused before it counts, and one whose check could not run (the
@@ -495,7 +512,7 @@ impl SignIn {
         username: &str,
         password: &str,
         client: &ClientDetails,
-    ) -> Result<String, SignInError> {
+    ) -> Result<(String, u64), SignInError> {
         if username.len() > MAX_USERNAME_LEN {
             // No account has such a name: refuse without touching the store, so made-up
             // names cannot fill it with counters.
@@ -527,7 +544,7 @@ impl SignIn {
             return Err(SignInError::InvalidCredentials);
         }
         match self.directory.verify(kind, username, password).await {
-            Ok(Some(subject)) => Ok(subject),
+            Ok(Some(subject)) => Ok((subject, attempt)),
             Ok(None) => {
                 metrics::sign_in(kind, SignInOutcome::Failed);
                 self.registry.emit(EventDetail::SignInFailed {
@@ -536,15 +553,7 @@ impl SignIn {
                     attempt,
                     client: client.clone(),
                 });
-                if attempt == self.lockout.max_failures() {
-                    self.registry.emit(EventDetail::AccountLocked {
-                        kind,
-                        username: username.to_owned(),
-                        failures: attempt,
-                        locked_for_seconds: self.lockout.lock_duration().as_secs(),
-                        client: client.clone(),
-                    });
-                }
+                self.locked_by(kind, username, attempt, client);
                 Err(SignInError::InvalidCredentials)
             }
             Err(error) => {

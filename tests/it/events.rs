@@ -662,3 +662,30 @@ async fn a_panicking_hook_loses_only_the_event_it_panicked_on() {
     .await;
     assert_eq!(*received.lock().unwrap(), ["before", "after"]);
 }
+
+/// The attempt that locks the account may have the right password and a refused second
+/// factor: the lock is announced all the same.
+#[tokio::test]
+async fn a_refused_second_factor_can_be_the_failure_that_locks_the_account() {
+    let seen = Seen::default();
+    let sign_in = sign_in_over(seen.registry(TokenRegistry::memory()));
+
+    sign_in
+        .sign_in_from(client(), TokenKind::Admin, TFA_ADMIN, "wrong password 2")
+        .await
+        .expect_err("refused");
+    sign_in
+        .sign_in_with_totp_from(client(), TFA_ADMIN, ADMIN_PASSWORD, "abcdef")
+        .await
+        .expect_err("refused");
+
+    let events = seen.events(3).await;
+    let lines = Seen::lines(&events);
+    let names: Vec<_> = lines.iter().map(|line| line["event"].clone()).collect();
+    assert_eq!(
+        names,
+        ["sign_in_failed", "second_factor_refused", "account_locked"]
+    );
+    assert_eq!(lines[2]["failures"], 2);
+    assert_eq!(lines[2]["username"], TFA_ADMIN);
+}
