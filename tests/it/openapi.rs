@@ -285,10 +285,10 @@ fn references(value: &Value, at: &str, found: &mut Vec<(String, String)>) {
     match value {
         Value::Object(fields) => {
             for (name, field) in fields {
-                if name == "$ref" {
-                    if let Value::String(reference) = field {
-                        found.push((at.to_owned(), reference.clone()));
-                    }
+                if name == "$ref"
+                    && let Value::String(reference) = field
+                {
+                    found.push((at.to_owned(), reference.clone()));
                 }
                 references(field, &format!("{at}/{name}"), found);
             }
