@@ -7,6 +7,8 @@
 //!
 //! Settings are read from the environment: see `examples/common/mod.rs`. `GET /metrics`
 //! serves the crate's metrics in Prometheus' text format (`examples/common/prometheus.rs`).
+//! Built with `--features openapi`, `GET /openapi.json` serves the token routes' OpenAPI
+//! document (`cargo run --example server --features openapi`).
 
 mod common;
 

@@ -244,10 +244,36 @@ pub fn rest_app(demo: &Demo) -> Router {
     let api = rest::router(demo.service.clone())
         .merge(protected)
         .merge(store_info::routes(demo.registry.clone()));
-    Router::new()
+    let app = Router::new()
         .merge(api.clone())
         .nest("/rest", api.clone())
-        .nest("/rest/{store_code}", api)
+        .nest("/rest/{store_code}", api);
+    // Built with `--features openapi`: the token routes' OpenAPI document.
+    #[cfg(feature = "openapi")]
+    let app = app.route("/openapi.json", get(openapi_json));
+    app
+}
+
+/// `GET /openapi.json`: the document of the token routes (`tower_bearer::magento::openapi`),
+/// merged into the example's own, as an application would.
+#[cfg(feature = "openapi")]
+async fn openapi_json() -> Json<utoipa::openapi::OpenApi> {
+    use utoipa::openapi::{InfoBuilder, OpenApiBuilder};
+
+    let mut api = OpenApiBuilder::new()
+        .info(
+            InfoBuilder::new()
+                .title("tower-bearer example server")
+                .version(env!("CARGO_PKG_VERSION"))
+                .description(Some(
+                    "The token routes, documented at their bare paths (`/V1/…`); they also \
+                     answer under `/rest/V1/…` and `/rest/{store_code}/V1/…`.",
+                ))
+                .build(),
+        )
+        .build();
+    api.merge(tower_bearer::magento::openapi());
+    Json(api)
 }
 
 /// Binds, prints `welcome` (with `{base}` replaced by the server's URL), serves `app` and
@@ -312,6 +338,8 @@ Scopes: admin holds every scope; catalog / admin123 only Magento_Catalog::produc
   curl -s {{base}}/V1/products -H "Authorization: Bearer $CATALOG"     # 200
   curl -si {{base}}/V1/orders -H "Authorization: Bearer $CATALOG"      # 403, scope="Magento_Sales::sales"
 The same routes answer under /rest/V1/... and /rest/<store_code>/V1/...
+With --features openapi, the token routes' OpenAPI 3.1 document:
+  curl -s {{base}}/openapi.json
 Metrics (requests by outcome, store latency, sign-ins, tokens issued and revoked), in
 Prometheus' text format:
   curl -s {{base}}/metrics

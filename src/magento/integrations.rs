@@ -15,6 +15,8 @@ use serde_json::{Map, Value, json};
 
 use super::admin::require_admin;
 use super::json::{ApiError, json_object, rfc3339};
+#[cfg(feature = "openapi")]
+use super::openapi;
 use crate::bearer::extract::{RequiredScopes, Scoped};
 use crate::registry::IssueRequest;
 use crate::sign_in::{SignIn, SignInError};
@@ -47,6 +49,25 @@ pub(super) fn routes() -> Router<SignIn> {
 }
 
 /// `POST /V1/integration/tokens` `{"name", "scopes", "lifetime"}`.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/integration/tokens",
+    tag = "integrations",
+    summary = "Creates an integration token",
+    security(("bearerAuth" = ["Magento_Integration::integrations"])),
+    operation_id = "create_integration_token",
+    request_body(content = openapi::NewIntegration, content_type = "application/json"),
+    responses(
+        (status = 200, description = "The new token, its secret shown this once (`Cache-Control: no-store`).", body = openapi::NewIntegrationToken),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the body is empty, not JSON, not an object, or has a missing or bad `name`, `scopes` or `lifetime`.", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "The token does not grant `Magento_Integration::integrations` (`error=\"insufficient_scope\"`), is not an admin's, or does not hold every scope asked for.", body = openapi::ErrorMessage),
+        (status = 409, description = "As many integration tokens as allowed are live already: delete one first.", body = openapi::ErrorMessage),
+        (status = 413, description = openapi::TOO_LARGE, body = openapi::ErrorMessage),
+        (status = 415, description = openapi::NOT_JSON, body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn create(
     State(sign_in): State<SignIn>,
     Scoped(caller, _): Scoped<ManageIntegrations>,
@@ -154,6 +175,21 @@ fn integration_request(
 }
 
 /// `GET /V1/integration/tokens`: the live integration tokens, newest first, no secret.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/V1/integration/tokens",
+    tag = "integrations",
+    summary = "The live integration tokens, newest first",
+    security(("bearerAuth" = ["Magento_Integration::integrations"])),
+    operation_id = "list_integration_tokens",
+    responses(
+        (status = 200, description = "The live integration tokens, never their secrets.", body = Vec<openapi::IntegrationToken>),
+        (status = 400, description = openapi::MALFORMED_HEADER, body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "The token does not grant `Magento_Integration::integrations` (`error=\"insufficient_scope\"`), or is not an admin's.", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn list(
     State(sign_in): State<SignIn>,
     Scoped(caller, _): Scoped<ManageIntegrations>,
@@ -180,6 +216,23 @@ struct TokenPath {
 
 /// `DELETE /V1/integration/tokens/{token_id}`: `true`, or 404 for an id that is not a live
 /// integration token's.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/V1/integration/tokens/{token_id}",
+    tag = "integrations",
+    summary = "Deletes an integration token",
+    security(("bearerAuth" = ["Magento_Integration::integrations"])),
+    params(("token_id" = String, Path, description = "The token's public id (`token_id` of the listing).")),
+    operation_id = "delete_integration_token",
+    responses(
+        (status = 200, description = "`true`: the token is revoked.", body = bool),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the token id in the path is malformed (not UTF-8).", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "The token does not grant `Magento_Integration::integrations` (`error=\"insufficient_scope\"`), or is not an admin's.", body = openapi::ErrorMessage),
+        (status = 404, description = "No live integration token has this id.", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn remove(
     State(sign_in): State<SignIn>,
     Scoped(caller, _): Scoped<ManageIntegrations>,

@@ -23,6 +23,8 @@ use http::{HeaderMap, HeaderValue, StatusCode};
 use serde_json::{Map, Value, json};
 
 use super::json::{ApiError, missing_field, optional_json_object, read_body, required_string};
+#[cfg(feature = "openapi")]
+use super::openapi;
 use super::{INTROSPECT, has_media_type, is_json};
 use crate::bearer::extract::{RequiredScopes, Scoped};
 use crate::sign_in::{SignIn, SignInError};
@@ -50,6 +52,26 @@ pub(super) fn routes() -> Router<SignIn> {
 
 /// `POST /V1/integration/token/introspect`: every answer of the route itself (the 200s and
 /// its refusals of the body or of an outage) is marked `Cache-Control: no-store`.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/integration/token/introspect",
+    tag = "introspection",
+    summary = "Whether a token is active, and whose it is (RFC 7662)",
+    security(("bearerAuth" = ["introspect"])),
+    request_body(content(
+        (openapi::IntrospectionRequest = "application/x-www-form-urlencoded"),
+        (openapi::IntrospectionRequest = "application/json"),
+    )),
+    responses(
+        (status = 200, description = "`{\"active\": false}` alone for a token that is not live, whatever the reason; what a live token records otherwise (`Cache-Control: no-store`).", body = openapi::Introspection),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the body names no token, names it twice (form), or is malformed JSON.", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "The token does not grant `introspect` (`error=\"insufficient_scope\"`).", body = openapi::ErrorMessage),
+        (status = 413, description = openapi::TOO_LARGE, body = openapi::ErrorMessage),
+        (status = 415, description = "The body is neither a form (`application/x-www-form-urlencoded`) nor JSON.", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn introspect(
     State(sign_in): State<SignIn>,
     Scoped(caller, _): Scoped<Introspect>,

@@ -64,8 +64,14 @@ pub mod graphql;
 pub mod integrations;
 mod introspection;
 mod json;
+#[cfg(feature = "openapi")]
+mod openapi;
 pub mod rest;
 mod sessions;
+
+#[cfg(feature = "openapi")]
+#[cfg_attr(docsrs, doc(cfg(feature = "openapi")))]
+pub use openapi::{BEARER_AUTH, openapi};
 
 /// The address of the connection's other end, when the app is served with
 /// `into_make_service_with_connect_info::<SocketAddr>()` (axum's `ConnectInfo`); `None`

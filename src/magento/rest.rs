@@ -12,6 +12,8 @@ use http::{HeaderMap, StatusCode};
 
 use super::admin::{ManageCustomers, require_admin};
 use super::json::{ApiError, json_object, optional_json_object, required_string};
+#[cfg(feature = "openapi")]
+use super::openapi;
 use super::{MANAGE_CUSTOMERS, Peer, token_response};
 use crate::bearer::extract::{Customer, Scoped};
 use crate::bearer::layer::BearerAuthLayer;
@@ -85,6 +87,22 @@ pub fn router(service: SignIn) -> Router {
         .with_state(service)
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/integration/customer/token",
+    tag = "tokens",
+    summary = "A customer token for an email and a password",
+    request_body(content = openapi::Credentials, content_type = "application/json"),
+    responses(
+        (status = 200, description = openapi::TOKEN_ISSUED, body = String, content_type = "application/json"),
+        (status = 400, description = "The body is empty, not JSON, not an object, or lacks `username` or `password`.", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::CREDENTIALS_REFUSED, body = openapi::ErrorMessage),
+        (status = 409, description = openapi::LIMIT, body = openapi::ErrorMessage),
+        (status = 413, description = openapi::TOO_LARGE, body = openapi::ErrorMessage),
+        (status = 415, description = openapi::NOT_JSON, body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn customer_token(
     State(service): State<SignIn>,
     Peer(peer): Peer,
@@ -94,6 +112,22 @@ async fn customer_token(
     sign_in(&service, TokenKind::Customer, peer, &headers, body).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/integration/admin/token",
+    tag = "tokens",
+    summary = "An admin token for a username and a password (admins without a second factor)",
+    request_body(content = openapi::Credentials, content_type = "application/json"),
+    responses(
+        (status = 200, description = openapi::TOKEN_ISSUED, body = String, content_type = "application/json"),
+        (status = 400, description = "The body is empty, not JSON, not an object, or lacks `username` or `password`.", body = openapi::ErrorMessage),
+        (status = 401, description = "Wrong username or password, unknown or locked account; or an admin with a second factor, who must use `/V1/tfa/provider/google/authenticate`.", body = openapi::ErrorMessage),
+        (status = 409, description = openapi::LIMIT, body = openapi::ErrorMessage),
+        (status = 413, description = openapi::TOO_LARGE, body = openapi::ErrorMessage),
+        (status = 415, description = openapi::NOT_JSON, body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn admin_token(
     State(service): State<SignIn>,
     Peer(peer): Peer,
@@ -104,6 +138,22 @@ async fn admin_token(
 }
 
 /// Magento's Google Authenticator provider: an admin token for a password and a TOTP code.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/tfa/provider/google/authenticate",
+    tag = "tokens",
+    summary = "An admin token for a username, a password and a TOTP code",
+    request_body(content = openapi::TotpCredentials, content_type = "application/json"),
+    responses(
+        (status = 200, description = openapi::TOKEN_ISSUED, body = String, content_type = "application/json"),
+        (status = 400, description = "The body is empty, not JSON, not an object, or lacks `username`, `password` or `otp`.", body = openapi::ErrorMessage),
+        (status = 401, description = "Wrong username, password or code (or a code already used), locked account, or an admin without a second factor: deliberately one answer.", body = openapi::ErrorMessage),
+        (status = 409, description = openapi::LIMIT, body = openapi::ErrorMessage),
+        (status = 413, description = openapi::TOO_LARGE, body = openapi::ErrorMessage),
+        (status = 415, description = openapi::NOT_JSON, body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn admin_token_with_totp(
     State(service): State<SignIn>,
     Peer(peer): Peer,
@@ -139,6 +189,20 @@ async fn sign_in(
 }
 
 /// `200` with the token as a bare JSON string, never cached (RFC 6749 §5.1).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/integration/customer/revoke-customer-token",
+    tag = "tokens",
+    summary = "Revokes every token of the calling customer",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "`true`: all the customer's tokens are revoked.", body = bool),
+        (status = 400, description = openapi::MALFORMED_HEADER, body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "Not a customer token (`error=\"insufficient_scope\"`).", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn revoke_customer_tokens(
     State(service): State<SignIn>,
     Customer(caller): Customer,
@@ -154,6 +218,23 @@ async fn revoke_customer_tokens(
 
 /// RFC 7009 semantics: `true` whether or not the token was live; only its owner or an
 /// admin may revoke it.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/integration/token/revoke",
+    tag = "tokens",
+    summary = "Revokes one token: the one named, or the caller's own (RFC 7009: `true` even for a token that was not live)",
+    security(("bearerAuth" = [])),
+    request_body(content = Option<openapi::RevokeRequest>, content_type = "application/json", description = "Optional: without a body, or without `token`, the caller's own token is revoked."),
+    responses(
+        (status = 200, description = "`true`: the token is no longer live.", body = bool),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the body is not JSON, not an object, or has a `token` that is not a non-empty string.", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "The token named is somebody else's, and the caller is not an admin granting `Magento_Customer::manage`.", body = openapi::ErrorMessage),
+        (status = 413, description = openapi::TOO_LARGE, body = openapi::ErrorMessage),
+        (status = 415, description = openapi::NOT_JSON, body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn revoke_token(
     State(service): State<SignIn>,
     caller: Caller,
@@ -201,6 +282,22 @@ struct CustomerPath {
 }
 
 /// Admin "force sign-in": revokes every token of a customer.
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/customers/{email}/tokens/revoke",
+    tag = "tokens",
+    summary = "Revokes every token of a customer (an admin's force sign-out)",
+    security(("bearerAuth" = ["Magento_Customer::manage"])),
+    params(("email" = String, Path, description = "The customer's email.")),
+    responses(
+        (status = 200, description = "How many tokens were revoked.", body = u64),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the email in the path is malformed (not UTF-8).", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "The token does not grant `Magento_Customer::manage` (`error=\"insufficient_scope\"`), or is not an admin's.", body = openapi::ErrorMessage),
+        (status = 404, description = "No customer has this email.", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn force_sign_out(
     State(service): State<SignIn>,
     Scoped(admin, _): Scoped<ManageCustomers>,

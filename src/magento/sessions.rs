@@ -11,6 +11,8 @@ use serde_json::{Value, json};
 use super::NO_SUCH_TOKEN_MESSAGE;
 use super::admin::{ManageCustomers, require_admin};
 use super::json::{ApiError, rfc3339};
+#[cfg(feature = "openapi")]
+use super::openapi;
 use crate::bearer::extract::{Admin, Customer, Scoped};
 use crate::sign_in::{SignIn, SignInError};
 use crate::telemetry::events::Actor;
@@ -61,6 +63,20 @@ fn malformed_path(rejection: PathRejection) -> ApiError {
     ApiError::new(rejection.status(), "The path is malformed.")
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/V1/customers/me/tokens",
+    tag = "sessions",
+    summary = "The calling customer's live tokens",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The live tokens, never their secrets; `current` marks this request's.", body = Vec<openapi::Session>),
+        (status = 400, description = openapi::MALFORMED_HEADER, body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "Not a customer token (`error=\"insufficient_scope\"`).", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn customer_list(
     State(sign_in): State<SignIn>,
     Customer(caller): Customer,
@@ -68,6 +84,20 @@ async fn customer_list(
     list(&sign_in, &caller).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/V1/admin/me/tokens",
+    tag = "sessions",
+    summary = "The calling admin's live tokens",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "The live tokens, never their secrets; `current` marks this request's.", body = Vec<openapi::Session>),
+        (status = 400, description = openapi::MALFORMED_HEADER, body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "Not an admin token (`error=\"insufficient_scope\"`).", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn admin_list(
     State(sign_in): State<SignIn>,
     Admin(caller): Admin,
@@ -75,6 +105,22 @@ async fn admin_list(
     list(&sign_in, &caller).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/V1/customers/me/tokens/{token_id}",
+    tag = "sessions",
+    summary = "Ends one of the calling customer's tokens",
+    security(("bearerAuth" = [])),
+    params(("token_id" = String, Path, description = "The token's public id (`token_id` of the listing).")),
+    responses(
+        (status = 200, description = "`true`: the token is revoked.", body = bool),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the path is malformed (not UTF-8).", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "Not a customer token (`error=\"insufficient_scope\"`).", body = openapi::ErrorMessage),
+        (status = 404, description = "No live token of the account has this id.", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn customer_end(
     State(sign_in): State<SignIn>,
     Customer(caller): Customer,
@@ -84,6 +130,22 @@ async fn customer_end(
     end(&sign_in, &caller, caller.kind, &caller.subject, &token_id).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/V1/admin/me/tokens/{token_id}",
+    tag = "sessions",
+    summary = "Ends one of the calling admin's tokens",
+    security(("bearerAuth" = [])),
+    params(("token_id" = String, Path, description = "The token's public id (`token_id` of the listing).")),
+    responses(
+        (status = 200, description = "`true`: the token is revoked.", body = bool),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the path is malformed (not UTF-8).", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "Not an admin token (`error=\"insufficient_scope\"`).", body = openapi::ErrorMessage),
+        (status = 404, description = "No live token of the account has this id.", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn admin_end(
     State(sign_in): State<SignIn>,
     Admin(caller): Admin,
@@ -93,6 +155,20 @@ async fn admin_end(
     end(&sign_in, &caller, caller.kind, &caller.subject, &token_id).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/customers/me/tokens/revoke-others",
+    tag = "sessions",
+    summary = "Ends every token of the calling customer but this request's",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "How many tokens were revoked.", body = u64),
+        (status = 400, description = openapi::MALFORMED_HEADER, body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "Not a customer token (`error=\"insufficient_scope\"`).", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn customer_end_others(
     State(sign_in): State<SignIn>,
     Customer(caller): Customer,
@@ -100,6 +176,20 @@ async fn customer_end_others(
     end_others(&sign_in, &caller).await
 }
 
+#[cfg_attr(feature = "openapi", utoipa::path(
+    post,
+    path = "/V1/admin/me/tokens/revoke-others",
+    tag = "sessions",
+    summary = "Ends every token of the calling admin but this request's",
+    security(("bearerAuth" = [])),
+    responses(
+        (status = 200, description = "How many tokens were revoked.", body = u64),
+        (status = 400, description = openapi::MALFORMED_HEADER, body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "Not an admin token (`error=\"insufficient_scope\"`).", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn admin_end_others(
     State(sign_in): State<SignIn>,
     Admin(caller): Admin,
@@ -110,6 +200,22 @@ async fn admin_end_others(
 /// `GET /V1/customers/{email}/tokens`: a customer's tokens, for an admin granting
 /// [`MANAGE_CUSTOMERS`] (who signed in where, and which tokens admins obtained on the
 /// customer's behalf).
+#[cfg_attr(feature = "openapi", utoipa::path(
+    get,
+    path = "/V1/customers/{email}/tokens",
+    tag = "sessions",
+    summary = "A customer's live tokens, for an admin",
+    security(("bearerAuth" = ["Magento_Customer::manage"])),
+    params(("email" = String, Path, description = "The customer's email.")),
+    responses(
+        (status = 200, description = "The customer's live tokens, never their secrets.", body = Vec<openapi::Session>),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the path is malformed (not UTF-8).", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "The token does not grant `Magento_Customer::manage` (`error=\"insufficient_scope\"`), or is not an admin's.", body = openapi::ErrorMessage),
+        (status = 404, description = "No customer has this email.", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn customer_tokens_for_admin(
     State(sign_in): State<SignIn>,
     Scoped(admin, _): Scoped<ManageCustomers>,
@@ -130,6 +236,22 @@ async fn customer_tokens_for_admin(
 
 /// `DELETE /V1/customers/{email}/tokens/{token_id}`, for an admin granting
 /// [`MANAGE_CUSTOMERS`].
+#[cfg_attr(feature = "openapi", utoipa::path(
+    delete,
+    path = "/V1/customers/{email}/tokens/{token_id}",
+    tag = "sessions",
+    summary = "Ends one of a customer's tokens, for an admin",
+    security(("bearerAuth" = ["Magento_Customer::manage"])),
+    params(("email" = String, Path, description = "The customer's email."), ("token_id" = String, Path, description = "The token's public id (`token_id` of the listing).")),
+    responses(
+        (status = 200, description = "`true`: the token is revoked.", body = bool),
+        (status = 400, description = "The `Authorization` header is malformed (`error=\"invalid_request\"`), or the path is malformed (not UTF-8).", body = openapi::ErrorMessage),
+        (status = 401, description = openapi::UNAUTHORIZED, body = openapi::ErrorMessage),
+        (status = 403, description = "The token does not grant `Magento_Customer::manage` (`error=\"insufficient_scope\"`), or is not an admin's.", body = openapi::ErrorMessage),
+        (status = 404, description = "No customer has this email, or no live token of theirs has this id.", body = openapi::ErrorMessage),
+        (status = 503, description = openapi::UNAVAILABLE, body = openapi::ErrorMessage, headers(("Retry-After" = u64, description = "Seconds to wait."))),
+    ),
+))]
 async fn end_customer_token_for_admin(
     State(sign_in): State<SignIn>,
     Scoped(admin, _): Scoped<ManageCustomers>,

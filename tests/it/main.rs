@@ -21,6 +21,8 @@ mod magento_clients;
 mod memory_store;
 #[cfg(feature = "metrics")]
 mod metrics;
+#[cfg(feature = "openapi")]
+mod openapi;
 mod redis_idle;
 mod redis_store;
 #[cfg(feature = "introspection-client")]
