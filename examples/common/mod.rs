@@ -1,7 +1,7 @@
 //! What the example servers share: settings from the environment, demo accounts, the REST
 //! routes, and serving.
 //!
-//! Settings: `BIND` (default `127.0.0.1:3000`), `REDIS_URL` (default: the in-memory
+//! Settings: `BIND` (default `127.0.0.1:3000`; the gRPC example's `127.0.0.1:50051`), `REDIS_URL` (default: the in-memory
 //! registry), `REDIS_CLUSTER_URLS` (a Redis Cluster instead: comma-separated node URLs,
 //! e.g. `redis://127.0.0.1:7000,redis://127.0.0.1:7001`; needs `--features cluster`),
 //! `REDIS_SENTINEL_URLS` and `REDIS_SENTINEL_MASTER` (Redis behind Sentinel instead:
@@ -54,7 +54,13 @@ pub struct Demo {
 }
 
 /// Reads the settings, connects the store and seeds the demo accounts.
+#[allow(dead_code)] // not used by every example
 pub async fn setup() -> Result<Demo, Box<dyn Error>> {
+    setup_on("127.0.0.1:3000").await
+}
+
+/// [`setup`], listening on `default_bind` when `BIND` is unset.
+pub async fn setup_on(default_bind: &str) -> Result<Demo, Box<dyn Error>> {
     tracing_subscriber::fmt()
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
@@ -62,7 +68,7 @@ pub async fn setup() -> Result<Demo, Box<dyn Error>> {
         .with_writer(std::io::stderr)
         .init();
 
-    let bind = std::env::var("BIND").unwrap_or_else(|_| "127.0.0.1:3000".to_owned());
+    let bind = std::env::var("BIND").unwrap_or_else(|_| default_bind.to_owned());
     let lifetimes = lifetimes_from_env()?;
     let sessions = session_rules_from_env()?;
     let (registry, store) = match (

@@ -9,7 +9,7 @@ use pin_project_lite::pin_project;
 
 pin_project! {
     /// The body of responses from [`BearerAuth`](crate::BearerAuth): the inner service's
-    /// body passed through untouched, or the JSON of a refusal.
+    /// body passed through untouched, or the JSON of a refusal (none for a gRPC refusal).
     pub struct ResponseBody<B> {
         #[pin]
         kind: Kind<B>,
@@ -31,9 +31,12 @@ impl<B> ResponseBody<B> {
         }
     }
 
+    /// A refusal's body; an empty one ends at once (a gRPC refusal: trailers-only).
     pub(crate) fn refusal(bytes: Bytes) -> Self {
         Self {
-            kind: Kind::Refusal { bytes: Some(bytes) },
+            kind: Kind::Refusal {
+                bytes: Some(bytes).filter(|bytes| !bytes.is_empty()),
+            },
         }
     }
 }

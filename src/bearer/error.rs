@@ -53,6 +53,11 @@ pub enum AuthError {
     StoreUnavailable,
 }
 
+/// gRPC status codes (`grpc/status.h`, `google.rpc.Code`).
+const GRPC_PERMISSION_DENIED: i32 = 7;
+const GRPC_UNAVAILABLE: i32 = 14;
+const GRPC_UNAUTHENTICATED: i32 = 16;
+
 fn article(kind: TokenKind) -> &'static str {
     match kind {
         TokenKind::Customer => "a customer",
@@ -81,6 +86,27 @@ impl AuthError {
                 Some("insufficient_scope")
             }
             Self::MissingCredentials | Self::StoreUnavailable => None,
+        }
+    }
+
+    /// The gRPC status code of this refusal, as a gRPC request gets it in `grpc-status`:
+    /// UNAUTHENTICATED (16) for missing, malformed and invalid credentials,
+    /// PERMISSION_DENIED (7) for a token of the wrong kind or without a scope, UNAVAILABLE
+    /// (14) when the store cannot answer. The number converts into `tonic::Code`.
+    ///
+    /// ```
+    /// use tower_bearer::AuthError;
+    ///
+    /// assert_eq!(AuthError::MissingCredentials.grpc_status(), 16);
+    /// assert_eq!(AuthError::StoreUnavailable.grpc_status(), 14);
+    /// ```
+    pub fn grpc_status(&self) -> i32 {
+        match self {
+            Self::MissingCredentials | Self::InvalidRequest(_) | Self::InvalidToken => {
+                GRPC_UNAUTHENTICATED
+            }
+            Self::InsufficientScope { .. } | Self::MissingScope { .. } => GRPC_PERMISSION_DENIED,
+            Self::StoreUnavailable => GRPC_UNAVAILABLE,
         }
     }
 

@@ -42,8 +42,8 @@ use super::{Config, Responder};
 use crate::token::{Caller, Scopes, TokenKind};
 
 /// An extractor's refusal: the response the layer in front of it would have given for the
-/// same [`AuthError`] (its realm, `Retry-After` and body), or the default one without a
-/// layer.
+/// same [`AuthError`] (its realm, `Retry-After` and body, or its gRPC refusal for a gRPC
+/// request), or the default one without a layer.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -70,12 +70,18 @@ pub struct Refusal {
     error: AuthError,
     /// The configuration of the layer in front, which shapes the response.
     layer: Option<Arc<Config>>,
+    /// Whether it is refused as gRPC: a gRPC request, and gRPC refusals on.
+    grpc: bool,
 }
 
 impl Refusal {
     fn new(parts: &Parts, error: AuthError) -> Self {
         let layer = parts.extensions.get::<Arc<Config>>().cloned();
-        Self { error, layer }
+        let grpc = match &layer {
+            Some(layer) => layer.responder.refuses_as_grpc(&parts.headers),
+            None => Responder::default().refuses_as_grpc(&parts.headers),
+        };
+        Self { error, layer, grpc }
     }
 
     /// Why the request was refused.
@@ -87,8 +93,8 @@ impl Refusal {
 impl IntoResponse for Refusal {
     fn into_response(self) -> axum::response::Response {
         let response: Response<Bytes> = match &self.layer {
-            Some(layer) => layer.responder.respond(&self.error),
-            None => Responder::default().respond(&self.error),
+            Some(layer) => layer.responder.respond_as(&self.error, self.grpc),
+            None => Responder::default().respond_as(&self.error, self.grpc),
         };
         response.map(axum::body::Body::from)
     }

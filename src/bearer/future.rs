@@ -100,7 +100,11 @@ where
                     let caller = match config.admit(answer) {
                         Ok(caller) => caller,
                         Err(error) => {
-                            let response = config.responder.respond(&error);
+                            // The content type is read only when refusing (gRPC or HTTP).
+                            let grpc = pending.as_ref().is_some_and(|(_, request)| {
+                                config.responder.refuses_as_grpc(request.headers())
+                            });
+                            let response = config.responder.respond_as(&error, grpc);
                             this.state.set(State::Refused {
                                 response: Some(response),
                             });

@@ -17,13 +17,19 @@ use crate::token::{Scopes, TokenKind};
 /// [`TokenRegistry`] and puts the [`Caller`](crate::Caller) into the request's extensions. It works on any
 /// `Service<http::Request<B>>`; in axum, read the caller with the [`Caller`](crate::Caller) extractor.
 ///
-/// | request | required | optional |
-/// |---|---|---|
-/// | no `Authorization`, an empty one, or another scheme | 401, `Bearer realm="api"` | passes, no `Caller` |
-/// | malformed `Bearer` credentials, several headers | 400 `invalid_request` | same |
-/// | unknown, expired or revoked token | 401 `invalid_token` | same |
-/// | valid token of another kind than [`with_kind`](Self::with_kind) | 403 `insufficient_scope` | same |
-/// | store unreachable or timed out | 503 with `Retry-After` | same |
+/// | request | required | optional | gRPC call (`grpc-status`) |
+/// |---|---|---|---|
+/// | no `Authorization`, an empty one, or another scheme | 401, `Bearer realm="api"` | passes, no `Caller` | UNAUTHENTICATED (16) when required |
+/// | malformed `Bearer` credentials, several headers | 400 `invalid_request` | same | UNAUTHENTICATED (16) |
+/// | unknown, expired or revoked token | 401 `invalid_token` | same | UNAUTHENTICATED (16) |
+/// | valid token of another kind than [`with_kind`](Self::with_kind) | 403 `insufficient_scope` | same | PERMISSION_DENIED (7) |
+/// | valid token without a scope of [`with_scopes`](Self::with_scopes) | 403 `insufficient_scope`, `scope="…"` | same | PERMISSION_DENIED (7) |
+/// | store unreachable or timed out | 503 with `Retry-After` | same | UNAVAILABLE (14), with `retry-after` |
+///
+/// A gRPC call (`Content-Type: application/grpc` or `application/grpc+<format>`) is refused
+/// as gRPC refuses: HTTP 200, trailers-only, `grpc-status` and `grpc-message` in the headers,
+/// `WWW-Authenticate` kept; see [`with_grpc_refusals`](Self::with_grpc_refusals), which can
+/// turn it off.
 ///
 /// ```
 /// # #[tokio::main(flavor = "current_thread")] async fn main() {
@@ -154,8 +160,9 @@ impl BearerAuthLayer {
         self
     }
 
-    /// Replaces the body of refusals (default `{"message": …}`). The status,
-    /// `WWW-Authenticate` and `Retry-After` stay as RFC 6750 wants them.
+    /// Replaces the body of HTTP refusals (default `{"message": …}`). The status,
+    /// `WWW-Authenticate` and `Retry-After` stay as RFC 6750 wants them. gRPC refusals
+    /// (see [`with_grpc_refusals`](Self::with_grpc_refusals)) have no body and do not use it.
     ///
     /// ```
     /// use tower_bearer::{AuthError, BearerAuthLayer, TokenRegistry};
@@ -176,6 +183,56 @@ impl BearerAuthLayer {
         Arc::make_mut(&mut self.config)
             .responder
             .set_body(Arc::new(build));
+        self
+    }
+
+    /// Whether gRPC calls are refused the gRPC way (default `true`).
+    ///
+    /// A request whose `Content-Type` is `application/grpc` or `application/grpc+<format>`
+    /// is refused with a trailers-only gRPC response: HTTP 200, `content-type:
+    /// application/grpc`, no body, and the status in the headers — `grpc-status` (see
+    /// [`AuthError::grpc_status`]) and `grpc-message` (the error's text, percent-encoded as
+    /// the gRPC spec wants) — beside the same `WWW-Authenticate` and `Retry-After` as the
+    /// HTTP refusal. A gRPC client then reads UNAUTHENTICATED, PERMISSION_DENIED or
+    /// UNAVAILABLE with the message, where from an HTTP refusal it would only guess a code
+    /// from the status (a 400 becomes INTERNAL) and lose the message. The content type is
+    /// looked at only when refusing: allowed requests pay nothing. With `false`, gRPC calls
+    /// get the HTTP refusals too.
+    ///
+    /// gRPC-Web (`application/grpc-web…`) is answered as HTTP; put the gRPC-Web translation
+    /// (e.g. tonic-web's layer) outside this layer to have it refused as gRPC.
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() {
+    /// use http::header::CONTENT_TYPE;
+    /// use http::{Request, Response, StatusCode};
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    /// use tower_bearer::{BearerAuthLayer, TokenRegistry};
+    ///
+    /// let grpc_call = || {
+    ///     Request::post("/whoami.WhoAmI/WhoAmI")
+    ///         .header(CONTENT_TYPE, "application/grpc")
+    ///         .body(String::new())
+    ///         .unwrap()
+    /// };
+    /// let layer = BearerAuthLayer::required(TokenRegistry::memory());
+    /// let inner = service_fn(|_: Request<String>| async {
+    ///     Ok::<_, std::convert::Infallible>(Response::new(String::new()))
+    /// });
+    ///
+    /// let service = ServiceBuilder::new().layer(layer.clone()).service(inner);
+    /// let response = service.oneshot(grpc_call()).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::OK);
+    /// assert_eq!(response.headers()["grpc-status"], "16"); // UNAUTHENTICATED
+    ///
+    /// let http_only = layer.with_grpc_refusals(false);
+    /// let service = ServiceBuilder::new().layer(http_only).service(inner);
+    /// let response = service.oneshot(grpc_call()).await.unwrap();
+    /// assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    /// # }
+    /// ```
+    pub fn with_grpc_refusals(mut self, enabled: bool) -> Self {
+        Arc::make_mut(&mut self.config).responder.set_grpc(enabled);
         self
     }
 }

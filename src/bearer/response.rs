@@ -1,4 +1,5 @@
-//! Turning an [`AuthError`] into an HTTP response: status, RFC 6750 challenge, body.
+//! Turning an [`AuthError`] into a response: for HTTP, status, RFC 6750 challenge and body;
+//! for gRPC, a trailers-only response with `grpc-status` and `grpc-message`.
 
 use std::fmt;
 use std::sync::Arc;
@@ -6,7 +7,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http::header::{CONTENT_TYPE, RETRY_AFTER, WWW_AUTHENTICATE};
-use http::{HeaderValue, Response};
+use http::{HeaderMap, HeaderName, HeaderValue, Response};
 
 use super::error::AuthError;
 
@@ -79,13 +80,15 @@ impl ErrorBody {
 /// Builds the body of a refusal.
 pub(crate) type BodyBuilder = Arc<dyn Fn(&AuthError) -> ErrorBody + Send + Sync>;
 
-/// Everything that shapes refusals: realm, `Retry-After`, custom body.
+/// Everything that shapes refusals: realm, `Retry-After`, custom body, gRPC refusals.
 #[derive(Clone)]
 pub(crate) struct Responder {
     /// The realm, already escaped for a quoted-string.
     realm: String,
     retry_after: HeaderValue,
     body: Option<BodyBuilder>,
+    /// Whether gRPC requests are refused the gRPC way.
+    grpc: bool,
 }
 
 impl Default for Responder {
@@ -94,6 +97,7 @@ impl Default for Responder {
             realm: DEFAULT_REALM.to_owned(),
             retry_after: retry_after_value(DEFAULT_RETRY_AFTER),
             body: None,
+            grpc: true,
         }
     }
 }
@@ -104,6 +108,7 @@ impl fmt::Debug for Responder {
             .field("realm", &self.realm)
             .field("retry_after", &self.retry_after)
             .field("custom_body", &self.body.is_some())
+            .field("grpc", &self.grpc)
             .finish()
     }
 }
@@ -129,7 +134,46 @@ impl Responder {
         self.body = Some(body);
     }
 
-    /// The complete refusal for `error`.
+    pub(crate) fn set_grpc(&mut self, enabled: bool) {
+        self.grpc = enabled;
+    }
+
+    /// Whether the refusal of a request with these headers is a gRPC one: gRPC refusals on
+    /// and a gRPC request. Asked only when refusing, so allowed requests pay nothing.
+    pub(crate) fn refuses_as_grpc(&self, request: &HeaderMap) -> bool {
+        self.grpc && is_grpc(request)
+    }
+
+    /// The complete refusal for `error` of a request with these headers: gRPC's for a
+    /// gRPC request (unless turned off), else HTTP's.
+    pub(crate) fn respond_to(&self, error: &AuthError, request: &HeaderMap) -> Response<Bytes> {
+        self.respond_as(error, self.refuses_as_grpc(request))
+    }
+
+    /// The gRPC refusal for `error` when `grpc`, else the HTTP one.
+    pub(crate) fn respond_as(&self, error: &AuthError, grpc: bool) -> Response<Bytes> {
+        if grpc {
+            self.respond_grpc(error)
+        } else {
+            self.respond(error)
+        }
+    }
+
+    /// The gRPC refusal: a trailers-only response (HTTP 200, `grpc-status` and
+    /// `grpc-message` among the headers, no body), with the challenge and `Retry-After` of
+    /// the HTTP refusal. The custom body does not apply: a gRPC refusal has none.
+    fn respond_grpc(&self, error: &AuthError) -> Response<Bytes> {
+        let mut response = Response::new(Bytes::new());
+        let headers = response.headers_mut();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static(GRPC_CONTENT_TYPE));
+        headers.insert(GRPC_STATUS, HeaderValue::from(error.grpc_status()));
+        headers.insert(GRPC_MESSAGE, grpc_message(&error.to_string()));
+        self.add_auth_headers(headers, error);
+        response.extensions_mut().insert(error.clone());
+        response
+    }
+
+    /// The complete HTTP refusal for `error`.
     pub(crate) fn respond(&self, error: &AuthError) -> Response<Bytes> {
         let body = match &self.body {
             Some(build) => build(error),
@@ -139,15 +183,20 @@ impl Responder {
         *response.status_mut() = error.status();
         let headers = response.headers_mut();
         headers.insert(CONTENT_TYPE, body.content_type);
+        self.add_auth_headers(headers, error);
+        // Why, for an outer layer or a test, without parsing the body.
+        response.extensions_mut().insert(error.clone());
+        response
+    }
+
+    /// `WWW-Authenticate` (unless a 503) and `Retry-After` (a 503).
+    fn add_auth_headers(&self, headers: &mut HeaderMap, error: &AuthError) {
         if let Some(challenge) = self.challenge(error) {
             headers.insert(WWW_AUTHENTICATE, challenge);
         }
         if matches!(error, AuthError::StoreUnavailable) {
             headers.insert(RETRY_AFTER, self.retry_after.clone());
         }
-        // Why, for an outer layer or a test, without parsing the body.
-        response.extensions_mut().insert(error.clone());
-        response
     }
 
     /// The RFC 6750 §3 challenge; none for a 503, which is not about credentials.
@@ -174,6 +223,45 @@ impl Responder {
         // Every part is ASCII we wrote or sanitized, so this always succeeds.
         HeaderValue::try_from(text).ok()
     }
+}
+
+/// The content type of gRPC, and of its refusals.
+const GRPC_CONTENT_TYPE: &str = "application/grpc";
+const GRPC_STATUS: HeaderName = HeaderName::from_static("grpc-status");
+const GRPC_MESSAGE: HeaderName = HeaderName::from_static("grpc-message");
+
+/// Whether a request is a gRPC call: its `Content-Type` is `application/grpc` or
+/// `application/grpc+<format>` (case-insensitive). gRPC-Web (`application/grpc-web…`) is
+/// not: it carries its status in the body.
+pub(crate) fn is_grpc(headers: &HeaderMap) -> bool {
+    let Some(value) = headers.get(CONTENT_TYPE) else {
+        return false;
+    };
+    match value.as_bytes().split_at_checked(GRPC_CONTENT_TYPE.len()) {
+        Some((media, rest)) => {
+            media.eq_ignore_ascii_case(GRPC_CONTENT_TYPE.as_bytes())
+                && matches!(rest.first(), None | Some(b'+' | b';'))
+        }
+        None => false,
+    }
+}
+
+/// `text` percent-encoded as the gRPC spec wants `grpc-message`: every byte of its UTF-8
+/// outside space and visible ASCII, and `%` itself, as `%XX`.
+fn grpc_message(text: &str) -> HeaderValue {
+    const HEX: &[u8; 16] = b"0123456789ABCDEF";
+    let mut encoded = String::with_capacity(text.len());
+    for byte in text.bytes() {
+        if matches!(byte, b' '..=b'$' | b'&'..=b'~') {
+            encoded.push(char::from(byte));
+        } else {
+            encoded.push('%');
+            encoded.push(char::from(HEX[usize::from(byte >> 4)]));
+            encoded.push(char::from(HEX[usize::from(byte & 0x0f)]));
+        }
+    }
+    // Only space and visible ASCII remain, which a header value always accepts.
+    HeaderValue::try_from(encoded).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 /// Whole seconds, rounded up, at least 1.
@@ -207,6 +295,71 @@ mod tests {
             response.headers()[WWW_AUTHENTICATE],
             r#"Bearer realm="my \"shop\"\\""#
         );
+    }
+
+    #[test]
+    fn grpc_requests_are_told_by_their_content_type() {
+        let with = |content_type: &'static str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+            is_grpc(&headers)
+        };
+        for grpc in [
+            "application/grpc",
+            "application/grpc+proto",
+            "application/grpc+json",
+            "Application/GRPC",
+            "application/grpc;charset=utf-8",
+        ] {
+            assert!(with(grpc), "{grpc}");
+        }
+        for other in [
+            "application/json",
+            "application/grpc-web",
+            "application/grpc-web+proto",
+            "application/grpcx",
+            "application/grp",
+            "",
+        ] {
+            assert!(!with(other), "{other}");
+        }
+        assert!(!is_grpc(&HeaderMap::new()));
+    }
+
+    #[test]
+    fn grpc_message_is_percent_encoded_as_the_grpc_spec_wants() {
+        assert_eq!(
+            grpc_message("100% \"sure\" ~ caf\u{e9}\n"),
+            "100%25 \"sure\" ~ caf%C3%A9%0A"
+        );
+    }
+
+    #[test]
+    fn a_grpc_refusal_is_trailers_only_with_status_message_and_challenge() {
+        let mut headers = HeaderMap::new();
+        headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/grpc"));
+        let responder = Responder::default();
+        let response = responder.respond_to(&AuthError::InvalidToken, &headers);
+        assert_eq!(response.status(), http::StatusCode::OK);
+        assert!(response.body().is_empty());
+        assert_eq!(response.headers()[CONTENT_TYPE], "application/grpc");
+        assert_eq!(response.headers()["grpc-status"], "16");
+        assert_eq!(
+            response.headers()["grpc-message"],
+            "The access token is invalid, expired or revoked."
+        );
+        assert!(response.headers().contains_key(WWW_AUTHENTICATE));
+
+        let response = responder.respond_to(&AuthError::StoreUnavailable, &headers);
+        assert_eq!(response.headers()["grpc-status"], "14");
+        assert_eq!(response.headers()[RETRY_AFTER], "1");
+        assert!(!response.headers().contains_key(WWW_AUTHENTICATE));
+
+        let mut http_only = Responder::default();
+        http_only.set_grpc(false);
+        let response = http_only.respond_to(&AuthError::InvalidToken, &headers);
+        assert_eq!(response.status(), http::StatusCode::UNAUTHORIZED);
+        assert!(!response.headers().contains_key("grpc-status"));
     }
 
     #[test]

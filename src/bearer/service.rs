@@ -56,15 +56,16 @@ where
         let clone = self.inner.clone();
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let config = &self.config;
-        let refuse = |error: AuthError| {
+        // The request's content type is read only here, when refusing (gRPC or HTTP).
+        let refuse = |error: AuthError, request: &Request<B>| {
             metrics::layer(error.outcome());
-            ResponseFuture::refused(config.responder.respond(&error))
+            ResponseFuture::refused(config.responder.respond_to(&error, request.headers()))
         };
 
         match bearer_token(request.headers()) {
-            Err(malformed) => refuse(AuthError::InvalidRequest(malformed)),
+            Err(malformed) => refuse(AuthError::InvalidRequest(malformed), &request),
             Ok(None) => match config.mode {
-                Mode::Required => refuse(AuthError::MissingCredentials),
+                Mode::Required => refuse(AuthError::MissingCredentials, &request),
                 Mode::Optional => {
                     metrics::layer(LayerOutcome::Guest);
                     // A guest: the extractors refuse it as this layer would.
@@ -73,7 +74,7 @@ where
                 }
             },
             Ok(Some(token)) => match config.registry.lookup(token) {
-                Lookup::Invalid => refuse(AuthError::InvalidToken),
+                Lookup::Invalid => refuse(AuthError::InvalidToken, &request),
                 Lookup::Pending(hash, lookup) => {
                     ResponseFuture::resolving(hash, lookup, inner, request, config.clone())
                 }

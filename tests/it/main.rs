@@ -14,6 +14,7 @@ mod graphql_scopes;
 mod graphql_sessions;
 #[cfg(feature = "graphql")]
 mod graphql_ws;
+mod grpc;
 mod integrations;
 mod introspection;
 mod layer;
