@@ -251,6 +251,26 @@ impl fmt::Debug for TotpSecret {
 mod tests {
     use super::*;
 
+    /// 128 bits is the least accepted, to the byte.
+    #[test]
+    fn a_secret_of_16_bytes_is_accepted_and_one_of_15_is_not() {
+        assert!(TotpSecret::from_bytes(vec![7u8; MIN_BYTES]).is_ok());
+        assert!(matches!(
+            TotpSecret::from_bytes(vec![7u8; MIN_BYTES - 1]),
+            Err(TotpError::TooShort { bits: 120 })
+        ));
+    }
+
+    /// Debug output names the type and nothing of the secret.
+    #[test]
+    fn debug_shows_the_secret_redacted() {
+        let secret = TotpSecret::from_bytes(b"12345678901234567890".to_vec());
+        let shown = secret
+            .map(|secret| format!("{secret:?}"))
+            .unwrap_or_default();
+        assert_eq!(shown, "TotpSecret(<redacted>)");
+    }
+
     fn rfc_secret() -> TotpSecret {
         TotpSecret::from_bytes(b"12345678901234567890".to_vec()).unwrap()
     }
