@@ -95,24 +95,32 @@ pub(super) struct Session {
     created_at: String,
     /// Its absolute expiry; `null` for a token that lives until revoked.
     #[schema(format = DateTime)]
+    #[schema(required = true)]
     expires_at: Option<String>,
     /// With an idle timeout: when it expires unless used before.
     #[schema(format = DateTime)]
+    #[schema(required = true)]
     idle_expires_at: Option<String>,
     /// When a use of it was last recorded.
     #[schema(format = DateTime)]
+    #[schema(required = true)]
     last_used_at: Option<String>,
     /// The `User-Agent` it was issued to.
+    #[schema(required = true)]
     user_agent: Option<String>,
     /// The address it was issued to.
+    #[schema(required = true)]
     ip: Option<String>,
     /// The admin who obtained it on the customer's behalf.
+    #[schema(required = true)]
     acting_admin: Option<String>,
     /// The second factor of its sign-in (`"totp"`).
+    #[schema(required = true)]
     second_factor: Option<String>,
     /// What it grants.
     scopes: Vec<String>,
     /// Its name (integration tokens).
+    #[schema(required = true)]
     name: Option<String>,
     /// Whether it is the token of this very request.
     current: bool,
@@ -133,8 +141,10 @@ pub(super) struct IntegrationToken {
     created_at: String,
     /// Its expiry; `null` for a token that lives until deleted.
     #[schema(format = DateTime)]
+    #[schema(required = true)]
     expires_at: Option<String>,
     /// The admin who created it.
+    #[schema(required = true)]
     created_by: Option<String>,
 }
 
@@ -155,8 +165,10 @@ pub(super) struct NewIntegrationToken {
     created_at: String,
     /// Its expiry; `null` for a token that lives until deleted.
     #[schema(format = DateTime)]
+    #[schema(required = true)]
     expires_at: Option<String>,
     /// The admin who created it.
+    #[schema(required = true)]
     created_by: Option<String>,
 }
 

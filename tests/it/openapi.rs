@@ -435,3 +435,177 @@ fn only_the_token_issuing_routes_are_open() {
         ])
     );
 }
+
+/// The properties the document gives schema `name`.
+fn properties(document: &Value, name: &str) -> BTreeSet<String> {
+    document["components"]["schemas"][name]["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("schema {name} has properties"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// The properties the document says schema `name` always has.
+fn required(document: &Value, name: &str) -> BTreeSet<String> {
+    document["components"]["schemas"][name]["required"]
+        .as_array()
+        .map(|names| {
+            names
+                .iter()
+                .filter_map(|name| name.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The fields of a JSON object.
+fn fields(object: &Value) -> BTreeSet<String> {
+    object
+        .as_object()
+        .unwrap_or_else(|| panic!("an object: {object}"))
+        .keys()
+        .cloned()
+        .collect()
+}
+
+/// Sends `method path` with `token` and a JSON or form `body`; returns the status and body.
+async fn call(
+    router: &Router,
+    method: Method,
+    path: &str,
+    token: Option<&str>,
+    body: Option<(&str, String)>,
+) -> (StatusCode, Value) {
+    let mut request = Request::builder().method(method).uri(path);
+    if let Some(token) = token {
+        request = request.header("authorization", format!("Bearer {token}"));
+    }
+    let body = match body {
+        Some((content_type, body)) => {
+            request = request.header("content-type", content_type);
+            Body::from(body)
+        }
+        None => Body::empty(),
+    };
+    let response = router
+        .clone()
+        .oneshot(request.body(body).expect("a request"))
+        .await
+        .expect("infallible");
+    let status = response.status();
+    let bytes = to_bytes(response.into_body(), 1 << 20)
+        .await
+        .expect("a body");
+    (
+        status,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+/// The bodies the routes build by hand carry exactly the fields their schemas document:
+/// a field added to, or dropped from, a body without its schema fails here.
+#[tokio::test]
+async fn the_routes_answer_bodies_with_the_documented_fields() {
+    let directory = MemoryDirectory::new();
+    directory
+        .add_customer(
+            "ada@example.com",
+            "password",
+            tower_bearer::sign_in::RemoteAssistance::Denied,
+        )
+        .expect("hash a password");
+    directory
+        .add_admin("root", "admin123")
+        .expect("hash a password");
+    let router = rest::router(SignIn::new(TokenRegistry::memory(), directory));
+    let document = document();
+    let json = "application/json";
+    let sign_in = |kind: &'static str, username: &'static str, password: &'static str| {
+        let router = router.clone();
+        async move {
+            let body = serde_json::json!({ "username": username, "password": password });
+            let path = format!("/V1/integration/{kind}/token");
+            let (status, token) = call(
+                &router,
+                Method::POST,
+                &path,
+                None,
+                Some((json, body.to_string())),
+            )
+            .await;
+            assert_eq!(status, StatusCode::OK);
+            token.as_str().expect("a token").to_owned()
+        }
+    };
+    let customer = sign_in("customer", "ada@example.com", "password").await;
+    let admin = sign_in("admin", "root", "admin123").await;
+
+    let (status, sessions) = call(
+        &router,
+        Method::GET,
+        "/V1/customers/me/tokens",
+        Some(&customer),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let session = &sessions.as_array().expect("a list")[0];
+    assert_eq!(fields(session), properties(&document, "Session"));
+    // Every field is sent, `null` when empty: every one is required.
+    for schema in [
+        "Session",
+        "NewIntegrationToken",
+        "IntegrationToken",
+        "ErrorMessage",
+    ] {
+        assert_eq!(
+            required(&document, schema),
+            properties(&document, schema),
+            "{schema}"
+        );
+    }
+
+    let body = serde_json::json!({ "name": "erp", "scopes": ["introspect"], "lifetime": 3600 });
+    let (status, created) = call(
+        &router,
+        Method::POST,
+        "/V1/integration/tokens",
+        Some(&admin),
+        Some((json, body.to_string())),
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        fields(&created),
+        properties(&document, "NewIntegrationToken")
+    );
+    let (status, listed) = call(
+        &router,
+        Method::GET,
+        "/V1/integration/tokens",
+        Some(&admin),
+        None,
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    let listed = &listed.as_array().expect("a list")[0];
+    assert_eq!(fields(listed), properties(&document, "IntegrationToken"));
+
+    // Every field of an active answer is documented, and an inactive one has `active` alone.
+    let introspect = "/V1/integration/token/introspect";
+    let form = "application/x-www-form-urlencoded";
+    let body = Some((form, format!("token={customer}")));
+    let (status, active) = call(&router, Method::POST, introspect, Some(&admin), body).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(active["active"], true);
+    let documented = properties(&document, "Introspection");
+    assert!(fields(&active).is_subset(&documented), "{active}");
+    let body = Some((form, "token=unknown".to_owned()));
+    let (_, inactive) = call(&router, Method::POST, introspect, Some(&admin), body).await;
+    assert_eq!(fields(&inactive), BTreeSet::from(["active".to_owned()]));
+
+    let (status, refused) = call(&router, Method::GET, "/V1/customers/me/tokens", None, None).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(fields(&refused), properties(&document, "ErrorMessage"));
+}
