@@ -22,7 +22,7 @@ use tower_bearer::token::ClientDetails;
 use tower_bearer::{SignIn, TokenKind, TokenRegistry};
 use tracing_subscriber::fmt::MakeWriter;
 
-use crate::support::{TestRedis, serve, wait_until};
+use crate::support::{TestRedis, keep_tracing_interest_open, serve, wait_until};
 
 const CUSTOMER: &str = "ada@example.com";
 const PASSWORD: &str = "correct horse battery";
@@ -65,6 +65,7 @@ impl Seen {
     /// The `tracing` output (JSON lines) of this thread until the guard drops; the tests
     /// run on a current-thread runtime, so the served routes log here too.
     fn capture_tracing(&self) -> tracing::subscriber::DefaultGuard {
+        keep_tracing_interest_open();
         let subscriber = tracing_subscriber::fmt()
             .json()
             .with_max_level(tracing::Level::TRACE)

@@ -481,6 +481,7 @@ async fn bs_own_token_refused_by_a_is_503_at_b_and_logged() {
         .with_max_level(tracing::Level::WARN)
         .with_ansi(false)
         .finish();
+    crate::support::keep_tracing_interest_open();
     let _logging = tracing::subscriber::set_default(subscriber);
 
     // B's client token lacks the `introspect` scope: A answers 403.

@@ -22,3 +22,16 @@ pub use self::store::{lockout_key, sha256_hex, short_lifetimes};
 pub use self::suite::Make;
 pub(crate) use self::suite::store_suite;
 pub use self::wait::{time_until_refused, wait_until};
+
+/// Call before capturing `tracing` output with a thread-local subscriber
+/// (`tracing::subscriber::set_default`). Tests share one process under `cargo test`, and a
+/// callsite first reached on a thread without a subscriber may cache "never interested", so
+/// a thread-local subscriber installed meanwhile on another thread can miss its events. A
+/// global subscriber interested in everything (a bare registry, which prints nothing)
+/// keeps every callsite's interest open; the thread-local one still receives the events.
+pub fn keep_tracing_interest_open() {
+    static GLOBAL: std::sync::Once = std::sync::Once::new();
+    GLOBAL.call_once(|| {
+        let _ = tracing::subscriber::set_global_default(tracing_subscriber::registry());
+    });
+}
