@@ -384,9 +384,12 @@ impl TokenRegistry {
     /// use tower_bearer::TokenRegistry;
     /// use tower_bearer::telemetry::events::Event;
     ///
-    /// let registry = TokenRegistry::memory().with_event_hook(|event: &Event| {
-    ///     if let Ok(line) = serde_json::to_string(event) {
-    ///         eprintln!("{line}");
+    /// let (audit, _log) = std::sync::mpsc::channel::<String>();
+    /// let audit = std::sync::Mutex::new(audit);
+    /// let registry = TokenRegistry::memory().with_event_hook(move |event: &Event| {
+    ///     // One JSON line per event, to the application's audit log.
+    ///     if let (Ok(line), Ok(audit)) = (serde_json::to_string(event), audit.lock()) {
+    ///         let _ = audit.send(line);
     ///     }
     /// });
     /// ```
