@@ -114,9 +114,7 @@ where
                     let Some((mut service, mut request)) = pending.take() else {
                         polled_after_completion()
                     };
-                    request.extensions_mut().insert(caller);
-                    // The extractors refuse as this layer would (realm, body).
-                    request.extensions_mut().insert(Arc::clone(config));
+                    config.hand_over(&mut request, caller);
                     let future = service.call(request);
                     this.state.set(State::Calling { future });
                 }

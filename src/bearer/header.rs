@@ -137,30 +137,41 @@ fn validate_b64token(token: &[u8]) -> Result<(), MalformedAuthorization> {
     Ok(())
 }
 
-fn is_b64token_char(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+/// RFC 9110's `tchar`: a byte of the scheme.
+const TCHAR: u8 = 1;
+/// RFC 6750's `b64token`, padding aside: a byte of the token.
+const B64TOKEN: u8 = 2;
+
+/// The classes of every byte, so the parser looks each byte up once instead of testing it
+/// against a list of characters.
+static CLASSES: [u8; 256] = classes();
+
+const fn classes() -> [u8; 256] {
+    let mut table = [0u8; 256];
+    let mut index = 0;
+    while index < table.len() {
+        let byte = index as u8;
+        if byte.is_ascii_alphanumeric() || matches!(byte, b'-' | b'.' | b'_' | b'~' | b'+') {
+            table[index] = TCHAR | B64TOKEN;
+        } else if byte == b'/' {
+            table[index] = B64TOKEN;
+        } else if matches!(
+            byte,
+            b'!' | b'#' | b'$' | b'%' | b'&' | b'\'' | b'*' | b'^' | b'`' | b'|'
+        ) {
+            table[index] = TCHAR;
+        }
+        index += 1;
+    }
+    table
 }
 
-/// RFC 9110 `tchar`, the characters of an auth-scheme.
+fn is_b64token_char(byte: u8) -> bool {
+    CLASSES[usize::from(byte)] & B64TOKEN != 0
+}
+
 fn is_tchar(byte: u8) -> bool {
-    byte.is_ascii_alphanumeric()
-        || matches!(
-            byte,
-            b'!' | b'#'
-                | b'$'
-                | b'%'
-                | b'&'
-                | b'\''
-                | b'*'
-                | b'+'
-                | b'-'
-                | b'.'
-                | b'^'
-                | b'_'
-                | b'`'
-                | b'|'
-                | b'~'
-        )
+    CLASSES[usize::from(byte)] & TCHAR != 0
 }
 
 #[cfg(test)]
@@ -170,6 +181,26 @@ mod tests {
 
     fn parse(value: &[u8]) -> Result<Option<&str>, MalformedAuthorization> {
         parse_credentials(value)
+    }
+
+    #[test]
+    fn the_byte_classes_are_the_rfc_character_sets() {
+        // RFC 9110 §5.6.2 tchar; RFC 6750 §2.1 b64token (padding aside).
+        let tchar_symbols = b"!#$%&'*+-.^_`|~";
+        let b64token_symbols = b"-._~+/";
+        for byte in 0..=u8::MAX {
+            let alphanumeric = byte.is_ascii_alphanumeric();
+            assert_eq!(
+                is_tchar(byte),
+                alphanumeric || tchar_symbols.contains(&byte),
+                "tchar {byte}"
+            );
+            assert_eq!(
+                is_b64token_char(byte),
+                alphanumeric || b64token_symbols.contains(&byte),
+                "b64token {byte}"
+            );
+        }
     }
 
     #[test]

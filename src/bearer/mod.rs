@@ -7,6 +7,8 @@
 //! `response.rs` (RFC 6750 refusals), `header.rs` (parsing `Authorization`), `error.rs`
 //! ([`AuthError`]) and `extract.rs`. What they share lives here.
 
+use std::sync::Arc;
+
 use crate::registry::TokenRegistry;
 use crate::store::StoreError;
 use crate::telemetry::metrics::{self, LayerOutcome};
@@ -58,6 +60,13 @@ pub(crate) struct Config {
 }
 
 impl Config {
+    /// Hands an admitted request its caller, and this configuration, so the extractors
+    /// refuse as this layer would (realm, body).
+    pub(crate) fn hand_over<B>(self: &Arc<Self>, request: &mut http::Request<B>, caller: Caller) {
+        request.extensions_mut().insert(caller);
+        request.extensions_mut().insert(Arc::clone(self));
+    }
+
     /// Decides a request from what the store said: the caller to inject, or the refusal.
     pub(crate) fn admit(
         &self,

@@ -8,7 +8,7 @@ use tower_service::Service;
 
 use super::error::AuthError;
 use super::{Config, Mode, ResponseBody, ResponseFuture, bearer_token};
-use crate::registry::Lookup;
+use crate::registry::{Resolving, finish_resolve};
 use crate::telemetry::metrics::{self, LayerOutcome};
 
 /// The service made by [`BearerAuthLayer`](crate::BearerAuthLayer).
@@ -74,8 +74,19 @@ where
                 }
             },
             Ok(Some(token)) => match config.registry.lookup(token) {
-                Lookup::Invalid => refuse(AuthError::InvalidToken, &request),
-                Lookup::Pending(hash, lookup) => {
+                Resolving::Invalid => refuse(AuthError::InvalidToken, &request),
+                // Answered at once (memory, or a cache hit): decided here, no future held.
+                Resolving::Done(hash, answer) => match config.admit(finish_resolve(hash, answer)) {
+                    Ok(caller) => {
+                        config.hand_over(&mut request, caller);
+                        ResponseFuture::calling(inner.call(request))
+                    }
+                    Err(error) => {
+                        let grpc = config.responder.refuses_as_grpc(request.headers());
+                        ResponseFuture::refused(config.responder.respond_as(&error, grpc))
+                    }
+                },
+                Resolving::Pending(hash, lookup) => {
                     ResponseFuture::resolving(hash, lookup, inner, request, config.clone())
                 }
             },

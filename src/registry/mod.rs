@@ -8,7 +8,9 @@ use std::sync::Arc;
 use chrono::{SubsecRound, Utc};
 use tracing::{debug, warn};
 
-use crate::store::{MemoryStore, RECORD_NO_USE, SignInStore, StoreError, StoreFuture, TokenStore};
+use crate::store::{
+    self, MemoryStore, RECORD_NO_USE, SignInStore, StoreError, StoreFuture, TokenStore,
+};
 use crate::telemetry::events::{Actor, EventDetail, EventHook, Events, RevokeReason};
 use crate::telemetry::metrics::{self, Revocation};
 use crate::token::{Caller, Lifetimes, Token, TokenFormat, TokenHash, TokenKind};
@@ -76,9 +78,11 @@ impl std::fmt::Debug for TokenRegistry {
 }
 
 /// What a resolve will be: settled at once, or waiting on the store.
-pub(crate) enum Lookup {
+pub(crate) enum Resolving {
     /// The text cannot be a live token; the store was not asked.
     Invalid,
+    /// The store's answer, at hand (not yet checked by [`finish_resolve`]).
+    Done(TokenHash, Result<Option<Caller>, StoreError>),
     /// The store's answer, still to come.
     Pending(TokenHash, StoreFuture<Option<Caller>>),
 }
@@ -534,8 +538,9 @@ impl TokenRegistry {
     /// A [`StoreError`] when the store fails or times out.
     pub async fn resolve(&self, token: &str) -> Result<Option<Caller>, StoreError> {
         match self.lookup(token) {
-            Lookup::Invalid => Ok(None),
-            Lookup::Pending(hash, answer) => finish_resolve(hash, answer.await),
+            Resolving::Invalid => Ok(None),
+            Resolving::Done(hash, answer) => finish_resolve(hash, answer),
+            Resolving::Pending(hash, answer) => finish_resolve(hash, answer.await),
         }
     }
 
@@ -579,20 +584,20 @@ impl TokenRegistry {
 
     /// Starts a resolve: the part that needs the token text (shape check, hash) runs now,
     /// the store's answer comes as a `'static` future the layer can hold.
-    pub(crate) fn lookup(&self, token: &str) -> Lookup {
+    pub(crate) fn lookup(&self, token: &str) -> Resolving {
         if !self.may_be_live(token) {
             debug!(outcome = "malformed", "token refused without lookup");
-            return Lookup::Invalid;
+            return Resolving::Invalid;
         }
         let hash = TokenHash::of(token);
         #[cfg(feature = "introspection-client")]
         if let Some(remote) = &self.remote {
-            return Lookup::Pending(hash, remote.introspect_hashed(token, hash));
+            return Resolving::Pending(hash, remote.introspect_hashed(token, hash));
         }
-        Lookup::Pending(
-            hash,
-            self.store.get(hash, self.sessions.last_used_interval()),
-        )
+        match self.store.lookup(hash, self.sessions.last_used_interval()) {
+            store::Lookup::Done(answer) => Resolving::Done(hash, answer),
+            store::Lookup::Pending(future) => Resolving::Pending(hash, future),
+        }
     }
 
     /// Revokes one token. Returns whether it was live.

@@ -1,7 +1,7 @@
 //! [`MemoryStore`]: the embedded token store.
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::Hash;
+use std::hash::{BuildHasher, Hash, RandomState};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 use std::time::{Duration, Instant};
 
@@ -10,11 +10,11 @@ use chrono::{DateTime, SubsecRound, Utc};
 #[cfg(doc)]
 use super::MAX_TOKENS_PER_SUBJECT;
 use super::{
-    OnLimit, RevocationFeed, Revocations, SignInStore, StoreError, StoreFuture, SubjectLimit,
-    TokenStore,
+    Lookup, OnLimit, RevocationFeed, Revocations, SignInStore, StoreError, StoreFuture,
+    SubjectLimit, TokenStore,
 };
 use crate::telemetry::metrics::{self, Operation, Stopwatch, StoreName};
-use crate::token::{Caller, TokenHash, TokenKind};
+use crate::token::{Caller, TokenHash, TokenHashState, TokenKind};
 
 /// Token records are spread over this many locks so concurrent requests rarely wait.
 const SHARDS: usize = 16;
@@ -43,9 +43,43 @@ pub struct MemoryStore {
     shared: Arc<Shared>,
 }
 
+/// One shard of the token records.
+type Tokens = Expiring<TokenHash, Held, TokenHashState>;
+
+/// A token record, and when its last use was recorded on the monotonic clock: whether a use
+/// is due is then one subtraction, with no wall-clock read on the request path.
+struct Held {
+    caller: Caller,
+    /// `None`: no use recorded yet, so the next resolve records one.
+    last_use: Option<Instant>,
+}
+
+impl Held {
+    fn new(caller: Caller, now: Instant, utc: DateTime<Utc>) -> Self {
+        let last_use = caller.last_used_at.and_then(|at| {
+            let elapsed = utc
+                .signed_duration_since(at)
+                .to_std()
+                .unwrap_or(Duration::ZERO);
+            now.checked_sub(elapsed)
+        });
+        Self { caller, last_use }
+    }
+
+    /// [`Caller::use_is_due`], on the monotonic clock.
+    fn use_is_due(&self, now: Instant, every: Duration) -> bool {
+        if every == Duration::MAX {
+            return false;
+        }
+        let step = self.caller.use_recording_step(every);
+        self.last_use
+            .is_none_or(|last| now.saturating_duration_since(last) >= step)
+    }
+}
+
 #[derive(Default)]
 struct Shared {
-    tokens: [RwLock<Expiring<TokenHash, Caller>>; SHARDS],
+    tokens: [RwLock<Tokens>; SHARDS],
     subjects: Mutex<Expiring<(TokenKind, String), SubjectIndex>>,
     failures: Mutex<Expiring<String, u64>>,
     claims: Mutex<Expiring<String, ()>>,
@@ -70,7 +104,7 @@ impl MemoryStore {
             .sum()
     }
 
-    fn shard(&self, hash: &TokenHash) -> &RwLock<Expiring<TokenHash, Caller>> {
+    fn shard(&self, hash: &TokenHash) -> &RwLock<Tokens> {
         // The hash is uniformly random, so its first byte spreads records evenly.
         &self.shared.tokens[usize::from(hash.as_bytes()[0]) % SHARDS]
     }
@@ -87,13 +121,14 @@ impl MemoryStore {
         let index_deadline = ttl
             .and_then(|ttl| now.checked_add(ttl))
             .unwrap_or_else(|| never(now));
+        let utc = Utc::now();
         let deadline = match caller.idle_expires_at() {
-            Some(idle_end) => index_deadline.min(instant_of(idle_end, now, Utc::now())),
+            Some(idle_end) => index_deadline.min(instant_of(idle_end, now, utc)),
             None => index_deadline,
         };
         let hash = caller.token_hash;
         let index_key = (caller.kind, caller.subject.clone());
-        write(self.shard(&hash)).insert(hash, caller, deadline, now);
+        write(self.shard(&hash)).insert(hash, Held::new(caller, now, utc), deadline, now);
 
         // Token first, index second (see TokenStore::insert). The index is updated in place,
         // counted and trimmed under one lock, so concurrent issues never pass the limit.
@@ -151,27 +186,28 @@ impl MemoryStore {
     /// [`TokenStore::get`]): under a read lock, but for the rare recording.
     fn get_now(&self, hash: &TokenHash, record_use_every: Duration) -> Option<Caller> {
         let now = Instant::now();
-        let utc = Utc::now();
         {
             let shard = self
                 .shard(hash)
                 .read()
                 .unwrap_or_else(PoisonError::into_inner);
-            let caller = shard.get(hash, now)?;
-            if !caller.use_is_due(utc, record_use_every) {
-                return Some(caller.clone());
+            let held = shard.get(hash, now)?;
+            if !held.use_is_due(now, record_use_every) {
+                return Some(held.caller.clone());
             }
         }
         let mut shard = write(self.shard(hash));
-        let (caller, deadline) = shard.get_mut_with_deadline(hash, now)?;
-        if caller.use_is_due(utc, record_use_every) {
+        let (held, deadline) = shard.get_mut_with_deadline(hash, now)?;
+        if held.use_is_due(now, record_use_every) {
+            let utc = Utc::now();
             // Milliseconds, as every store keeps them.
-            caller.last_used_at = Some(utc.trunc_subsecs(3));
-            if let Some(idle_end) = caller.idle_expires_at() {
+            held.caller.last_used_at = Some(utc.trunc_subsecs(3));
+            held.last_use = Some(now);
+            if let Some(idle_end) = held.caller.idle_expires_at() {
                 *deadline = instant_of(idle_end, now, utc);
             }
         }
-        Some(caller.clone())
+        Some(held.caller.clone())
     }
 
     fn read_now(&self, hash: &TokenHash) -> Option<Caller> {
@@ -179,12 +215,14 @@ impl MemoryStore {
             .shard(hash)
             .read()
             .unwrap_or_else(PoisonError::into_inner);
-        shard.get(hash, Instant::now()).cloned()
+        shard
+            .get(hash, Instant::now())
+            .map(|held| held.caller.clone())
     }
 
     fn remove_now(&self, hash: &TokenHash) -> Option<Caller> {
         let now = Instant::now();
-        let (caller, deadline) = write(self.shard(hash)).take_live(hash, now)?;
+        let (Held { caller, .. }, deadline) = write(self.shard(hash)).take_live(hash, now)?;
         let mut subjects = lock(&self.shared.subjects);
         if let Some(index) = subjects.get_mut(&(caller.kind, caller.subject.clone()), now) {
             index.remove(*hash, deadline);
@@ -269,9 +307,13 @@ impl TokenStore for MemoryStore {
     }
 
     fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>> {
+        ready(self.get_now(&hash, record_use_every))
+    }
+
+    fn lookup(&self, hash: TokenHash, record_use_every: Duration) -> Lookup<Option<Caller>> {
         // Not timed: a resolve is a map lookup on every request, and two clock reads would
         // cost more than the lookup they measure.
-        ready(self.get_now(&hash, record_use_every))
+        Lookup::Done(Ok(self.get_now(&hash, record_use_every)))
     }
 
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {
@@ -444,23 +486,23 @@ impl SubjectIndex {
 }
 
 /// A map whose entries expire at a deadline, swept as it is written.
-struct Expiring<K, V> {
-    map: HashMap<K, (V, Instant)>,
+struct Expiring<K, V, S = RandomState> {
+    map: HashMap<K, (V, Instant), S>,
     writes_since_sweep: usize,
     kept_at_last_sweep: usize,
 }
 
-impl<K, V> Default for Expiring<K, V> {
+impl<K, V, S: Default> Default for Expiring<K, V, S> {
     fn default() -> Self {
         Self {
-            map: HashMap::new(),
+            map: HashMap::default(),
             writes_since_sweep: 0,
             kept_at_last_sweep: 0,
         }
     }
 }
 
-impl<K: Eq + Hash, V> Expiring<K, V> {
+impl<K: Eq + Hash, V, S: BuildHasher> Expiring<K, V, S> {
     fn len(&self) -> usize {
         self.map.len()
     }

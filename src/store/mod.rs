@@ -146,7 +146,36 @@ pub const RECORD_NO_USE: Duration = Duration::MAX;
 /// The future a store returns: boxed because the registry holds its store as a trait object.
 pub type StoreFuture<T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'static>>;
 
-/// Where a [`TokenRegistry`](crate::TokenRegistry) keeps its tokens: five verbs.
+/// The answer of [`TokenStore::lookup`]: at once, or still to come.
+pub enum Lookup<T> {
+    /// The store had the answer at hand (in process, or in a local cache): no I/O, no
+    /// future, no allocation.
+    Done(Result<T, StoreError>),
+    /// The store must ask elsewhere; the future brings the answer.
+    Pending(StoreFuture<T>),
+}
+
+impl<T: Send + 'static> Lookup<T> {
+    /// The answer as a future, whichever it is.
+    pub fn into_future(self) -> StoreFuture<T> {
+        match self {
+            Self::Done(answer) => Box::pin(std::future::ready(answer)),
+            Self::Pending(future) => future,
+        }
+    }
+}
+
+impl<T> std::fmt::Debug for Lookup<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Done(_) => "Lookup::Done",
+            Self::Pending(_) => "Lookup::Pending",
+        })
+    }
+}
+
+/// Where a [`TokenRegistry`](crate::TokenRegistry) keeps its tokens: five verbs (and a
+/// sixth, [`lookup`](TokenStore::lookup), that a store answering at once overrides).
 ///
 /// A store keeps each [`Caller`] whole, [`Caller::last_used_at`] and
 /// [`Caller::idle_timeout`] included: a token with an idle timeout expires from the store
@@ -189,6 +218,25 @@ pub trait TokenStore: Send + Sync + 'static {
     /// refuses any record past its expiry, whatever the store returns (the local cache of
     /// a `RedisStore` may return one for up to its TTL).
     fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>>;
+
+    /// [`get`](TokenStore::get), answered at once when the store has the answer at hand: the
+    /// layer calls this on every request, so a store in process (or a cache hit) costs no
+    /// allocation and no future. The default asks [`get`](TokenStore::get).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use std::time::Duration;
+    /// use tower_bearer::store::{Lookup, MemoryStore, TokenStore};
+    /// use tower_bearer::token::TokenHash;
+    ///
+    /// let store = MemoryStore::new();
+    /// let answer = store.lookup(TokenHash::of("never issued"), Duration::from_secs(60));
+    /// assert!(matches!(answer, Lookup::Done(Ok(None))));
+    /// # Ok(()) }
+    /// ```
+    fn lookup(&self, hash: TokenHash, record_use_every: Duration) -> Lookup<Option<Caller>> {
+        Lookup::Pending(self.get(hash, record_use_every))
+    }
 
     /// Deletes the record under `hash` (and its index entry); returns what was deleted.
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>>;

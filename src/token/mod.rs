@@ -7,11 +7,13 @@ pub(crate) mod caller;
 mod client;
 mod config_error;
 mod format;
+mod hash_state;
 pub(crate) mod kind;
 mod lifetimes;
 mod scope;
 mod secret;
 
+pub(crate) use self::hash_state::TokenHashState;
 pub(crate) use self::secret::random_fill;
 #[cfg(any(feature = "redis", feature = "sign-in"))]
 pub(crate) use self::secret::sha256_hex;

@@ -330,3 +330,57 @@ async fn unknown_tokens_are_not_cached() {
     }
     assert_eq!(b.store.cache_stats().unwrap().entries, 0);
 }
+
+/// A flood of valid tokens past `max_entries` leaves the cache at its bound, keeps the tokens
+/// it already held cached, and every token still resolves (the uncached ones in Redis).
+#[tokio::test]
+async fn the_cache_holds_at_most_its_bound_and_keeps_what_it_holds() {
+    let redis = TestRedis::start();
+    let options = redis.options().with_cache(
+        CacheOptions::default()
+            .with_ttl(Duration::from_secs(30))
+            .with_max_entries(32),
+    );
+    let store = RedisStore::connect_with(&redis.url, options).await.unwrap();
+    wait_until(
+        Duration::from_secs(5),
+        "the revocation feed is subscribed",
+        || store.cache_stats().unwrap().live,
+    )
+    .await;
+    let registry = TokenRegistry::new(store.clone());
+    let hot = registry.issue(TokenKind::Customer, "hot").await.unwrap();
+    assert!(
+        registry
+            .resolve(hot.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    for n in 0..500 {
+        let issued = registry
+            .issue(TokenKind::Customer, &format!("flood{n}"))
+            .await
+            .unwrap();
+        assert!(
+            registry
+                .resolve(issued.token.expose())
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    let entries = store.cache_stats().unwrap().entries;
+    assert!((1..=32).contains(&entries), "{entries} entries cached");
+
+    // The hot token is still served from the cache: deleted behind its back, it resolves.
+    delete_behind_the_caches_back(&redis, &hot.token).await;
+    assert!(
+        registry
+            .resolve(hot.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+}

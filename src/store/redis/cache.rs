@@ -3,10 +3,11 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Weak};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 
+use super::expiring_hashes::ExpiringHashes;
 use crate::store::{RevocationFeed, Revocations};
 use crate::telemetry::metrics::{self, CacheLookup};
 use crate::token::{Caller, TokenHash};
@@ -15,7 +16,7 @@ use crate::token::{Caller, TokenHash};
 /// [`RedisStoreOptions::with_cache`](super::RedisStoreOptions::with_cache)).
 ///
 /// ```
-/// use std::time::Duration;
+/// use std::time::{Duration, Instant};
 /// use tower_bearer::store::CacheOptions;
 ///
 /// let cache = CacheOptions::default()
@@ -47,8 +48,10 @@ impl CacheOptions {
         self
     }
 
-    /// The most entries kept (default 100 000, a few hundred bytes each); the least useful
-    /// are evicted first.
+    /// The most entries kept (default 100 000, a few hundred bytes each). A full cache keeps
+    /// what it holds and leaves new tokens uncached (resolved in Redis) until entries reach
+    /// their TTL: nothing is evicted early, so a burst of new tokens cannot push the hot ones
+    /// out.
     pub fn with_max_entries(mut self, max_entries: u64) -> Self {
         self.max_entries = max_entries;
         self
@@ -87,7 +90,8 @@ enum InsertStep {
 }
 
 pub(crate) struct LocalCache {
-    entries: moka::sync::Cache<TokenHash, Caller>,
+    entries: ExpiringHashes<Caller>,
+    ttl: Duration,
     /// Whether the revocation feed is subscribed; the cache is bypassed while it is not.
     live: AtomicBool,
     /// Bumped by every invalidation, so a resolve that raced one does not cache its answer.
@@ -105,10 +109,8 @@ impl LocalCache {
             // expiry is the registry's check of every answer (`registry::finish_resolve`),
             // which refuses an expired caller whether it came from here, from Redis or from
             // any other store. An expired token's entry only lingers until its TTL is up.
-            entries: moka::sync::Cache::builder()
-                .max_capacity(options.max_entries)
-                .time_to_live(options.ttl)
-                .build(),
+            entries: ExpiringHashes::new(options.max_entries),
+            ttl: options.ttl,
             live: AtomicBool::new(false),
             epoch: AtomicU64::new(0),
             subscriptions: AtomicU64::new(0),
@@ -133,7 +135,7 @@ impl LocalCache {
             metrics::cache_lookup(CacheLookup::Bypass);
             return None;
         }
-        let held = self.entries.get(hash);
+        let held = self.entries.get_with(hash, Instant::now(), Caller::clone);
         if held.is_none() {
             metrics::cache_lookup(CacheLookup::Miss);
         }
@@ -161,19 +163,22 @@ impl LocalCache {
         }
         at(InsertStep::Checked);
         let hash = caller.token_hash;
-        self.entries.insert(hash, caller);
+        let now = Instant::now();
+        if let Some(deadline) = now.checked_add(self.ttl) {
+            self.entries.insert(hash, caller, deadline, now);
+        }
         at(InsertStep::Inserted);
         // An invalidation between the check above and the insert bumped the epoch before
         // removing its hashes: look again, and drop the entry if one may have been missed.
         if self.epoch() != epoch {
-            self.entries.invalidate(&hash);
+            self.entries.remove(&hash);
         }
     }
 
     pub(crate) fn invalidate(&self, hashes: impl IntoIterator<Item = TokenHash>) {
         self.epoch.fetch_add(1, Ordering::AcqRel);
         for hash in hashes {
-            self.entries.invalidate(&hash);
+            self.entries.remove(&hash);
             self.revocations.announce([hash]);
         }
     }
@@ -185,14 +190,14 @@ impl LocalCache {
             tracing::warn!("revocation feed lost: token cache bypassed until resubscribed");
         }
         self.epoch.fetch_add(1, Ordering::AcqRel);
-        self.entries.invalidate_all();
+        self.entries.clear();
         self.revocations.set_live(false);
     }
 
     /// The feed is (re)subscribed: start from an empty cache, since messages may have been
     /// missed while it was down.
     fn resume(&self) {
-        self.entries.invalidate_all();
+        self.entries.clear();
         self.epoch.fetch_add(1, Ordering::AcqRel);
         self.subscriptions.fetch_add(1, Ordering::AcqRel);
         self.live.store(true, Ordering::Release);
@@ -201,9 +206,8 @@ impl LocalCache {
     }
 
     pub(crate) fn stats(&self) -> CacheStats {
-        self.entries.run_pending_tasks();
         CacheStats {
-            entries: self.entries.entry_count(),
+            entries: u64::try_from(self.entries.len(Instant::now())).unwrap_or(u64::MAX),
             live: self.live.load(Ordering::Acquire),
             subscriptions: self.subscriptions.load(Ordering::Acquire),
         }

@@ -25,6 +25,7 @@ use crate::token::{TokenHash, TokenKind, sha256_hex};
 mod cache;
 pub(crate) mod codec;
 mod connection;
+mod expiring_hashes;
 mod options;
 mod recent_uses;
 mod scripts;

@@ -5,30 +5,30 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
+use super::expiring_hashes::ExpiringHashes;
 use crate::token::{Caller, TokenHash};
 
-/// The most tokens remembered; past it the least used are forgotten (their next resolve
-/// runs the script again, which finds the use recorded and writes nothing).
+/// The most tokens remembered; past it a token is not remembered until others fall due (its
+/// next resolve runs the script again, which finds the use recorded and writes nothing).
 const MAX_REMEMBERED: u64 = 100_000;
 
 /// When a use of each token is next due, as far as this instance knows. Only tokens that
 /// resolved are remembered, so unknown tokens cannot fill it.
 pub(super) struct RecentUses {
-    next_due: moka::sync::Cache<TokenHash, Instant>,
+    /// Tokens whose next use is not due yet, each until it is.
+    not_due: ExpiringHashes<()>,
 }
 
 impl RecentUses {
     pub(super) fn new() -> Self {
         Self {
-            next_due: moka::sync::Cache::builder()
-                .max_capacity(MAX_REMEMBERED)
-                .build(),
+            not_due: ExpiringHashes::new(MAX_REMEMBERED),
         }
     }
 
     /// Whether a resolve of `hash` at `now` should record a use (run the script).
     pub(super) fn is_due(&self, hash: &TokenHash, now: Instant) -> bool {
-        self.next_due.get(hash).is_none_or(|due| due <= now)
+        self.not_due.get_with(hash, now, |()| ()).is_none()
     }
 
     /// Remembers when a use of `caller` is next due: one recording step after its last
@@ -45,13 +45,14 @@ impl RecentUses {
         let elapsed = utc.signed_duration_since(last).to_std().unwrap_or_default();
         let wait = step.saturating_sub(elapsed);
         if let Some(due) = now.checked_add(wait) {
-            self.next_due.insert(caller.token_hash, due);
+            // Not kept when full: then the next resolve runs the script, as when due.
+            self.not_due.insert(caller.token_hash, (), due, now);
         }
     }
 
     pub(super) fn forget(&self, hashes: impl IntoIterator<Item = TokenHash>) {
         for hash in hashes {
-            self.next_due.invalidate(&hash);
+            self.not_due.remove(&hash);
         }
     }
 }

@@ -11,7 +11,7 @@ use super::codec::Record;
 use super::scripts::{ADMIT, RESOLVE};
 use super::{RedisStore, millis, timed, timed_from};
 use crate::store::{
-    MAX_TOKENS_PER_SUBJECT, OnLimit, RECORD_NO_USE, Revocations, StoreError, StoreFuture,
+    Lookup, MAX_TOKENS_PER_SUBJECT, OnLimit, RECORD_NO_USE, Revocations, StoreError, StoreFuture,
     SubjectLimit, TokenStore, bounded,
 };
 use crate::telemetry::metrics::{self, CacheLookup, Operation, Stopwatch};
@@ -293,6 +293,10 @@ impl TokenStore for RedisStore {
     }
 
     fn get(&self, hash: TokenHash, record_use_every: Duration) -> StoreFuture<Option<Caller>> {
+        self.lookup(hash, record_use_every).into_future()
+    }
+
+    fn lookup(&self, hash: TokenHash, record_use_every: Duration) -> Lookup<Option<Caller>> {
         let now = Instant::now();
         // Most resolves: no use due, so the cache may answer, or a plain GET. Once per
         // recording step, the script reads and records in the same round trip. A read only
@@ -313,7 +317,7 @@ impl TokenStore for RedisStore {
             let fresh = !(read_only && caller.is_expired_at(Utc::now()));
             if !due && fresh {
                 metrics::cache_lookup(CacheLookup::Hit);
-                return Box::pin(std::future::ready(Ok(Some(caller))));
+                return Lookup::Done(Ok(Some(caller)));
             }
             // Held, but Redis is asked all the same.
             metrics::cache_lookup(CacheLookup::Miss);
@@ -324,38 +328,42 @@ impl TokenStore for RedisStore {
         let cache = self.cache.clone();
         let recent_uses = Arc::clone(&self.recent_uses);
         let epoch = cache.as_ref().map_or(0, |cache| cache.epoch());
-        timed_from(Stopwatch::started_at(now), Operation::Get, async move {
-            let utc = Utc::now();
-            let bytes: Option<Vec<u8>> = if due {
-                let fill = |command: &mut redis::Cmd| {
-                    command
-                        .arg(1)
-                        .arg(&key)
-                        .arg(utc.timestamp_millis())
-                        .arg(millis(record_use_every));
+        Lookup::Pending(timed_from(
+            Stopwatch::started_at(now),
+            Operation::Get,
+            async move {
+                let utc = Utc::now();
+                let bytes: Option<Vec<u8>> = if due {
+                    let fill = |command: &mut redis::Cmd| {
+                        command
+                            .arg(1)
+                            .arg(&key)
+                            .arg(utc.timestamp_millis())
+                            .arg(millis(record_use_every));
+                    };
+                    bounded(timeout, RESOLVE.run(&mut connection, fill)).await?
+                } else {
+                    bounded(
+                        timeout,
+                        redis::cmd("GET").arg(key).query_async(&mut connection),
+                    )
+                    .await?
                 };
-                bounded(timeout, RESOLVE.run(&mut connection, fill)).await?
-            } else {
-                bounded(
-                    timeout,
-                    redis::cmd("GET").arg(key).query_async(&mut connection),
-                )
-                .await?
-            };
-            let caller = bytes
-                .map(|bytes| Record::decode(hash, &bytes))
-                .transpose()?;
-            if let Some(caller) = &caller {
-                if due {
-                    recent_uses.remember(caller, record_use_every, now, utc);
+                let caller = bytes
+                    .map(|bytes| Record::decode(hash, &bytes))
+                    .transpose()?;
+                if let Some(caller) = &caller {
+                    if due {
+                        recent_uses.remember(caller, record_use_every, now, utc);
+                    }
+                    // Only positive answers are cached: unknown tokens cannot fill the cache.
+                    if let Some(cache) = &cache {
+                        cache.insert(caller.clone(), epoch);
+                    }
                 }
-                // Only positive answers are cached: unknown tokens cannot fill the cache.
-                if let Some(cache) = &cache {
-                    cache.insert(caller.clone(), epoch);
-                }
-            }
-            Ok(caller)
-        })
+                Ok(caller)
+            },
+        ))
     }
 
     fn remove(&self, hash: TokenHash) -> StoreFuture<Option<Caller>> {

@@ -1,0 +1,187 @@
+//! [`ExpiringHashes`]: what an instance keeps in process about tokens, keyed by their hash,
+//! each entry with a deadline, and bounded in entries.
+
+use std::collections::HashMap;
+use std::sync::{PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::{Duration, Instant};
+
+use crate::token::{TokenHash, TokenHashState};
+
+/// Shards, so concurrent resolves on several worker threads rarely meet on one lock.
+const SHARDS: usize = 16;
+
+/// How long a full shard refuses new entries before it sweeps its expired ones again: a
+/// shard full of live entries is not swept on every insert.
+const SWEEP_PAUSE: Duration = Duration::from_millis(100);
+
+/// A map from token hashes to values that live until a deadline, holding at most about
+/// `max_entries` (each of the 16 shards a sixteenth). Reads take a shared lock and hash
+/// nothing (the key is already a digest, see [`TokenHashState`]).
+///
+/// When a shard is full, an insert first drops its expired entries (at most once per
+/// 100 ms), and is refused if none expired: what is kept is never evicted for what comes,
+/// so the bound holds and a flood of new entries only goes uncached.
+pub(super) struct ExpiringHashes<V> {
+    shards: [RwLock<Shard<V>>; SHARDS],
+    max_per_shard: usize,
+}
+
+struct Shard<V> {
+    map: HashMap<TokenHash, (V, Instant), TokenHashState>,
+    /// While full: no sweep before this.
+    next_sweep: Option<Instant>,
+}
+
+impl<V> ExpiringHashes<V> {
+    pub(super) fn new(max_entries: u64) -> Self {
+        let max_entries = usize::try_from(max_entries).unwrap_or(usize::MAX);
+        Self {
+            shards: std::array::from_fn(|_| {
+                RwLock::new(Shard {
+                    map: HashMap::default(),
+                    next_sweep: None,
+                })
+            }),
+            max_per_shard: max_entries.div_ceil(SHARDS),
+        }
+    }
+
+    fn shard(&self, hash: &TokenHash) -> &RwLock<Shard<V>> {
+        // The hash is uniformly random, so its last byte spreads entries evenly (the map
+        // hashes its first bytes).
+        &self.shards[usize::from(hash.as_bytes()[31]) % SHARDS]
+    }
+
+    /// What `read` returns of the live entry under `hash`.
+    pub(super) fn get_with<R>(
+        &self,
+        hash: &TokenHash,
+        now: Instant,
+        read: impl FnOnce(&V) -> R,
+    ) -> Option<R> {
+        let shard = read_lock(self.shard(hash));
+        shard
+            .map
+            .get(hash)
+            .filter(|(_, deadline)| *deadline > now)
+            .map(|(value, _)| read(value))
+    }
+
+    /// Keeps `value` under `hash` until `deadline`. Returns whether it is kept (not when its
+    /// shard is full of live entries).
+    pub(super) fn insert(
+        &self,
+        hash: TokenHash,
+        value: V,
+        deadline: Instant,
+        now: Instant,
+    ) -> bool {
+        let mut shard = write_lock(self.shard(&hash));
+        if shard.map.len() >= self.max_per_shard && !shard.map.contains_key(&hash) {
+            if shard.next_sweep.is_some_and(|next| now < next) {
+                return false;
+            }
+            shard.map.retain(|_, (_, deadline)| *deadline > now);
+            if shard.map.len() >= self.max_per_shard {
+                shard.next_sweep = now.checked_add(SWEEP_PAUSE);
+                return false;
+            }
+            shard.next_sweep = None;
+        }
+        shard.map.insert(hash, (value, deadline));
+        true
+    }
+
+    pub(super) fn remove(&self, hash: &TokenHash) {
+        write_lock(self.shard(hash)).map.remove(hash);
+    }
+
+    pub(super) fn clear(&self) {
+        for shard in &self.shards {
+            let mut shard = write_lock(shard);
+            shard.map.clear();
+            shard.next_sweep = None;
+        }
+    }
+
+    /// The live entries.
+    pub(super) fn len(&self, now: Instant) -> usize {
+        self.shards
+            .iter()
+            .map(|shard| {
+                let shard = read_lock(shard);
+                shard
+                    .map
+                    .values()
+                    .filter(|(_, deadline)| *deadline > now)
+                    .count()
+            })
+            .sum()
+    }
+}
+
+// A panic while holding one of these locks cannot leave a map half-updated (every critical
+// section is one map operation), so a poisoned lock is safe to keep using.
+fn read_lock<T>(lock: &RwLock<T>) -> RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write_lock<T>(lock: &RwLock<T>) -> RwLockWriteGuard<'_, T> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hash(n: usize) -> TokenHash {
+        TokenHash::of(&format!("token {n}"))
+    }
+
+    #[test]
+    fn an_entry_lives_until_its_deadline() {
+        let table = ExpiringHashes::new(100);
+        let now = Instant::now();
+        assert!(table.insert(hash(1), "ada", now + Duration::from_secs(5), now));
+        assert_eq!(table.get_with(&hash(1), now, |v| *v), Some("ada"));
+        assert_eq!(
+            table.get_with(&hash(1), now + Duration::from_secs(5), |v| *v),
+            None
+        );
+        assert_eq!(table.get_with(&hash(2), now, |v| *v), None);
+        table.remove(&hash(1));
+        assert_eq!(table.get_with(&hash(1), now, |v| *v), None);
+    }
+
+    #[test]
+    fn a_full_table_keeps_what_it_holds_and_refuses_more_until_entries_expire() {
+        let table = ExpiringHashes::new(160);
+        let now = Instant::now();
+        let soon = now + Duration::from_secs(1);
+        let kept = (0..10_000)
+            .filter(|n| table.insert(hash(*n), *n, soon, now))
+            .count();
+        assert_eq!(kept, table.len(now));
+        assert!(kept <= 160, "{kept} entries kept past the bound");
+        assert!(kept >= 100, "only {kept} of 160 places used");
+        // Nothing kept was evicted by the flood.
+        let first_kept = (0..10_000).find(|n| table.get_with(&hash(*n), now, |_| ()).is_some());
+        assert_eq!(first_kept, Some(0));
+
+        // Once they expire, new entries are kept again.
+        let later = soon + SWEEP_PAUSE;
+        assert!(table.insert(hash(20_000), 20_000, later + Duration::from_secs(1), later));
+        assert_eq!(table.len(later), 1);
+    }
+
+    #[test]
+    fn clear_drops_everything() {
+        let table = ExpiringHashes::new(100);
+        let now = Instant::now();
+        for n in 0..50 {
+            table.insert(hash(n), n, now + Duration::from_secs(5), now);
+        }
+        table.clear();
+        assert_eq!(table.len(now), 0);
+    }
+}
