@@ -52,7 +52,7 @@ impl Instance {
 }
 
 async fn delete_behind_the_caches_back(redis: &TestRedis, token: &Token) {
-    let key = format!("{}token:{}", redis.prefix, token.hash().to_hex());
+    let key = redis.token_key(&token.hash());
     let mut inspect = redis.inspector().await;
     let deleted: u64 = inspect.del(&key).await.unwrap();
     assert_eq!(deleted, 1);

@@ -33,7 +33,7 @@ async fn issue_on_every_master(
     let mut per_node: HashMap<u16, usize> = HashMap::new();
     for _ in 0..500 {
         let token = registry.issue(TokenKind::Customer, subject).await.unwrap();
-        let node = cluster.node_of(&test.token_key(&token.token));
+        let node = cluster.node_of(test.token_key(&token.token));
         *per_node.entry(node).or_default() += 1;
         issued.push((token, node));
         if cluster
@@ -47,7 +47,8 @@ async fn issue_on_every_master(
     panic!("500 tokens and still a master without {per_master} of them: {per_node:?}");
 }
 
-fn slot_of(cluster: &RedisCluster, key: &str) -> u16 {
+fn slot_of(cluster: &RedisCluster, key: impl AsRef<[u8]>) -> u16 {
+    let key = key.as_ref();
     let port = cluster.ports()[0];
     let mut connection = redis::Client::open(format!("redis://127.0.0.1:{port}/"))
         .unwrap()
@@ -71,7 +72,7 @@ async fn revoke_all_kills_a_subjects_tokens_on_every_master() {
     let ada = issue_on_every_master(&registry, cluster, &test, "ada", 2).await;
     let slots: BTreeSet<u16> = ada
         .iter()
-        .map(|(issued, _)| slot_of(cluster, &test.token_key(&issued.token)))
+        .map(|(issued, _)| slot_of(cluster, test.token_key(&issued.token)))
         .collect();
     let nodes: BTreeSet<u16> = ada.iter().map(|(_, node)| *node).collect();
     assert_eq!(nodes.len(), 3, "ada's tokens live on all three masters");
@@ -269,10 +270,10 @@ async fn lockout_counters_are_exact_and_shared_across_instances() {
         )
     };
     let ada = "ada@example.com";
-    let ada_node = cluster.node_of(&lock_key(ada));
+    let ada_node = cluster.node_of(lock_key(ada));
     let bob = (0..100)
         .map(|i| format!("bob{i}@example.com"))
-        .find(|bob| cluster.node_of(&lock_key(bob)) != ada_node)
+        .find(|bob| cluster.node_of(lock_key(bob)) != ada_node)
         .unwrap();
     let directory = MemoryDirectory::new();
     directory
@@ -344,7 +345,7 @@ const HANG: Duration = Duration::from_secs(2);
 fn unknown_token_on(cluster: &RedisCluster, test: &TestCluster, port: u16) -> Token {
     loop {
         let token = Token::generate().unwrap();
-        if cluster.node_of(&test.token_key(&token)) == port {
+        if cluster.node_of(test.token_key(&token)) == port {
             return token;
         }
     }
@@ -365,7 +366,13 @@ async fn a_killed_master_answers_503_for_its_tokens_while_the_others_keep_servin
         .into_iter()
         .find(|&port| port != victim)
         .unwrap();
-    let unknown_elsewhere = unknown_token_on(&cluster, &test, survivor);
+    // Its old key (read too, when the new one holds nothing) away from the victim as well.
+    let unknown_elsewhere = loop {
+        let token = unknown_token_on(&cluster, &test, survivor);
+        if cluster.node_of(test.legacy_token_key(&token)) != victim {
+            break token;
+        }
+    };
 
     cluster.kill(victim);
     for phase in ["right after the crash", "once the master is marked failed"] {
@@ -470,7 +477,7 @@ async fn the_revocation_feed_moves_to_another_node_when_its_node_dies() {
     let test = TestCluster::on(&cluster);
     // Revocations are published on the master of the channel's slot: subscribe elsewhere,
     // on the node listed first, and kill that one.
-    let publisher = cluster.node_of(&format!("{}revoked", test.prefix));
+    let publisher = cluster.node_of(format!("{}revoked", test.prefix));
     let mut ports = cluster.ports();
     ports.sort_by_key(|&port| port == publisher);
     let feed_node = ports[0];
@@ -481,7 +488,8 @@ async fn the_revocation_feed_moves_to_another_node_when_its_node_dies() {
     let (_, a) = cached_instance(&test, &urls).await;
     let (b_store, b) = cached_instance(&test, &urls).await;
 
-    // A subject whose index, and a token whose record, live away from the doomed node.
+    // A subject whose index, and a token whose record (under both keys), live away from the
+    // doomed node.
     let subject = (0..100)
         .map(|i| format!("user{i}"))
         .find(|subject| {
@@ -494,7 +502,10 @@ async fn the_revocation_feed_moves_to_another_node_when_its_node_dies() {
             .issue(TokenKind::Customer, subject.as_str())
             .await
             .unwrap();
-        if cluster.node_of(&test.token_key(&issued.token)) != feed_node {
+        // Its old key too: a revoked token's refusal reads it (see `with_legacy_keys`).
+        if cluster.node_of(test.token_key(&issued.token)) != feed_node
+            && cluster.node_of(test.legacy_token_key(&issued.token)) != feed_node
+        {
             break issued;
         }
     };

@@ -311,8 +311,8 @@ impl Server {
     /// How many token records the store holds.
     async fn stored_tokens(&self) -> usize {
         redis::cmd("KEYS")
-            .arg(format!("{}token:*", self.redis.prefix))
-            .query_async::<Vec<String>>(&mut self.redis.inspector().await)
+            .arg(format!("{}t:*", self.redis.prefix))
+            .query_async::<Vec<Vec<u8>>>(&mut self.redis.inspector().await)
             .await
             .unwrap()
             .len()

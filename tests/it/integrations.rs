@@ -337,7 +337,7 @@ async fn list_skips_and_unlists_index_entries_whose_token_is_gone_in_redis() {
     let gone = registry.issue(TokenKind::Customer, "ada").await.unwrap();
     let live = registry.issue(TokenKind::Customer, "ada").await.unwrap();
     // The record vanishes behind the index's back (evicted under maxmemory, say).
-    let key = format!("{}token:{}", redis.prefix, sha256_hex(gone.token.expose()));
+    let key = redis.token_key(&gone.token.hash());
     let _: () = ::redis::cmd("DEL")
         .arg(&key)
         .query_async(&mut inspect)

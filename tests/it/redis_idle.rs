@@ -11,10 +11,10 @@ use tower_bearer::store::{CacheOptions, RedisStore};
 use tower_bearer::token::{Lifetimes, Token};
 use tower_bearer::{TokenKind, TokenRegistry};
 
-use crate::support::{TestRedis, sha256_hex, wait_until};
+use crate::support::{TestRedis, wait_until};
 
-fn token_key(redis: &TestRedis, token: &Token) -> String {
-    format!("{}token:{}", redis.prefix, sha256_hex(token.expose()))
+fn token_key(redis: &TestRedis, token: &Token) -> Vec<u8> {
+    redis.token_key(&token.hash())
 }
 
 #[tokio::test]

@@ -24,10 +24,15 @@ async fn token_key_is_the_sha256_of_the_token_and_its_ttl_is_the_lifetime() {
         (TokenKind::Admin, 14_400_000),
     ] {
         let issued = registry.issue(kind, "ada@example.com").await.unwrap();
-        let key = format!(
-            "{}token:{}",
-            redis.prefix,
-            sha256_hex(issued.token.expose())
+        let key = redis.token_key(&issued.token.hash());
+        assert_eq!(
+            key.len(),
+            redis.prefix.len() + 2 + 32,
+            "prefix, `t:` and the 32 raw bytes of the SHA-256"
+        );
+        assert_eq!(
+            &key[redis.prefix.len() + 2..],
+            tower_bearer::token::TokenHash::of(issued.token.expose()).as_bytes()
         );
         let ttl: i64 = inspect.pttl(&key).await.unwrap();
         assert!(
@@ -192,7 +197,7 @@ async fn no_key_or_value_in_redis_contains_a_raw_token() {
     registry.revoke(tokens[0].expose()).await.unwrap();
 
     let mut inspect = redis.inspector().await;
-    let keys: Vec<String> = redis::cmd("KEYS")
+    let keys: Vec<Vec<u8>> = redis::cmd("KEYS")
         .arg(format!("{}*", redis.prefix))
         .query_async(&mut inspect)
         .await
@@ -217,8 +222,9 @@ async fn no_key_or_value_in_redis_contains_a_raw_token() {
                 .map(|member| String::from_utf8_lossy(member).into_owned())
                 .collect::<Vec<_>>()
                 .join(","),
-            other => panic!("unexpected key type {other} at {key}"),
+            other => panic!("unexpected key type {other} at {key:?}"),
         };
+        let key = String::from_utf8_lossy(&key);
         for token in &tokens {
             assert!(!key.contains(token.expose()), "raw token in key {key}");
             assert!(
@@ -234,11 +240,7 @@ async fn an_unreadable_record_is_a_store_error_not_a_caller() {
     let redis = TestRedis::start();
     let registry = redis.registry().await;
     let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
-    let key = format!(
-        "{}token:{}",
-        redis.prefix,
-        sha256_hex(issued.token.expose())
-    );
+    let key = redis.token_key(&issued.token.hash());
     let mut inspect = redis.inspector().await;
     let _: () = inspect.set(&key, "not json").await.unwrap();
 
@@ -454,4 +456,97 @@ async fn a_revoke_all_that_fails_halfway_leaves_the_tokens_for_a_retry() {
     for issued in [&first, &second] {
         assert_eq!(registry.resolve(issued.token.expose()).await.unwrap(), None);
     }
+}
+
+/// Tokens issued before keys were raw bytes (their records under `token:<hex>`) still
+/// resolve (their use recorded), are listed, and are revoked one by one and all at once.
+#[tokio::test]
+async fn records_under_the_old_hex_keys_resolve_list_and_revoke() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let mut inspect = redis.inspector().await;
+    let mut issued = Vec::new();
+    for _ in 0..3 {
+        let token = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+        // Where earlier versions wrote it.
+        let _: () = redis::cmd("RENAME")
+            .arg(redis.token_key(&token.token.hash()))
+            .arg(redis.legacy_token_key(&token.token.hash()))
+            .query_async(&mut inspect)
+            .await
+            .unwrap();
+        issued.push(token);
+    }
+    let fresh = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+
+    for token in &issued {
+        let caller = registry.resolve(token.token.expose()).await.unwrap();
+        assert!(caller.is_some_and(|caller| caller.last_used_at.is_some()));
+    }
+    assert_eq!(
+        registry
+            .list(TokenKind::Customer, "ada")
+            .await
+            .unwrap()
+            .len(),
+        4
+    );
+
+    assert!(registry.revoke(issued[0].token.expose()).await.unwrap());
+    assert_eq!(
+        registry.resolve(issued[0].token.expose()).await.unwrap(),
+        None
+    );
+    let exists: bool = inspect
+        .exists(redis.legacy_token_key(&issued[0].token.hash()))
+        .await
+        .unwrap();
+    assert!(!exists, "the old key was deleted");
+
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
+        3
+    );
+    for token in issued.iter().chain([&fresh]) {
+        assert_eq!(registry.resolve(token.token.expose()).await.unwrap(), None);
+    }
+    let left: Vec<Vec<u8>> = redis::cmd("KEYS")
+        .arg(format!("{}*", redis.prefix))
+        .query_async(&mut inspect)
+        .await
+        .unwrap();
+    assert!(left.is_empty(), "keys left: {left:?}");
+}
+
+/// With old keys off, a record under the old hex key is not read: one `GET` per unknown
+/// token, and what is there stays unknown.
+#[tokio::test]
+async fn with_legacy_keys_off_the_old_hex_keys_are_not_read() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let issued = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let mut inspect = redis.inspector().await;
+    let _: () = redis::cmd("RENAME")
+        .arg(redis.token_key(&issued.token.hash()))
+        .arg(redis.legacy_token_key(&issued.token.hash()))
+        .query_async(&mut inspect)
+        .await
+        .unwrap();
+    assert!(
+        registry
+            .resolve(issued.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+
+    let store = RedisStore::connect_with(&redis.url, redis.options().with_legacy_keys(false))
+        .await
+        .unwrap();
+    let strict = TokenRegistry::new(store);
+    assert_eq!(strict.resolve(issued.token.expose()).await.unwrap(), None);
+    assert!(!strict.revoke(issued.token.expose()).await.unwrap());
 }

@@ -506,11 +506,7 @@ async fn redis_record_of_a_two_factor_token_carries_the_factor_and_others_do_not
     let redis = app.redis.as_ref().expect("a redis deployment");
     let mut connection = redis.inspector().await;
     for (token, factor) in [(with_totp, Some("totp")), (password_only, None)] {
-        let key = format!(
-            "{}token:{}",
-            redis.prefix,
-            tower_bearer::token::TokenHash::of(&token).to_hex()
-        );
+        let key = redis.token_key(&tower_bearer::token::TokenHash::of(&token));
         let record: String = ::redis::cmd("GET")
             .arg(&key)
             .query_async(&mut connection)

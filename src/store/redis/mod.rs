@@ -52,7 +52,7 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 ///
 /// | key | type | holds | expiry |
 /// |---|---|---|---|
-/// | `bearer:token:<sha256 hex>` | string | the [`Caller`] record (JSON) | the token's lifetime |
+/// | `bearer:t:<sha256, 32 raw bytes>` | string | the [`Caller`] record (JSON) | the token's lifetime |
 /// | `bearer:index:<kind>:<sha256 hex of the subject>` | sorted set | raw hashes of the subject's live tokens, scored by expiry (Unix ms) | the longest of them |
 /// | `bearer:lock:<kind>:<sha256 hex of the lockout name>` | integer | failed sign-ins | the lockout window |
 /// | `bearer:used:<key>` | string | a one-time claim, e.g. `used:totp:<admin hash>:<step>` for a used code | the claim's time |
@@ -63,7 +63,9 @@ const PING_EVERY: Duration = Duration::from_secs(1);
 /// [`MAX_TOKENS_PER_SUBJECT`] the oldest tokens are revoked. Indexes written by 0.1
 /// (`bearer:subject:<kind>:<subject>`, a set never pruned) are no longer written; revoke-all
 /// still reads and deletes one in chunks until it is gone, and it expires with the last
-/// token it lists. Lockout counters of 0.1 (`bearer:lock:<kind>:<username>`) are not read:
+/// token it lists. Records written under `bearer:token:<sha256 hex>` (before 0.2) are read
+/// when the new key holds nothing, and deleted on revocation, unless
+/// [`RedisStoreOptions::with_legacy_keys`] is off. Lockout counters of 0.1 (`bearer:lock:<kind>:<username>`) are not read:
 /// an upgrade starts every lockout afresh.
 ///
 /// No command spans keys of two hash slots, so the same layout works on Redis Cluster. Every
@@ -427,12 +429,29 @@ impl RedisStore {
         &self.options
     }
 
-    fn token_key(&self, hash: &TokenHash) -> String {
+    /// The token's record: the prefix, `t:` and the 32 raw bytes of its hash (41 bytes with
+    /// the default prefix; half the 77 of the hex key before, a third less memory per token).
+    fn token_key(&self, hash: &TokenHash) -> Vec<u8> {
+        let mut key = Vec::with_capacity(self.options.prefix.len() + 2 + 32);
+        key.extend_from_slice(self.options.prefix.as_bytes());
+        key.extend_from_slice(b"t:");
+        key.extend_from_slice(hash.as_bytes());
+        key
+    }
+
+    /// Where earlier versions kept the record: the prefix, `token:` and the hex hash. Read
+    /// (when the key above holds nothing) and deleted, so tokens issued before an upgrade
+    /// resolve until they expire or are revoked; never written. `None` when
+    /// [`RedisStoreOptions::with_legacy_keys`] is off.
+    fn legacy_token_key(&self, hash: &TokenHash) -> Option<String> {
+        if !self.options.legacy_keys {
+            return None;
+        }
         let mut key = String::with_capacity(self.options.prefix.len() + 6 + 64);
         key.push_str(&self.options.prefix);
         key.push_str("token:");
         hash.push_hex(&mut key);
-        key
+        Some(key)
     }
 
     /// The subject's index: a sorted set of the raw hashes of its tokens, scored by their

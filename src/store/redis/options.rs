@@ -26,6 +26,7 @@ pub struct RedisStoreOptions {
     pub(super) clock_skew: Duration,
     pub(super) cache: Option<CacheOptions>,
     pub(super) replica_acks: Option<ReplicaAcks>,
+    pub(super) legacy_keys: bool,
 }
 
 /// How many replicas must acknowledge a revocation, and how long to wait for them (see
@@ -44,6 +45,7 @@ impl Default for RedisStoreOptions {
             clock_skew: Duration::from_secs(60),
             cache: None,
             replica_acks: None,
+            legacy_keys: true,
         }
     }
 }
@@ -94,6 +96,30 @@ impl RedisStoreOptions {
     pub fn with_clock_skew(mut self, skew: Duration) -> Self {
         self.clock_skew = skew;
         self
+    }
+
+    /// Whether records are also looked for under the keys versions before 0.2 wrote
+    /// (`<prefix>token:<hex hash>`; default on): a token issued before an upgrade keeps
+    /// resolving, and is revoked, until it expires. The old key is read only when the new
+    /// one holds nothing, so it costs a valid token nothing, but an unknown token a second
+    /// `GET` (and on a cluster, the node of its old key's slot must be up to answer it).
+    /// Turn it off once no token issued before the upgrade is live (customer and admin
+    /// tokens: after their lifetime; integration tokens: once re-created).
+    ///
+    /// ```
+    /// use tower_bearer::store::RedisStoreOptions;
+    ///
+    /// let options = RedisStoreOptions::default().with_legacy_keys(false);
+    /// assert!(!options.legacy_keys());
+    /// ```
+    pub fn with_legacy_keys(mut self, read: bool) -> Self {
+        self.legacy_keys = read;
+        self
+    }
+
+    /// Whether records are also looked for under the keys of versions before 0.2.
+    pub fn legacy_keys(&self) -> bool {
+        self.legacy_keys
     }
 
     /// Acknowledges a revocation (revoke, revoke-all) only once at least `replicas`

@@ -8,6 +8,7 @@ use chrono::Utc;
 
 use super::cache::revocation_message;
 use super::codec::Record;
+use super::connection::RedisConnection;
 use super::scripts::{ADMIT, RESOLVE};
 use super::{RedisStore, millis, timed, timed_from};
 use crate::store::{
@@ -38,35 +39,60 @@ fn prune_before(clock_skew: Duration) -> i64 {
 const CHUNK: usize = 500;
 
 impl RedisStore {
-    /// The stored records of `hashes`, in order (`None` for a token that is gone): one
-    /// pipeline on one Redis; one `GET` per token, concurrently, on a cluster.
+    /// The stored records of `hashes`, in order (`None` for a token that is gone), each
+    /// under its key or, written before keys were raw bytes, its old one: one pipeline on one
+    /// Redis; one `GET` per key, concurrently, on a cluster.
     async fn read_records(
         &self,
         hashes: impl Iterator<Item = &TokenHash>,
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
-        let keys: Vec<String> = hashes.map(|hash| self.token_key(hash)).collect();
+        let keys: Vec<(Vec<u8>, Option<String>)> = hashes
+            .map(|hash| (self.token_key(hash), self.legacy_token_key(hash)))
+            .collect();
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
-        if keys.is_empty() {
-            Ok(Vec::new())
+        let records: Vec<Option<Vec<u8>>> = if keys.is_empty() {
+            Vec::new()
         } else if connection.is_cluster() {
-            let reads = keys.iter().map(|key| {
+            // The old key (another slot) only when the record is not under the new one: a
+            // token is under one or the other, and its node alone decides its answer.
+            let reads = keys.iter().map(|(key, legacy)| {
                 let mut connection = connection.clone();
                 async move {
-                    redis::cmd("GET")
+                    let record: Option<Vec<u8>> = redis::cmd("GET")
                         .arg(key)
+                        .query_async(&mut connection)
+                        .await?;
+                    let Some(legacy) = legacy.as_ref().filter(|_| record.is_none()) else {
+                        return Ok(record);
+                    };
+                    redis::cmd("GET")
+                        .arg(legacy)
                         .query_async::<Option<Vec<u8>>>(&mut connection)
                         .await
                 }
             });
-            bounded(timeout, futures_util::future::try_join_all(reads)).await
+            bounded(timeout, futures_util::future::try_join_all(reads)).await?
         } else {
             let mut pipe = redis::pipe();
-            for key in &keys {
+            for (key, legacy) in &keys {
                 pipe.cmd("GET").arg(key);
+                if let Some(legacy) = legacy {
+                    pipe.cmd("GET").arg(legacy);
+                }
             }
-            bounded(timeout, pipe.query_async(&mut connection)).await
-        }
+            let answers: Vec<Option<Vec<u8>>> =
+                bounded(timeout, pipe.query_async(&mut connection)).await?;
+            let mut answers = answers.into_iter();
+            keys.iter()
+                .map(|(_, legacy)| {
+                    let record = answers.next().flatten();
+                    let legacy = legacy.as_ref().and_then(|_| answers.next().flatten());
+                    record.or(legacy)
+                })
+                .collect()
+        };
+        Ok(records)
     }
 
     /// Revokes the tokens whose index entries are `members` (raw hashes, or the hex hashes
@@ -105,12 +131,22 @@ impl RedisStore {
             Vec::new() // only unreadable entries: nothing to delete or announce
         } else if connection.is_cluster() {
             // One key per DEL: tokens are spread over many cluster slots.
+            // The old key (see `legacy_token_key`, another slot) only when the new one held
+            // nothing: a token is under one or the other.
             let deletes = hashes.iter().map(|hash| {
                 let mut connection = connection.clone();
                 let key = self.token_key(hash);
+                let legacy = self.legacy_token_key(hash);
                 async move {
-                    redis::cmd("DEL")
+                    let deleted: u64 = redis::cmd("DEL")
                         .arg(key)
+                        .query_async(&mut connection)
+                        .await?;
+                    let Some(legacy) = legacy.filter(|_| deleted == 0) else {
+                        return Ok(deleted);
+                    };
+                    redis::cmd("DEL")
+                        .arg(legacy)
                         .query_async::<u64>(&mut connection)
                         .await
                 }
@@ -125,7 +161,10 @@ impl RedisStore {
             // One round trip: the deletions, the announcement and the wait for replicas.
             let mut pipe = redis::pipe();
             for hash in &hashes {
-                pipe.cmd("DEL").arg(self.token_key(hash));
+                // One DEL of both keys (the old one, see `legacy_token_key`): one count each.
+                pipe.cmd("DEL")
+                    .arg(self.token_key(hash))
+                    .arg(self.legacy_token_key(hash).as_slice());
             }
             pipe.add_command(publish).ignore();
             if let Some(wait) = &wait {
@@ -165,7 +204,7 @@ struct Admission {
 
 /// A record still to write in the admission's own script (one Redis only).
 struct Unwritten<'a> {
-    key: &'a str,
+    key: &'a [u8],
     bytes: &'a [u8],
     ttl: Option<Duration>,
 }
@@ -209,7 +248,7 @@ impl RedisStore {
         caller: &Caller,
         ttl: Option<Duration>,
         limit: SubjectLimit,
-        token_key: &str,
+        token_key: &[u8],
     ) -> Result<Vec<TokenHash>, StoreError> {
         let record = Record::encode(caller)?;
         // The record lives its lifetime, or its idle timeout when that is shorter (each
@@ -322,9 +361,10 @@ impl TokenStore for RedisStore {
             // Held, but Redis is asked all the same.
             metrics::cache_lookup(CacheLookup::Miss);
         }
-        let mut connection = self.connection.clone();
+        let connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.token_key(&hash);
+        let legacy_key = self.legacy_token_key(&hash);
         let cache = self.cache.clone();
         let recent_uses = Arc::clone(&self.recent_uses);
         let epoch = cache.as_ref().map_or(0, |cache| cache.epoch());
@@ -333,22 +373,35 @@ impl TokenStore for RedisStore {
             Operation::Get,
             async move {
                 let utc = Utc::now();
-                let bytes: Option<Vec<u8>> = if due {
-                    let fill = |command: &mut redis::Cmd| {
-                        command
-                            .arg(1)
-                            .arg(&key)
-                            .arg(utc.timestamp_millis())
-                            .arg(millis(record_use_every));
-                    };
-                    bounded(timeout, RESOLVE.run(&mut connection, fill)).await?
-                } else {
-                    bounded(
-                        timeout,
-                        redis::cmd("GET").arg(key).query_async(&mut connection),
-                    )
-                    .await?
+                let read = |key: Vec<u8>, mut connection: RedisConnection| async move {
+                    if due {
+                        let fill = |command: &mut redis::Cmd| {
+                            command
+                                .arg(1)
+                                .arg(&key)
+                                .arg(utc.timestamp_millis())
+                                .arg(millis(record_use_every));
+                        };
+                        RESOLVE.run(&mut connection, fill).await
+                    } else {
+                        redis::cmd("GET")
+                            .arg(key)
+                            .query_async(&mut connection)
+                            .await
+                    }
                 };
+                // A record written before keys were raw bytes is read under its old key,
+                // within the same bound.
+                let bytes: Option<Vec<u8>> = bounded(timeout, async {
+                    match read(key, connection.clone()).await? {
+                        Some(bytes) => Ok(Some(bytes)),
+                        None => match legacy_key {
+                            Some(legacy_key) => read(legacy_key.into_bytes(), connection).await,
+                            None => Ok(None),
+                        },
+                    }
+                })
+                .await?;
                 let caller = bytes
                     .map(|bytes| Record::decode(hash, &bytes))
                     .transpose()?;
@@ -372,6 +425,9 @@ impl TokenStore for RedisStore {
             let mut connection = store.revoking();
             let timeout = store.revoking_bound();
             let key = store.token_key(&hash);
+            // The old key too (see `legacy_token_key`): a token issued before keys were raw
+            // bytes is revoked all the same.
+            let legacy = store.legacy_token_key(&hash);
             let mut publish = redis::cmd("PUBLISH");
             publish
                 .arg(store.options.revocation_channel())
@@ -381,31 +437,53 @@ impl TokenStore for RedisStore {
             // one connection, so the `WAIT` covers the deletion, even on the retry of a
             // revoke that answered NotReplicated (the token is gone then, the wait is not).
             let bytes: Option<Vec<u8>> = if connection.is_cluster() {
-                // The token's slot and the channel's: separate commands.
-                let bytes = bounded(
-                    timeout,
-                    redis::cmd("GETDEL").arg(&key).query_async(&mut connection),
-                )
-                .await?;
+                // The token's slots and the channel's: separate commands.
+                let (bytes, legacy_bytes): (Option<Vec<u8>>, Option<Vec<u8>>) =
+                    bounded(timeout, async {
+                        let bytes: Option<Vec<u8>> = redis::cmd("GETDEL")
+                            .arg(&key)
+                            .query_async(&mut connection)
+                            .await?;
+                        if bytes.is_some() {
+                            // A token is under one key or the other: the old key's node
+                            // (another slot) need not be up to revoke it.
+                            return Ok((bytes, None));
+                        }
+                        let Some(legacy) = &legacy else {
+                            return Ok((None, None));
+                        };
+                        let legacy_bytes = redis::cmd("GETDEL")
+                            .arg(legacy)
+                            .query_async(&mut connection)
+                            .await?;
+                        Ok::<_, redis::RedisError>((bytes, legacy_bytes))
+                    })
+                    .await?;
                 bounded(timeout, publish.query_async::<()>(&mut connection)).await?;
                 store.replicated(&mut connection).await?;
-                bytes
+                bytes.or(legacy_bytes)
             } else {
                 let mut pipe = redis::pipe();
-                pipe.cmd("GETDEL").arg(&key);
+                // With old keys off, the second GETDEL is of the new key again: it holds
+                // nothing by then, and the answers keep one shape.
+                let second = legacy.map_or_else(|| key.clone(), String::into_bytes);
+                pipe.cmd("GETDEL").arg(&key).cmd("GETDEL").arg(&second);
                 pipe.add_command(publish).ignore();
                 match store.wait_for_replicas() {
                     Some(wait) => {
                         pipe.add_command(wait);
-                        let (bytes, acknowledged): (Option<Vec<u8>>, u64) =
-                            bounded(timeout, pipe.query_async(&mut connection)).await?;
+                        let (bytes, legacy_bytes, acknowledged): (
+                            Option<Vec<u8>>,
+                            Option<Vec<u8>>,
+                            u64,
+                        ) = bounded(timeout, pipe.query_async(&mut connection)).await?;
                         store.check_replicas(acknowledged)?;
-                        bytes
+                        bytes.or(legacy_bytes)
                     }
                     None => {
-                        let (bytes,): (Option<Vec<u8>>,) =
+                        let (bytes, legacy_bytes): (Option<Vec<u8>>, Option<Vec<u8>>) =
                             bounded(timeout, pipe.query_async(&mut connection)).await?;
-                        bytes
+                        bytes.or(legacy_bytes)
                     }
                 }
             };

@@ -297,12 +297,17 @@ impl Server {
             .expect("read the failure counter")
     }
 
-    /// Token records in the store: the memory store's count, or the `token:` keys under the
+    /// Token records in the store: the memory store's count, or the `t:` keys under the
     /// test's prefix in Redis.
     async fn stored_tokens(&self) -> usize {
         match &self.backend {
             Backend::Memory(store) => store.stored_tokens(),
-            Backend::Redis(redis) => redis_keys(redis, "token:*").await.len(),
+            Backend::Redis(redis) => ::redis::cmd("KEYS")
+                .arg(format!("{}t:*", redis.prefix))
+                .query_async::<Vec<Vec<u8>>>(&mut redis.inspector().await)
+                .await
+                .expect("KEYS")
+                .len(),
             Backend::Unobserved => panic!("this server's store is not observed"),
         }
     }

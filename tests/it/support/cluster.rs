@@ -229,17 +229,23 @@ impl RedisCluster {
 
     /// The port of the master that holds `key`, asked of the cluster itself (`CLUSTER
     /// KEYSLOT`, `CLUSTER NODES`).
-    pub fn node_of(&self, key: &str) -> u16 {
+    pub fn node_of(&self, key: impl AsRef<[u8]>) -> u16 {
+        let key = key.as_ref();
         let live = self
             .nodes
             .iter()
             .find(|(_, server)| server.is_some())
             .map(|(port, _)| *port)
             .expect("a live node");
-        let slot: u16 = cluster_command(live, &["CLUSTER", "KEYSLOT", key])
-            .expect("CLUSTER KEYSLOT")
-            .parse()
-            .expect("a slot number");
+        let slot: u16 = redis::Client::open(format!("redis://127.0.0.1:{live}/"))
+            .and_then(|client| client.get_connection())
+            .and_then(|mut connection| {
+                redis::cmd("CLUSTER")
+                    .arg("KEYSLOT")
+                    .arg(key)
+                    .query(&mut connection)
+            })
+            .expect("CLUSTER KEYSLOT");
         let nodes = cluster_command(live, &["CLUSTER", "NODES"]).expect("CLUSTER NODES");
         for line in nodes.lines() {
             let fields: Vec<&str> = line.split(' ').collect();
@@ -451,7 +457,13 @@ impl TestCluster {
     }
 
     /// The key of `token`'s record.
-    pub fn token_key(&self, token: &tower_bearer::token::Token) -> String {
+    pub fn token_key(&self, token: &tower_bearer::token::Token) -> Vec<u8> {
+        super::redis::token_key(&self.prefix, &token.hash())
+    }
+
+    /// Where versions before raw-byte keys kept `token`'s record (still read when the key
+    /// above holds nothing).
+    pub fn legacy_token_key(&self, token: &tower_bearer::token::Token) -> String {
         format!("{}token:{}", self.prefix, token.hash().to_hex())
     }
 }

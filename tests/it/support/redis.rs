@@ -225,6 +225,17 @@ impl TestRedis {
         TokenRegistry::new(self.store().await)
     }
 
+    /// The key of the record of the token hashed `hash`: the prefix, `t:` and the 32 raw
+    /// bytes of the hash.
+    pub fn token_key(&self, hash: &tower_bearer::token::TokenHash) -> Vec<u8> {
+        token_key(&self.prefix, hash)
+    }
+
+    /// Where versions before raw-byte keys kept the record: `token:` and the hex hash.
+    pub fn legacy_token_key(&self, hash: &tower_bearer::token::TokenHash) -> String {
+        format!("{}token:{}", self.prefix, hash.to_hex())
+    }
+
     /// A plain connection for inspecting keys.
     pub async fn inspector(&self) -> redis::aio::MultiplexedConnection {
         redis::Client::open(self.url.as_str())
@@ -429,4 +440,11 @@ pub async fn set_default_user_acl(url: &str, rule: &str) {
         .query_async(&mut connection)
         .await
         .expect("ACL SETUSER");
+}
+
+/// The key of the record of the token hashed `hash` under `prefix`.
+pub fn token_key(prefix: &str, hash: &tower_bearer::token::TokenHash) -> Vec<u8> {
+    let mut key = format!("{prefix}t:").into_bytes();
+    key.extend_from_slice(hash.as_bytes());
+    key
 }
