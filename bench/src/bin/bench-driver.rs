@@ -34,7 +34,7 @@ usage: bench-driver [--quick] [options]
   --connections N       wrk connections (default 32)
   --server-threads N    tokio worker threads of the server (default 1)
   --modes a,b,...       modes to run (default all; `none` is needed for the ratios)
-  --no-modes            skip the modes: only the issuance load
+  --no-modes            skip the modes: only the other steps
   --no-issuance         skip the token-issuance load
   --issuance-rounds N   rounds of the issuance load (default 3; quick 1)
   --issuance-duration S seconds of each issuance load (default 5; quick 3)
@@ -43,10 +43,10 @@ usage: bench-driver [--quick] [options]
   --argon2-seconds S    seconds of the Argon2id loop (default 5; quick 2)
   --no-growth           skip the live-tokens step (bearer-memory, bearer-redis with N tokens)
   --growth-sizes a,b,.. its live-token counts (default 1000,100000,1000000; quick 1000,100000)
-  --growth-rounds N     its rounds (default 1)
+  --growth-rounds N     its rounds, each filling the stores again (default 3; quick 1)
   --no-threads          skip the worker-threads step (unpinned server)
   --thread-counts a,b,. its tokio worker-thread counts (default 1,2,4; quick 1,2)
-  --threads-rounds N    its rounds (default 2; quick 1)
+  --threads-rounds N    its rounds (default 3; quick 1)
   --no-propagation      skip the revocation-to-another-instance's-cache step
   --propagation-tokens N tokens revoked in it (default 1000; quick 200)
   --no-memory           skip the Redis-memory-per-token step
@@ -83,14 +83,14 @@ fn parse_config() -> Result<Config, String> {
         } else {
             growth::SIZES.to_vec()
         },
-        growth_rounds: 1,
+        growth_rounds: if quick { 1 } else { 3 },
         threads: true,
         thread_counts: if quick {
             threads::QUICK_COUNTS.to_vec()
         } else {
             threads::COUNTS.to_vec()
         },
-        threads_rounds: if quick { 1 } else { 2 },
+        threads_rounds: if quick { 1 } else { 3 },
         propagation: true,
         propagation_tokens: if quick { 200 } else { 1000 },
         memory: true,
