@@ -7,6 +7,10 @@
 //! Once listening it prints (and writes to `--ready-file`, atomically) two lines:
 //! `addr <ip:port>` and `header <the header a client must send>` (empty for `none`), so a
 //! load generator can pass the credential to wrk with `-H`.
+//!
+//! With `--tokens N` (bearer modes), it first issues N more live customer tokens through
+//! `TokenRegistry::issue`, `--tokens-per-subject K` to each `subject{i}@example.com`, so
+//! the load runs against a store that holds them; progress goes to stderr.
 
 use std::collections::HashMap;
 use std::error::Error;
