@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # Benchmarks tower-bearer side by side with its peers (see BENCHMARKS.md).
 #
-#   bench/run.sh           full run (about 9 minutes): criterion, 5 rounds of every mode, issuance;
+#   bench/run.sh           full run (about 15-20 minutes): criterion, 5 rounds of every mode,
+#                          issuance beside raw Argon2id, live tokens (1k/100k/1M), worker
+#                          threads (1/2/4), Redis memory per token, revocation propagation;
 #                          writes bench/results.json, bench/issuance.json, bench/chart.svg
 #                          and the results part of BENCHMARKS.md
-#   bench/run.sh --quick   under 2 minutes: 2 short rounds, 1 issuance round, no criterion;
-#                          writes to target/bench-quick/ (the published results stay as they are)
+#   bench/run.sh --quick   under 5 minutes: 2 short rounds, 1 issuance round, every other step
+#                          short, no criterion; writes to target/bench-quick/ (the published
+#                          results stay as they are). The target directory is cargo's
+#                          (CARGO_TARGET_DIR when set).
 #
 # Any other argument goes to bench-driver (bench-driver --help). It needs wrk (installed here
 # from Debian's packages when missing), redis-server and taskset (util-linux), and 2 cores:

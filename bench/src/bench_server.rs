@@ -18,6 +18,29 @@ pub struct BenchServer {
     /// The header line carrying the mode's credential; empty for `none`.
     header: String,
     stderr: PathBuf,
+    ready_after: Duration,
+}
+
+/// How [`BenchServer::start_with`] runs the server, beyond its mode.
+#[derive(Clone, Debug, Default)]
+pub struct ServerOptions {
+    /// Also serve the token routes for that many seeded customers.
+    pub login_customers: Option<usize>,
+    /// Live tokens issued before serving (`--tokens`), besides the credential's.
+    pub tokens: u64,
+    /// Tokens per subject of those (`--tokens-per-subject`; 0 counts as 1).
+    pub tokens_per_subject: u64,
+    /// tokio worker threads (`None`: `config.server_threads`).
+    pub threads: Option<usize>,
+    /// Run without `taskset`, on whichever CPUs the scheduler picks.
+    pub unpinned: bool,
+}
+
+impl ServerOptions {
+    /// How long the server may take to be ready: 30 s, plus 1 s per 10,000 pre-filled tokens.
+    pub fn start_timeout(&self) -> Duration {
+        Duration::from_secs(30 + self.tokens / 10_000)
+    }
 }
 
 impl BenchServer {
@@ -34,28 +57,65 @@ impl BenchServer {
         redis_url: &str,
         login_customers: Option<usize>,
     ) -> Result<Self> {
+        let options = ServerOptions {
+            login_customers,
+            ..ServerOptions::default()
+        };
+        Self::start_with(config, scratch, mode, redis_url, &options)
+    }
+
+    /// Starts `bench-server --mode mode` as `options` say (pinned to the server CPU unless
+    /// `options.unpinned`) and waits ([`ServerOptions::start_timeout`] at the most) for the
+    /// ready file in which it names its address and the credential's header line.
+    ///
+    /// # Errors
+    /// When it cannot be started, exits, or is not ready in time.
+    pub fn start_with(
+        config: &Config,
+        scratch: &Path,
+        mode: Mode,
+        redis_url: &str,
+        options: &ServerOptions,
+    ) -> Result<Self> {
         let ready = scratch.join(format!("ready-{}", mode.name()));
         let stderr = scratch.join(format!("stderr-{}", mode.name()));
         let _ = std::fs::remove_file(&ready);
-        let mut command = Command::new("taskset");
+        let mut command = if options.unpinned {
+            Command::new(&config.server)
+        } else {
+            let mut command = Command::new("taskset");
+            command
+                .args(["-c", &SERVER_CPU.to_string()])
+                .arg(&config.server);
+            command
+        };
+        let threads = options.threads.unwrap_or(config.server_threads);
         command
-            .args(["-c", &SERVER_CPU.to_string()])
-            .arg(&config.server)
             .args(["--mode", mode.name(), "--redis-url", redis_url])
-            .args(["--threads", &config.server_threads.to_string()])
+            .args(["--threads", &threads.to_string()])
             .arg("--ready-file")
             .arg(&ready);
-        if let Some(customers) = login_customers {
+        if let Some(customers) = options.login_customers {
             command
                 .arg("--with-login-routes")
                 .args(["--login-customers", &customers.to_string()]);
+        }
+        if options.tokens > 0 {
+            command
+                .args(["--tokens", &options.tokens.to_string()])
+                .args([
+                    "--tokens-per-subject",
+                    &options.tokens_per_subject.max(1).to_string(),
+                ]);
         }
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(std::fs::File::create(&stderr)?)
             .spawn()?;
-        let deadline = Instant::now() + Duration::from_secs(30);
+        let limit = options.start_timeout();
+        let spawned = Instant::now();
+        let deadline = spawned + limit;
         let text = loop {
             if let Ok(text) = std::fs::read_to_string(&ready) {
                 break text;
@@ -66,7 +126,12 @@ impl BenchServer {
             }
             if Instant::now() > deadline {
                 let _ = child.kill();
-                return Err(format!("bench-server --mode {mode} did not start in 30 s").into());
+                let _ = child.wait();
+                return Err(format!(
+                    "bench-server --mode {mode} did not start in {} s",
+                    limit.as_secs()
+                )
+                .into());
             }
             std::thread::sleep(Duration::from_millis(10));
         };
@@ -83,7 +148,13 @@ impl BenchServer {
             addr,
             header,
             stderr,
+            ready_after: spawned.elapsed(),
         })
+    }
+
+    /// How long the server took to be ready (with pre-filled tokens: mostly issuing them).
+    pub fn ready_after(&self) -> Duration {
+        self.ready_after
     }
 
     /// `http://<addr><path>`.
@@ -102,7 +173,7 @@ impl BenchServer {
         }
     }
 
-    /// The server's process id (taskset execs it, so the same as taskset's).
+    /// The server's process id (taskset execs it, so the same as taskset's when pinned).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }

@@ -36,6 +36,30 @@ pub struct Config {
     pub issuance_duration: u64,
     /// wrk connections for the concurrent issuance figure.
     pub login_connections: u32,
+    /// Whether to measure throughput against the number of live tokens in the store.
+    pub growth: bool,
+    /// The live-token counts of the growth step.
+    pub growth_sizes: Vec<u64>,
+    /// Rounds of the growth step (each fills the store again).
+    pub growth_rounds: usize,
+    /// Whether to measure throughput with several tokio worker threads, unpinned.
+    pub threads: bool,
+    /// The worker-thread counts of that step.
+    pub thread_counts: Vec<usize>,
+    /// Rounds of that step.
+    pub threads_rounds: usize,
+    /// Whether to measure how fast a revocation reaches another instance's cache.
+    pub propagation: bool,
+    /// Tokens revoked, one after the other, in that step.
+    pub propagation_tokens: usize,
+    /// Whether to measure Redis's memory per live token.
+    pub memory: bool,
+    /// Tokens issued for each figure of that step.
+    pub memory_tokens: u64,
+    /// Whether to measure raw Argon2id verifications per second beside the issuance load.
+    pub argon2: bool,
+    /// Seconds of the Argon2id loop.
+    pub argon2_seconds: f64,
     /// Where `results.json`, `issuance.json` and `chart.svg` go.
     pub out: PathBuf,
     /// The markdown file whose results markers get the report (`None`: `results.md` in `out`).

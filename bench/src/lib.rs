@@ -1,15 +1,21 @@
 //! Benchmark harness of tower-bearer: the pieces shared by `bench-server`, `bench-driver`
 //! and the criterion bench (`benches/hot_paths.rs`).
 
+pub mod argon2_floor;
 pub mod bench_server;
 pub mod chart;
 pub mod config;
+pub mod fill;
+pub mod growth;
 pub mod issuance;
 pub mod procfs;
+pub mod propagation;
+pub mod redis_memory;
 pub mod redis_server;
 pub mod report;
 pub mod soak;
 pub mod stats;
+pub mod threads;
 pub mod throughput;
 pub mod wrk;
 

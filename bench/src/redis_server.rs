@@ -89,6 +89,74 @@ impl RedisServer {
         Ok(calls)
     }
 
+    /// Runs one command and returns its answer: a simple or bulk string as text, an integer
+    /// as its digits (`None` for a nil bulk string).
+    ///
+    /// # Errors
+    /// When redis-server does not answer, answers with an error, or with an array.
+    pub fn command(&self, args: &[&str]) -> io::Result<Option<String>> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        stream.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut request = format!("*{}\r\n", args.len());
+        for arg in args {
+            request.push_str(&format!("${}\r\n{arg}\r\n", arg.len()));
+        }
+        stream.write_all(request.as_bytes())?;
+        let mut reader = BufReader::new(stream);
+        let mut header = String::new();
+        reader.read_line(&mut header)?;
+        let header = header.trim_end();
+        let (kind, rest) = header.split_at(header.len().min(1));
+        match kind {
+            "+" | ":" => Ok(Some(rest.to_owned())),
+            "$" => {
+                let Ok(length) = rest.parse::<i64>() else {
+                    return Err(io::Error::other(format!("{args:?} answered {header:?}")));
+                };
+                let Ok(length) = usize::try_from(length) else {
+                    return Ok(None);
+                };
+                let mut body = vec![0; length + 2];
+                reader.read_exact(&mut body)?;
+                body.truncate(length);
+                Ok(Some(String::from_utf8_lossy(&body).into_owned()))
+            }
+            _ => Err(io::Error::other(format!("{args:?} answered {header:?}"))),
+        }
+    }
+
+    /// `used_memory` of `INFO memory`: the bytes Redis's allocator holds.
+    ///
+    /// # Errors
+    /// As [`RedisServer::command`], or when the field is missing.
+    pub fn used_memory(&self) -> io::Result<u64> {
+        let info = self.command(&["INFO", "memory"])?.unwrap_or_default();
+        info_field(&info, "used_memory")
+            .and_then(|value| value.parse().ok())
+            .ok_or_else(|| io::Error::other("INFO memory has no used_memory"))
+    }
+
+    /// `DBSIZE`: the keys of the current database.
+    ///
+    /// # Errors
+    /// As [`RedisServer::command`], or when the answer is not a number.
+    pub fn dbsize(&self) -> io::Result<u64> {
+        self.command(&["DBSIZE"])?
+            .and_then(|value| value.parse().ok())
+            .ok_or_else(|| io::Error::other("DBSIZE answered no number"))
+    }
+
+    /// `MEMORY USAGE key SAMPLES 0`: the bytes of one key and its value; `None` when the key
+    /// does not exist.
+    ///
+    /// # Errors
+    /// As [`RedisServer::command`].
+    pub fn memory_usage(&self, key: &str) -> io::Result<Option<u64>> {
+        Ok(self
+            .command(&["MEMORY", "USAGE", key, "SAMPLES", "0"])?
+            .and_then(|value| value.parse().ok()))
+    }
+
     fn wait_ready(&mut self, limit: Duration) -> io::Result<()> {
         let deadline = Instant::now() + limit;
         loop {
@@ -137,6 +205,14 @@ pub fn parse_commandstats(text: &str) -> BTreeMap<String, u64> {
         .collect()
 }
 
+/// The value of `field` in the `field:value` lines of an `INFO` answer.
+pub fn info_field<'a>(info: &'a str, field: &str) -> Option<&'a str> {
+    info.lines().find_map(|line| {
+        let (name, value) = line.trim().split_once(':')?;
+        (name == field).then_some(value)
+    })
+}
+
 fn ping(port: u16) -> io::Result<bool> {
     let mut stream = TcpStream::connect(("127.0.0.1", port))?;
     stream.set_read_timeout(Some(Duration::from_millis(500)))?;
@@ -149,6 +225,13 @@ fn ping(port: u16) -> io::Result<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reads_one_info_field() {
+        let info = "# Memory\r\nused_memory:1021432\r\nused_memory_human:997.49K\r\n";
+        assert_eq!(info_field(info, "used_memory"), Some("1021432"));
+        assert_eq!(info_field(info, "used_memory_peak"), None);
+    }
 
     #[test]
     fn reads_the_calls_of_every_command() {

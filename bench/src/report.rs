@@ -1,5 +1,6 @@
-//! The report of a run: `results.json`, `chart.svg`, `issuance.json`, and the markdown that
-//! goes between the results markers of BENCHMARKS.md (or into `results.md`).
+//! The report of a run: `results.json` (the modes, and a section per further step),
+//! `chart.svg`, `issuance.json`, and the markdown that goes between the results markers of
+//! BENCHMARKS.md (or into `results.md`).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -7,9 +8,16 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
+use serde::Serialize;
+
+use crate::argon2_floor::Argon2Floor;
 use crate::config::{CLIENT_CPU, Config, SERVER_CPU};
+use crate::growth::Growth;
 use crate::issuance::{IssuanceResult, IssuanceSample, LOGIN_CUSTOMERS, PACE_MS};
+use crate::propagation::{Latency, Propagation};
+use crate::redis_memory::RedisMemory;
 use crate::stats::{median, median_of, range};
+use crate::threads::Threads;
 use crate::throughput::{PAIRS, Rounds, Sample};
 use crate::{Mode, ModeResult, Result, chart, procfs};
 
@@ -31,6 +39,16 @@ pub struct Report<'a> {
     pub issuance: Option<&'a IssuanceResult>,
     /// The issuance rounds behind them.
     pub issuance_samples: Option<&'a [IssuanceSample]>,
+    /// The raw Argon2id floor beside the sign-in figure, when measured.
+    pub argon2: Option<&'a Argon2Floor>,
+    /// Throughput against the live tokens in the store, when measured.
+    pub growth: Option<&'a Growth>,
+    /// Throughput with several worker threads, when measured.
+    pub threads: Option<&'a Threads>,
+    /// Redis's memory per live token, when measured.
+    pub redis_memory: Option<&'a RedisMemory>,
+    /// A revocation's way to another instance's cache, when measured.
+    pub propagation: Option<&'a Propagation>,
     /// The load average before the run.
     pub load_before: &'a str,
     /// The load average after it.
@@ -40,19 +58,35 @@ pub struct Report<'a> {
 }
 
 impl Report<'_> {
-    /// Writes `results.json` and `chart.svg` (when any mode ran) and `issuance.json` (when
-    /// the issuance load ran) into `config.out`, then the markdown between the results markers
-    /// of `config.markdown` or into `results.md`; returns the markdown.
+    /// The contents of `results.json`: the modes, and a section per further step that ran.
+    pub fn results_file(&self) -> ResultsFile<'_> {
+        ResultsFile {
+            modes: self.results,
+            argon2: self.argon2,
+            growth: self.growth,
+            threads: self.threads,
+            redis_memory: self.redis_memory,
+            propagation: self.propagation,
+        }
+    }
+
+    /// Writes `results.json` (when anything but the issuance load ran), `chart.svg` (when any
+    /// mode ran) and `issuance.json` (when the issuance load ran) into `config.out`, then the
+    /// markdown between the results markers of `config.markdown` or into `results.md`;
+    /// returns the markdown.
     ///
     /// # Errors
     /// When a file cannot be written, or `config.markdown` has no results markers.
     pub fn write(&self) -> Result<String> {
         let config = self.config;
-        if !self.results.is_empty() {
+        let file = self.results_file();
+        if !file.is_empty() {
             std::fs::write(
                 config.out.join("results.json"),
-                serde_json::to_string_pretty(self.results)? + "\n",
+                serde_json::to_string_pretty(&file)? + "\n",
             )?;
+        }
+        if !self.results.is_empty() {
             let subtitle = format!(
                 "{} server worker thread{} + redis-server on CPU {SERVER_CPU}, wrk -c{} on CPU {CLIENT_CPU}, median of {} rounds",
                 config.server_threads,
@@ -97,6 +131,11 @@ impl Report<'_> {
         self.redis_commands(&mut md)?;
         self.targets(&mut md)?;
         self.issuance(&mut md)?;
+        self.argon2(&mut md)?;
+        self.growth(&mut md)?;
+        self.threads(&mut md)?;
+        self.redis_memory(&mut md)?;
+        self.propagation(&mut md)?;
         self.criterion(&mut md)?;
         Ok(md)
     }
@@ -325,6 +364,209 @@ impl Report<'_> {
         Ok(())
     }
 
+    fn argon2(&self, md: &mut String) -> Result<()> {
+        let Some(floor) = self.argon2 else {
+            return Ok(());
+        };
+        writeln!(
+            md,
+            "Sign-in beside raw Argon2id, same run: the `argon2` crate verifying one `{}` hash in a loop for {:.1} s on one thread pinned to CPU {} at normal priority (the library's hashing threads run at nice 10):\n",
+            floor.parameters,
+            floor.seconds,
+            floor
+                .cpu
+                .map_or("? (pinning failed)".to_owned(), |cpu| cpu.to_string()),
+        )?;
+        writeln!(md, "| figure | per core |\n|---|---:|")?;
+        writeln!(
+            md,
+            "| raw Argon2id verifications/s | {:.2} ({} in {:.1} s) |",
+            floor.verifications_per_sec, floor.verifications, floor.seconds
+        )?;
+        match (floor.sign_in_tokens_per_sec, floor.ratio_sign_in_vs_raw) {
+            (Some(tokens), Some(ratio)) => {
+                writeln!(
+                    md,
+                    "| sign-in tokens/s, `POST /V1/integration/customer/token`, 1 connection | {tokens:.2} |"
+                )?;
+                writeln!(md, "| sign-in / raw | {ratio:.3} |\n")?;
+            }
+            _ => writeln!(
+                md,
+                "| sign-in tokens/s | not measured (`--no-issuance`) |\n"
+            )?,
+        }
+        Ok(())
+    }
+
+    fn growth(&self, md: &mut String) -> Result<()> {
+        let Some(growth) = self.growth else {
+            return Ok(());
+        };
+        writeln!(
+            md,
+            "Live tokens in the store: each load on a fresh server that first issued N customer tokens ({} per subject, `bench-server --tokens N`, 256 issues in flight), `bearer-redis` each time on a fresh redis-server; pinning, warm-up and load as above; {} round{}{}:\n",
+            growth.tokens_per_subject,
+            growth.rounds,
+            plural_s(growth.rounds),
+            if growth.rounds == 1 {
+                " (one load per figure, so expect the run-to-run noise of the min–max column above)"
+            } else {
+                ", medians"
+            },
+        )?;
+        writeln!(
+            md,
+            "| mode | live tokens | req/s | × fewest | p50 ms | p99 ms | peak RSS KiB | Redis `used_memory` | Redis bytes / token | ready after |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        )?;
+        for row in &growth.results {
+            writeln!(
+                md,
+                "| `{}` | {} | {:.0} | {:.3} | {:.3} | {:.3} | {} | {} | {} | {:.1} s |",
+                row.mode,
+                thousands(row.tokens),
+                row.rps,
+                row.ratio_vs_smallest,
+                row.p50_ms,
+                row.p99_ms,
+                row.peak_rss_kib,
+                row.redis_used_memory_bytes
+                    .map_or("–".to_owned(), |bytes| format!(
+                        "{:.1} MiB",
+                        bytes as f64 / 1048576.0
+                    )),
+                row.redis_bytes_per_token
+                    .map_or("–".to_owned(), |bytes| format!("{bytes:.0}")),
+                row.fill_seconds,
+            )?;
+        }
+        writeln!(
+            md,
+            "\n× fewest: req/s over the same mode's with the fewest tokens (median of per-round ratios). Peak RSS is the server's, fill included; Redis `used_memory` is read after the load (the tokens and the credential's), bytes / token is its growth over the empty server's divided by N; ready after: from the server's start to listening, mostly the fill.\n"
+        )?;
+        Ok(())
+    }
+
+    fn threads(&self, md: &mut String) -> Result<()> {
+        let Some(threads) = self.threads else {
+            return Ok(());
+        };
+        writeln!(
+            md,
+            "Worker threads: `bench-server --threads N`, **not** pinned (the scheduler spreads it over both cores), wrk still pinned to CPU {} (`-t1 -c{}`), the shared redis-server on CPU {SERVER_CPU}; {} round{} of the modes in turn, medians; × none is to `none` at the same thread count and round:\n",
+            threads.wrk_cpu,
+            self.config.connections,
+            threads.rounds,
+            plural_s(threads.rounds),
+        )?;
+        writeln!(
+            md,
+            "| threads | mode | req/s | × none | p50 ms | p99 ms | peak RSS KiB | server CPU |\n|---:|---|---:|---:|---:|---:|---:|---:|"
+        )?;
+        for row in &threads.results {
+            writeln!(
+                md,
+                "| {} | `{}` | {:.0} | {:.3} | {:.3} | {:.3} | {} | {:.0}% |",
+                row.threads,
+                row.result.mode,
+                row.result.rps,
+                row.result.ratio_vs_none,
+                row.result.p50_ms,
+                row.result.p99_ms,
+                row.result.peak_rss_kib,
+                row.server_cpu * 100.0,
+            )?;
+        }
+        writeln!(
+            md,
+            "\nOn 2 cores, wrk takes most of one of them: past 1 thread the server competes with wrk for CPU {}, so these figures show the scaling this machine allows, not the library's.\n",
+            threads.wrk_cpu
+        )?;
+        Ok(())
+    }
+
+    fn redis_memory(&self, md: &mut String) -> Result<()> {
+        let Some(memory) = self.redis_memory else {
+            return Ok(());
+        };
+        writeln!(
+            md,
+            "Redis memory per live token: a fresh redis-server (CPU {SERVER_CPU}) per figure, `used_memory` (`INFO memory`) read with `TokenRegistry::redis(url)` connected and again after it issued the tokens (256 in flight, in bench-driver); target ≤ {:.0} bytes per token:\n",
+            memory.target_bytes_per_token
+        )?;
+        writeln!(
+            md,
+            "| tokens | per subject | subjects | `used_memory` before → after | bytes / token | met | `MEMORY USAGE` token key | `MEMORY USAGE` subject index | `DBSIZE` |\n|---:|---:|---:|---:|---:|---|---:|---:|---:|"
+        )?;
+        for row in &memory.results {
+            let usage = |bytes: Option<u64>| bytes.map_or("–".to_owned(), |b| format!("{b} B"));
+            writeln!(
+                md,
+                "| {} | {} | {} | {} → {} | {:.1} | {} | {} | {} | {} |",
+                thousands(row.tokens),
+                row.tokens_per_subject,
+                thousands(row.subjects),
+                thousands(row.used_memory_before),
+                thousands(row.used_memory_after),
+                row.bytes_per_token,
+                if row.meets_target { "yes" } else { "**no**" },
+                usage(row.token_key_memory_usage),
+                usage(row.subject_index_memory_usage),
+                thousands(row.dbsize),
+            )?;
+        }
+        writeln!(
+            md,
+            "\n`MEMORY USAGE` (one token's key; the index of the first subject) and `DBSIZE` are for information: `used_memory` also counts Redis's dictionary and expiry overhead per key.\n"
+        )?;
+        Ok(())
+    }
+
+    fn propagation(&self, md: &mut String) -> Result<()> {
+        let Some(result) = self.propagation else {
+            return Ok(());
+        };
+        writeln!(
+            md,
+            "Revocation reaching another instance's cache: two registries in bench-driver (a 2-worker tokio runtime, unpinned), instances A and B, over one fresh redis-server (CPU {SERVER_CPU}), each `TokenRegistry` over `RedisStore::connect_with(url, RedisStoreOptions::default().with_cache(CacheOptions::default()))`, both caches' revocation feeds live before the start. For each of {} tokens: issue on A, resolve twice on B (cached), then `A.revoke(token)` and resolve on B (yielding between tries) until `Ok(None)`; median {:.0} resolves on B per token:\n",
+            result.tokens, result.median_polls
+        )?;
+        writeln!(
+            md,
+            "| until B answers `Ok(None)` | p50 | p99 | max |\n|---|---:|---:|---:|"
+        )?;
+        let row = |name: &str, latency: &Latency| {
+            format!(
+                "| {name} | {:.3} ms | {:.3} ms | {:.3} ms |",
+                latency.p50_ms, latency.p99_ms, latency.max_ms
+            )
+        };
+        writeln!(
+            md,
+            "{}",
+            row(
+                "from the revoke call (t0 just before it)",
+                &result.from_revoke_call
+            )
+        )?;
+        writeln!(
+            md,
+            "{}",
+            row("from the revoke call's return", &result.from_revoke_return)
+        )?;
+        writeln!(
+            md,
+            "\nTarget: p99 from the revoke call < {:.0} ms: {}.\n",
+            result.target_p99_ms,
+            if result.meets_target {
+                "met"
+            } else {
+                "**not met**"
+            }
+        )?;
+        Ok(())
+    }
+
     fn criterion(&self, md: &mut String) -> Result<()> {
         let Some(dir) = &self.config.criterion else {
             return Ok(());
@@ -464,6 +706,53 @@ fn target_row(target: &str, measured: Option<f64>, goal: f64) -> String {
     }
 }
 
+/// `results.json`: the modes' figures, and a section per further step that ran.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct ResultsFile<'a> {
+    /// Each mode's figures (empty with `--no-modes`).
+    pub modes: &'a [ModeResult],
+    /// The raw Argon2id floor beside the sign-in figure.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub argon2: Option<&'a Argon2Floor>,
+    /// Throughput against the live tokens in the store.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub growth: Option<&'a Growth>,
+    /// Throughput with several worker threads, unpinned.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threads: Option<&'a Threads>,
+    /// Redis's memory per live token.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub redis_memory: Option<&'a RedisMemory>,
+    /// A revocation's way to another instance's cache.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub propagation: Option<&'a Propagation>,
+}
+
+impl ResultsFile<'_> {
+    /// Whether nothing in it was measured.
+    pub fn is_empty(&self) -> bool {
+        self.modes.is_empty()
+            && self.argon2.is_none()
+            && self.growth.is_none()
+            && self.threads.is_none()
+            && self.redis_memory.is_none()
+            && self.propagation.is_none()
+    }
+}
+
+/// A count with commas between thousands: `1,000,000`.
+fn thousands(value: u64) -> String {
+    let digits = value.to_string();
+    let mut out = String::with_capacity(digits.len() + digits.len() / 3);
+    for (index, digit) in digits.chars().enumerate() {
+        if index > 0 && (digits.len() - index).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(digit);
+    }
+    out
+}
+
 /// `"s"` after a count other than one.
 fn plural_s(count: usize) -> &'static str {
     if count == 1 { "" } else { "s" }
@@ -598,6 +887,7 @@ mod tests {
             redis_cpu: 0.25,
             wrk_cpu: 0.6,
             seconds: 6.0,
+            ready_seconds: 0.0,
             redis_calls: None,
         };
         let runs = [sample(10_000.0, 1.0), sample(9_000.0, 0.75)];
@@ -639,6 +929,7 @@ mod tests {
             redis_cpu: 0.25,
             wrk_cpu: 0.4,
             seconds: 6.0,
+            ready_seconds: 0.0,
             redis_calls: Some(BTreeMap::from([
                 ("get".to_owned(), get),
                 ("evalsha".to_owned(), evalsha),
@@ -679,6 +970,28 @@ mod tests {
         assert_eq!(target_row("t", Some(0.9), 0.9), "| t | 0.900 | yes |");
         assert_eq!(target_row("t", Some(0.8999), 0.9), "| t | 0.900 | **no** |");
         assert_eq!(target_row("t", None, 0.9), "| t | not measured | – |");
+    }
+
+    #[test]
+    fn thousands_separated() {
+        assert_eq!(thousands(0), "0");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+        assert_eq!(thousands(1_000_000), "1,000,000");
+    }
+
+    #[test]
+    fn results_file_keeps_the_modes_and_only_the_steps_that_ran() {
+        let file = ResultsFile {
+            modes: &[],
+            argon2: None,
+            growth: None,
+            threads: None,
+            redis_memory: None,
+            propagation: None,
+        };
+        assert!(file.is_empty());
+        assert_eq!(serde_json::to_string(&file).unwrap(), r#"{"modes":[]}"#);
     }
 
     #[test]

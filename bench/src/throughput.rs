@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Instant;
 
-use crate::bench_server::BenchServer;
+use crate::bench_server::{BenchServer, ServerOptions};
 use crate::config::Config;
 use crate::procfs::{children_cpu_seconds, clock_ticks_per_sec, peak_rss_kib, process_cpu_ticks};
 use crate::redis_server::RedisServer;
@@ -44,6 +44,9 @@ pub struct Sample {
     pub wrk_cpu: f64,
     /// How long the measured load ran.
     pub seconds: f64,
+    /// How long the server took to be ready, in seconds (with pre-filled tokens: mostly
+    /// issuing them).
+    pub ready_seconds: f64,
     /// The commands redis-server ran during the measured load, by name (those with any
     /// calls); `None` for the modes without Redis.
     pub redis_calls: Option<BTreeMap<String, u64>>,
@@ -86,7 +89,23 @@ pub fn calls_between(
 /// # Errors
 /// When the server or wrk fails, or the server's peak RSS cannot be read.
 pub fn measure(config: &Config, redis: &RedisServer, scratch: &Path, mode: Mode) -> Result<Sample> {
-    let server = BenchServer::start(config, scratch, mode, &redis.url(), None)?;
+    measure_with(config, redis, scratch, mode, &ServerOptions::default())
+}
+
+/// [`measure`] with the server started as `options` say (pre-filled tokens, worker threads,
+/// unpinned).
+///
+/// # Errors
+/// As [`measure`].
+pub fn measure_with(
+    config: &Config,
+    redis: &RedisServer,
+    scratch: &Path,
+    mode: Mode,
+    options: &ServerOptions,
+) -> Result<Sample> {
+    let server = BenchServer::start_with(config, scratch, mode, &redis.url(), options)?;
+    let ready_seconds = server.ready_after().as_secs_f64();
     server.check_credentials(mode != Mode::None)?;
     let load = |seconds| server.protected_load(config.connections, seconds);
     if config.warmup > 0 {
@@ -125,6 +144,7 @@ pub fn measure(config: &Config, redis: &RedisServer, scratch: &Path, mode: Mode)
         redis_cpu,
         wrk_cpu,
         seconds,
+        ready_seconds,
         redis_calls,
     })
 }
@@ -236,6 +256,7 @@ mod tests {
             redis_cpu: f64::NAN,
             wrk_cpu: 0.5,
             seconds: 6.0,
+            ready_seconds: 0.0,
             redis_calls: None,
         }
     }

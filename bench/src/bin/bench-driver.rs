@@ -1,38 +1,56 @@
 //! The benchmark driver: runs every mode of `bench-server` under wrk, interleaved over
-//! several rounds, then the token-issuance load, and writes the report.
+//! several rounds, then the token-issuance load and the raw Argon2id floor beside it, the
+//! live-tokens growth, the worker-thread counts, Redis's memory per token and the
+//! revocation's way to another instance's cache, and writes the report.
 //!
 //! Normally started by `bench/run.sh`, which installs wrk, builds and runs the criterion
 //! bench first. Pinning: the server and its `redis-server` on CPU 0, wrk on CPU 1.
 //!
 //! This file is the command line and the order of the steps; the measurements
-//! (`bench::throughput`, `bench::issuance`) and the report (`bench::report`) are modules of
-//! the `bench` library.
+//! (`bench::throughput`, `bench::issuance`, `bench::argon2_floor`, `bench::growth`,
+//! `bench::threads`, `bench::redis_memory`, `bench::propagation`) and the report
+//! (`bench::report`) are modules of the `bench` library.
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use bench::config::{Config, SERVER_CPU};
+use bench::config::{CLIENT_CPU, Config, SERVER_CPU};
 use bench::redis_server::RedisServer;
 use bench::report::Report;
 use bench::throughput::{self, Rounds};
-use bench::{Mode, Result, issuance, procfs};
+use bench::{
+    Mode, Result, argon2_floor, growth, issuance, procfs, propagation, redis_memory, threads,
+};
 
 const USAGE: &str = "\
 usage: bench-driver [--quick] [options]
 
-  --quick               2 rounds of 3 s loads, 1 issuance round (under 2 minutes)
+  --quick               2 rounds of 3 s loads, 1 issuance round, and every step below short
+                        (under 5 minutes)
   --rounds N            rounds over all modes (default 5; quick 2)
   --duration S          seconds of each measured load (default 6; quick 3)
   --warmup S            seconds of load before each measurement (default 2; quick 1)
   --connections N       wrk connections (default 32)
   --server-threads N    tokio worker threads of the server (default 1)
   --modes a,b,...       modes to run (default all; `none` is needed for the ratios)
-  --no-modes            skip the modes: only the issuance load
+  --no-modes            skip the modes: only the other steps
   --no-issuance         skip the token-issuance load
   --issuance-rounds N   rounds of the issuance load (default 3; quick 1)
   --issuance-duration S seconds of each issuance load (default 5; quick 3)
   --login-connections N wrk connections for the concurrent issuance figure (default 4)
+  --no-argon2           skip the raw Argon2id verifications/s beside the issuance figure
+  --argon2-seconds S    seconds of the Argon2id loop (default 5; quick 2)
+  --no-growth           skip the live-tokens step (bearer-memory, bearer-redis with N tokens)
+  --growth-sizes a,b,.. its live-token counts (default 1000,100000,1000000; quick 1000,100000)
+  --growth-rounds N     its rounds, each filling the stores again (default 3; quick 1)
+  --no-threads          skip the worker-threads step (unpinned server)
+  --thread-counts a,b,. its tokio worker-thread counts (default 1,2,4; quick 1,2)
+  --threads-rounds N    its rounds (default 3; quick 1)
+  --no-propagation      skip the revocation-to-another-instance's-cache step
+  --propagation-tokens N tokens revoked in it (default 1000; quick 200)
+  --no-memory           skip the Redis-memory-per-token step
+  --memory-tokens N     tokens issued for each of its figures (default 100000)
   --out DIR             where results.json, issuance.json and chart.svg go
                         (default bench/; quick: target/bench-quick/)
   --markdown FILE       put the report between the results markers of FILE
@@ -59,6 +77,26 @@ fn parse_config() -> Result<Config, String> {
         issuance_rounds: if quick { 1 } else { 3 },
         issuance_duration: if quick { 3 } else { 5 },
         login_connections: 4,
+        growth: true,
+        growth_sizes: if quick {
+            growth::QUICK_SIZES.to_vec()
+        } else {
+            growth::SIZES.to_vec()
+        },
+        growth_rounds: if quick { 1 } else { 3 },
+        threads: true,
+        thread_counts: if quick {
+            threads::QUICK_COUNTS.to_vec()
+        } else {
+            threads::COUNTS.to_vec()
+        },
+        threads_rounds: if quick { 1 } else { 3 },
+        propagation: true,
+        propagation_tokens: if quick { 200 } else { 1000 },
+        memory: true,
+        memory_tokens: 100_000,
+        argon2: true,
+        argon2_seconds: if quick { 2.0 } else { 5.0 },
         out: PathBuf::from(if quick { "target/bench-quick" } else { "bench" }),
         markdown: None,
         criterion: None,
@@ -71,6 +109,11 @@ fn parse_config() -> Result<Config, String> {
         fn number<T: std::str::FromStr>(flag: &str, text: String) -> Result<T, String> {
             text.parse()
                 .map_err(|_| format!("{flag} {text}: expected a number"))
+        }
+        fn list<T: std::str::FromStr>(flag: &str, text: String) -> Result<Vec<T>, String> {
+            text.split(',')
+                .map(|item| number(flag, item.trim().to_owned()))
+                .collect()
         }
         match flag.as_str() {
             "--quick" => {}
@@ -90,6 +133,18 @@ fn parse_config() -> Result<Config, String> {
             "--issuance-rounds" => config.issuance_rounds = number(&flag, value()?)?,
             "--issuance-duration" => config.issuance_duration = number(&flag, value()?)?,
             "--login-connections" => config.login_connections = number(&flag, value()?)?,
+            "--no-argon2" => config.argon2 = false,
+            "--argon2-seconds" => config.argon2_seconds = number(&flag, value()?)?,
+            "--no-growth" => config.growth = false,
+            "--growth-sizes" => config.growth_sizes = list(&flag, value()?)?,
+            "--growth-rounds" => config.growth_rounds = number(&flag, value()?)?,
+            "--no-threads" => config.threads = false,
+            "--thread-counts" => config.thread_counts = list(&flag, value()?)?,
+            "--threads-rounds" => config.threads_rounds = number(&flag, value()?)?,
+            "--no-propagation" => config.propagation = false,
+            "--propagation-tokens" => config.propagation_tokens = number(&flag, value()?)?,
+            "--no-memory" => config.memory = false,
+            "--memory-tokens" => config.memory_tokens = number(&flag, value()?)?,
             "--out" => config.out = PathBuf::from(value()?),
             "--markdown" => config.markdown = Some(PathBuf::from(value()?)),
             "--criterion" => config.criterion = Some(PathBuf::from(value()?)),
@@ -103,9 +158,13 @@ fn parse_config() -> Result<Config, String> {
         || config.duration == 0
         || config.connections == 0
         || config.issuance_duration == 0
+        || config.thread_counts.contains(&0)
+        || config.memory_tokens == 0
+        || !config.argon2_seconds.is_finite()
+        || config.argon2_seconds <= 0.0
     {
         return Err(
-            "--rounds, --duration, --issuance-duration and --connections must be positive"
+            "--rounds, --duration, --issuance-duration, --connections, --thread-counts, --memory-tokens and --argon2-seconds must be positive"
                 .to_owned(),
         );
     }
@@ -205,20 +264,73 @@ fn run(config: &Config) -> Result<()> {
     } else {
         None
     };
+    let issuance_result = issuance_samples
+        .as_deref()
+        .map(|samples| issuance::summarise(samples, config.login_connections));
+    // Right after the sign-in figure, in the same conditions: the raw Argon2id floor.
+    let argon2_result = if config.argon2 {
+        let floor = argon2_floor::measure(config.argon2_seconds)?;
+        let floor = match &issuance_result {
+            Some(issuance) => floor.with_sign_in(issuance.tokens_per_sec),
+            None => floor,
+        };
+        println!(
+            "[{:>4.0} s] argon2id: {:.2} verifications/s on CPU {}{}",
+            started.elapsed().as_secs_f64(),
+            floor.verifications_per_sec,
+            floor.cpu.map_or("?".to_owned(), |cpu| cpu.to_string()),
+            floor
+                .ratio_sign_in_vs_raw
+                .map(|ratio| format!("; sign-in / raw {ratio:.3}"))
+                .unwrap_or_default(),
+        );
+        Some(floor)
+    } else {
+        None
+    };
+
+    let growth_result = if config.growth && !config.growth_sizes.is_empty() {
+        let samples = growth::measure(config, &redis, &scratch, started)?;
+        Some(growth::summarise(&samples, config.growth_rounds))
+    } else {
+        None
+    };
+    let threads_result = if config.threads && !config.thread_counts.is_empty() {
+        let by_threads = threads::measure(config, &redis, &scratch, started)?;
+        Some(threads::summarise(
+            &by_threads,
+            config.threads_rounds,
+            CLIENT_CPU,
+        ))
+    } else {
+        None
+    };
     drop(redis);
+    let memory_result = if config.memory {
+        Some(redis_memory::measure(config.memory_tokens, started)?)
+    } else {
+        None
+    };
+    let propagation_result = if config.propagation && config.propagation_tokens > 0 {
+        Some(propagation::measure(config.propagation_tokens, started)?)
+    } else {
+        None
+    };
     let _ = std::fs::remove_dir_all(&scratch);
 
     let load_after = procfs::load_average();
     let elapsed = started.elapsed();
-    let issuance_result = issuance_samples
-        .as_deref()
-        .map(|samples| issuance::summarise(samples, config.login_connections));
     let report = Report {
         config,
         results: &results,
         rounds: &rounds,
         issuance: issuance_result.as_ref(),
         issuance_samples: issuance_samples.as_deref(),
+        argon2: argon2_result.as_ref(),
+        growth: growth_result.as_ref(),
+        threads: threads_result.as_ref(),
+        redis_memory: memory_result.as_ref(),
+        propagation: propagation_result.as_ref(),
         load_before: &load_before,
         load_after: &load_after,
         elapsed,

@@ -7,6 +7,10 @@
 //! Once listening it prints (and writes to `--ready-file`, atomically) two lines:
 //! `addr <ip:port>` and `header <the header a client must send>` (empty for `none`), so a
 //! load generator can pass the credential to wrk with `-H`.
+//!
+//! With `--tokens N` (bearer modes), it first issues N more live customer tokens through
+//! `TokenRegistry::issue`, `--tokens-per-subject K` to each `subject{i}@example.com`, so
+//! the load runs against a store that holds them; progress goes to stderr.
 
 use std::collections::HashMap;
 use std::error::Error;
@@ -42,6 +46,7 @@ use tower_sessions_redis_store::fred::prelude::{ClientLike, Config as FredConfig
 const USAGE: &str = "\
 usage: bench-server --mode MODE [--bind ADDR] [--redis-url URL] [--threads N]
                     [--ready-file PATH] [--with-login-routes] [--login-customers N]
+                    [--tokens N] [--tokens-per-subject K]
 
 MODE: none | static | jwt | sessions | bearer-memory | bearer-memory-scoped | bearer-redis
       | bearer-redis-idle | bearer-redis-cached | redis-get
@@ -51,7 +56,11 @@ MODE: none | static | jwt | sessions | bearer-memory | bearer-memory-scoped | be
   --ready-file PATH     also write `addr …` and `header …` there once listening
   --with-login-routes   merge tower-bearer's token routes (POST /V1/integration/customer/token)
   --login-customers N   customers seeded for the token routes: customer0..N-1@example.com,
-                        password `password` (default 8)";
+                        password `password` (default 8)
+  --tokens N            bearer modes: issue N more live customer tokens before serving, to
+                        subject0..@example.com (default 0); progress on stderr
+  --tokens-per-subject K
+                        tokens per subject of those (default 1): subject{i / K}@example.com";
 
 /// The scope the `bearer-memory-scoped` route requires (and its token holds).
 const SCOPE: &str = "Magento_Catalog::products";
@@ -70,6 +79,8 @@ struct Options {
     ready_file: Option<String>,
     with_login_routes: bool,
     login_customers: usize,
+    tokens: u64,
+    tokens_per_subject: u64,
 }
 
 fn parse_options() -> Result<Options, String> {
@@ -82,6 +93,8 @@ fn parse_options() -> Result<Options, String> {
         ready_file: None,
         with_login_routes: false,
         login_customers: 8,
+        tokens: 0,
+        tokens_per_subject: 1,
     };
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -108,6 +121,19 @@ fn parse_options() -> Result<Options, String> {
                 options.login_customers =
                     text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
                         format!("--login-customers {text}: expected a positive integer")
+                    })?;
+            }
+            "--tokens" => {
+                let text = value()?;
+                options.tokens = text
+                    .parse()
+                    .map_err(|_| format!("--tokens {text}: expected a number"))?;
+            }
+            "--tokens-per-subject" => {
+                let text = value()?;
+                options.tokens_per_subject =
+                    text.parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                        format!("--tokens-per-subject {text}: expected a positive integer")
                     })?;
             }
             "-h" | "--help" => return Err(USAGE.to_owned()),
@@ -142,6 +168,12 @@ fn main() {
 
 async fn run(options: Options) -> Result<(), Box<dyn Error>> {
     let (protected, header, registry) = protected_app(&options).await?;
+    if options.tokens > 0 {
+        let registry = registry
+            .as_ref()
+            .ok_or_else(|| format!("--tokens: mode {} has no token registry", options.mode))?;
+        bench::fill::issue_many(registry, options.tokens, options.tokens_per_subject, true).await?;
+    }
     let mut app = protected;
     if options.with_login_routes {
         let registry = registry.unwrap_or_else(TokenRegistry::memory);
