@@ -1,6 +1,8 @@
 //! The layer alone: one `GET /` through an axum `Router` called in-process (no socket, no
 //! HTTP parsing), behind each check the load test compares. What a mode costs beyond `none`
-//! here is what it adds to every request.
+//! here is what it adds to every request. The Redis modes (`bearer-redis` and its floor
+//! `redis-get`, `bearer-redis-cached`) run against a `redis-server` the bench starts on a
+//! free port (or `REDIS_URL`); their time includes the round trip.
 //!
 //! ```sh
 //! cargo bench -p bench --bench layer
@@ -21,10 +23,12 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use bench::redis_server::RedisServer;
 use criterion::{Criterion, criterion_group, criterion_main};
+use redis::AsyncCommands;
+use redis::aio::ConnectionManager;
 use subtle::ConstantTimeEq;
 use tower::{Service, ServiceExt};
 use tower_bearer::store::{CacheOptions, RedisStoreOptions};
-use tower_bearer::token::Token;
+use tower_bearer::token::{Token, TokenHash};
 use tower_bearer::{BearerAuthLayer, TokenKind, TokenRegistry};
 
 async fn hello() -> &'static str {
@@ -40,6 +44,28 @@ async fn static_check(State(expected): State<Arc<[u8]>>, request: Request, next:
         next.run(request).await
     } else {
         StatusCode::UNAUTHORIZED.into_response()
+    }
+}
+
+async fn redis_get_check(
+    State(mut connection): State<ConnectionManager>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let Some(token) = request
+        .headers()
+        .get(AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+        .and_then(|value| value.strip_prefix("Bearer "))
+    else {
+        return StatusCode::UNAUTHORIZED.into_response();
+    };
+    let mut key = b"floor:t:".to_vec();
+    key.extend_from_slice(TokenHash::of(token).as_bytes());
+    match connection.get::<_, Option<Vec<u8>>>(key).await {
+        Ok(Some(_)) => next.run(request).await,
+        Ok(None) => StatusCode::UNAUTHORIZED.into_response(),
+        Err(_) => StatusCode::SERVICE_UNAVAILABLE.into_response(),
     }
 }
 
@@ -120,6 +146,41 @@ fn layer(c: &mut Criterion) {
             (Some(server), url)
         }
     };
+    let plain = runtime
+        .block_on(TokenRegistry::redis(&url))
+        .expect("connect to Redis");
+    let issued = runtime
+        .block_on(plain.issue(TokenKind::Customer, "customer@example.com"))
+        .expect("issue in Redis");
+    let header = format!("Bearer {}", issued.token.expose());
+    bench_router(
+        c,
+        &runtime,
+        "bearer-redis",
+        routes().route_layer(BearerAuthLayer::required(plain)),
+        &header,
+    );
+
+    // The floor under bearer-redis: SHA-256 of the token and one GET, in a middleware.
+    let token = Token::generate().expect("the OS CSPRNG");
+    let mut floor_key = b"floor:t:".to_vec();
+    floor_key.extend_from_slice(TokenHash::of(token.expose()).as_bytes());
+    let connection = runtime
+        .block_on(async {
+            let client = redis::Client::open(url.as_str())?;
+            let mut connection = ConnectionManager::new(client).await?;
+            let () = connection.set(&floor_key, r#"{"k":"customer"}"#).await?;
+            Ok::<_, redis::RedisError>(connection)
+        })
+        .expect("a ConnectionManager");
+    bench_router(
+        c,
+        &runtime,
+        "redis-get",
+        routes().route_layer(from_fn_with_state(connection, redis_get_check)),
+        &format!("Bearer {}", token.expose()),
+    );
+
     let cached = runtime
         .block_on(TokenRegistry::redis_with(
             &url,

@@ -14,10 +14,11 @@ use crate::wrk::WrkReport;
 use crate::{Mode, ModeResult, Result};
 
 /// Pairs of modes compared round by round: (a, b) gives the median of a's req/s / b's.
-pub const PAIRS: [(&str, &str); 7] = [
+pub const PAIRS: [(&str, &str); 8] = [
     ("bearer-redis", "redis-get"),
     ("bearer-redis", "sessions"),
     ("bearer-memory", "static"),
+    ("bearer-redis-cached", "static"),
     ("bearer-redis-cached", "jwt"),
     ("bearer-redis-cached", "bearer-memory"),
     ("bearer-memory-scoped", "bearer-memory"),

@@ -104,6 +104,9 @@ pub struct RedisStore {
     options: RedisStoreOptions,
     cache: Option<Arc<LocalCache>>,
     recent_uses: Arc<RecentUses>,
+    /// `<prefix>token:`, the start of the keys of earlier versions (see
+    /// [`RedisStoreOptions::with_legacy_keys`]); `None` when they are not read.
+    legacy_prefix: Option<Arc<str>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -343,6 +346,7 @@ impl RedisStore {
         Self {
             connection,
             revocations,
+            legacy_prefix: legacy_prefix(&options),
             options,
             cache,
             recent_uses: Arc::new(RecentUses::new()),
@@ -399,6 +403,7 @@ impl RedisStore {
         Self {
             connection,
             revocations: None,
+            legacy_prefix: legacy_prefix(&options),
             options,
             cache: None,
             recent_uses: Arc::new(RecentUses::new()),
@@ -444,14 +449,7 @@ impl RedisStore {
     /// resolve until they expire or are revoked; never written. `None` when
     /// [`RedisStoreOptions::with_legacy_keys`] is off.
     fn legacy_token_key(&self, hash: &TokenHash) -> Option<String> {
-        if !self.options.legacy_keys {
-            return None;
-        }
-        let mut key = String::with_capacity(self.options.prefix.len() + 6 + 64);
-        key.push_str(&self.options.prefix);
-        key.push_str("token:");
-        hash.push_hex(&mut key);
-        Some(key)
+        legacy_token_key(self.legacy_prefix.as_deref(), hash)
     }
 
     /// The subject's index: a sorted set of the raw hashes of its tokens, scored by their
@@ -560,6 +558,22 @@ impl RedisStore {
 
 /// `call`, boxed as a store's future, timed in the [metrics](crate::telemetry::metrics) as a
 /// call of `operation` from now.
+/// `<prefix>token:` when the keys of earlier versions are read.
+fn legacy_prefix(options: &RedisStoreOptions) -> Option<Arc<str>> {
+    options
+        .legacy_keys
+        .then(|| format!("{}token:", options.prefix).into())
+}
+
+/// The key of earlier versions (`<prefix>token:<hex hash>`) under `legacy_prefix`.
+fn legacy_token_key(legacy_prefix: Option<&str>, hash: &TokenHash) -> Option<String> {
+    let legacy_prefix = legacy_prefix?;
+    let mut key = String::with_capacity(legacy_prefix.len() + 64);
+    key.push_str(legacy_prefix);
+    hash.push_hex(&mut key);
+    Some(key)
+}
+
 fn timed<T: 'static>(
     operation: Operation,
     call: impl Future<Output = Result<T, StoreError>> + Send + 'static,

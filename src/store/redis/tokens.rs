@@ -10,7 +10,7 @@ use super::cache::revocation_message;
 use super::codec::Record;
 use super::connection::RedisConnection;
 use super::scripts::{ADMIT, RESOLVE};
-use super::{RedisStore, millis, timed, timed_from};
+use super::{RedisStore, legacy_token_key, millis, timed, timed_from};
 use crate::store::{
     Lookup, MAX_TOKENS_PER_SUBJECT, OnLimit, RECORD_NO_USE, Revocations, StoreError, StoreFuture,
     SubjectLimit, TokenStore, bounded,
@@ -364,7 +364,7 @@ impl TokenStore for RedisStore {
         let connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.token_key(&hash);
-        let legacy_key = self.legacy_token_key(&hash);
+        let legacy_prefix = self.legacy_prefix.clone();
         let cache = self.cache.clone();
         let recent_uses = Arc::clone(&self.recent_uses);
         let epoch = cache.as_ref().map_or(0, |cache| cache.epoch());
@@ -372,9 +372,10 @@ impl TokenStore for RedisStore {
             Stopwatch::started_at(now),
             Operation::Get,
             async move {
-                let utc = Utc::now();
+                // The wall clock is read only when a use is due (it is recorded).
+                let utc = due.then(Utc::now);
                 let read = |key: Vec<u8>, mut connection: RedisConnection| async move {
-                    if due {
+                    if let Some(utc) = utc {
                         let fill = |command: &mut redis::Cmd| {
                             command
                                 .arg(1)
@@ -395,7 +396,8 @@ impl TokenStore for RedisStore {
                 let bytes: Option<Vec<u8>> = bounded(timeout, async {
                     match read(key, connection.clone()).await? {
                         Some(bytes) => Ok(Some(bytes)),
-                        None => match legacy_key {
+                        // Built only now: most resolves never need it.
+                        None => match legacy_token_key(legacy_prefix.as_deref(), &hash) {
                             Some(legacy_key) => read(legacy_key.into_bytes(), connection).await,
                             None => Ok(None),
                         },
@@ -406,7 +408,7 @@ impl TokenStore for RedisStore {
                     .map(|bytes| Record::decode(hash, &bytes))
                     .transpose()?;
                 if let Some(caller) = &caller {
-                    if due {
+                    if let Some(utc) = utc {
                         recent_uses.remember(caller, record_use_every, now, utc);
                     }
                     // Only positive answers are cached: unknown tokens cannot fill the cache.
