@@ -128,3 +128,38 @@ fn check(what: &str, value: Duration) -> Result<(), ConfigError> {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::token::{MAX_LIFETIME, MIN_LIFETIME};
+
+    #[test]
+    fn idle_timeouts_and_intervals_are_bounded_like_lifetimes() {
+        let kind = TokenKind::Customer;
+        for valid in [MIN_LIFETIME, Duration::from_secs(1800), MAX_LIFETIME] {
+            assert!(
+                SessionRules::default()
+                    .with_idle_timeout(kind, valid)
+                    .is_ok()
+            );
+            assert!(
+                SessionRules::default()
+                    .with_last_used_interval(valid)
+                    .is_ok()
+            );
+        }
+        for invalid in [Duration::ZERO, Duration::from_millis(999), MAX_LIFETIME * 2] {
+            assert!(
+                SessionRules::default()
+                    .with_idle_timeout(kind, invalid)
+                    .is_err()
+            );
+            assert!(
+                SessionRules::default()
+                    .with_last_used_interval(invalid)
+                    .is_err()
+            );
+        }
+    }
+}

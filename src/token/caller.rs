@@ -291,3 +291,60 @@ fn serialize_short_id<S: serde::Serializer>(
 ) -> Result<S::Ok, S::Error> {
     hash.id().serialize(serializer)
 }
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeDelta;
+
+    use super::*;
+
+    fn caller() -> Caller {
+        let now = Utc::now();
+        Caller::new(
+            TokenKind::Customer,
+            "ada",
+            TokenHash::of("ada's token"),
+            now,
+            Some(now + TimeDelta::hours(1)),
+        )
+    }
+
+    #[test]
+    fn the_second_factor_is_named_totp_in_text_and_json() {
+        assert_eq!(SecondFactor::Totp.as_str(), "totp");
+        assert_eq!(SecondFactor::Totp.to_string(), "totp");
+    }
+
+    #[test]
+    fn a_caller_has_exactly_the_scopes_it_was_given() {
+        let scoped = caller().with_scopes(Scopes::new(["Magento_Catalog::products"]).unwrap());
+        assert!(scoped.has_scope("Magento_Catalog::products"));
+        assert!(!scoped.has_scope("Magento_Sales::sales"));
+    }
+
+    #[test]
+    fn a_use_is_recorded_once_per_step_and_the_step_is_at_most_a_quarter_of_the_idle_timeout() {
+        let minute = Duration::from_secs(60);
+        assert_eq!(caller().use_recording_step(minute), minute);
+        let idle = caller().with_idle_timeout(Duration::from_secs(120));
+        assert_eq!(idle.use_recording_step(minute), Duration::from_secs(30));
+
+        let now = Utc::now();
+        assert!(caller().use_is_due(now, minute), "never used: due");
+        let used = caller().with_last_used_at(now - TimeDelta::seconds(10));
+        assert!(!used.use_is_due(now, minute), "used 10 s ago, step 60 s");
+        assert!(
+            used.use_is_due(now, Duration::from_secs(10)),
+            "a whole step ago"
+        );
+        let idle_used = idle.with_last_used_at(now - TimeDelta::seconds(31));
+        assert!(
+            idle_used.use_is_due(now, minute),
+            "past a quarter of the idle timeout"
+        );
+        assert!(
+            !caller().use_is_due(now, Duration::MAX),
+            "a read only records nothing"
+        );
+    }
+}
