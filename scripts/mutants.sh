@@ -31,12 +31,14 @@ files=(
     src/store/redis/tokens.rs
     src/store/redis/cache.rs
     src/store/redis/codec.rs
+    src/store/redis/expiring_hashes.rs
     src/sign_in/lockout.rs
     src/sign_in/mod.rs
     src/sign_in/totp.rs
     src/token/secret.rs
     src/token/caller.rs
     src/token/scope.rs
+    src/token/hash_state.rs
 )
 again=false
 if [[ "${1:-}" == --again ]]; then
