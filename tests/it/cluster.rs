@@ -569,3 +569,66 @@ async fn a_hung_master_answers_503_at_the_bound_while_the_others_keep_serving() 
         .await;
     }
 }
+
+/// Tokens issued before keys were raw bytes (records under `token:<hex>`, in other slots than
+/// their new keys) still resolve with their use recorded, are listed, and are revoked one by
+/// one and all at once, on a cluster too.
+#[tokio::test]
+async fn records_under_the_old_hex_keys_resolve_list_and_revoke_on_a_cluster() {
+    let test = TestCluster::shared();
+    let registry = test.registry().await;
+    let mut inspect = redis::cluster::ClusterClient::new(test.urls.clone())
+        .unwrap()
+        .get_async_connection()
+        .await
+        .unwrap();
+    let mut issued = Vec::new();
+    for _ in 0..3 {
+        let token = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+        // Where earlier versions wrote it.
+        let record: Vec<u8> = redis::cmd("GETDEL")
+            .arg(test.token_key(&token.token))
+            .query_async(&mut inspect)
+            .await
+            .unwrap();
+        let () = redis::cmd("SET")
+            .arg(test.legacy_token_key(&token.token))
+            .arg(record)
+            .arg("PX")
+            .arg(60_000)
+            .query_async(&mut inspect)
+            .await
+            .unwrap();
+        issued.push(token);
+    }
+    for token in &issued {
+        let caller = registry.resolve(token.token.expose()).await.unwrap();
+        assert!(caller.is_some_and(|caller| caller.last_used_at.is_some()));
+    }
+    assert_eq!(
+        registry
+            .list(TokenKind::Customer, "ada")
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+
+    assert!(registry.revoke(issued[0].token.expose()).await.unwrap());
+    assert_eq!(
+        registry
+            .revoke_all(TokenKind::Customer, "ada")
+            .await
+            .unwrap(),
+        2
+    );
+    for token in &issued {
+        assert_eq!(registry.resolve(token.token.expose()).await.unwrap(), None);
+        let exists: bool = redis::cmd("EXISTS")
+            .arg(test.legacy_token_key(&token.token))
+            .query_async(&mut inspect)
+            .await
+            .unwrap();
+        assert!(!exists, "the old key of a revoked token is left");
+    }
+}

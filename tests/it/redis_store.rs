@@ -521,8 +521,8 @@ async fn records_under_the_old_hex_keys_resolve_list_and_revoke() {
     assert!(left.is_empty(), "keys left: {left:?}");
 }
 
-/// With old keys off, a record under the old hex key is not read: one `GET` per unknown
-/// token, and what is there stays unknown.
+/// With old keys off, a record under the old hex key is not read; a revocation still deletes
+/// it, so it cannot come back when they are read again.
 #[tokio::test]
 async fn with_legacy_keys_off_the_old_hex_keys_are_not_read() {
     let redis = TestRedis::start();
@@ -548,5 +548,11 @@ async fn with_legacy_keys_off_the_old_hex_keys_are_not_read() {
         .unwrap();
     let strict = TokenRegistry::new(store);
     assert_eq!(strict.resolve(issued.token.expose()).await.unwrap(), None);
-    assert!(!strict.revoke(issued.token.expose()).await.unwrap());
+    assert!(strict.revoke(issued.token.expose()).await.unwrap());
+    assert_eq!(registry.resolve(issued.token.expose()).await.unwrap(), None);
+    let exists: bool = inspect
+        .exists(redis.legacy_token_key(&issued.token.hash()))
+        .await
+        .unwrap();
+    assert!(!exists, "the old key was deleted");
 }

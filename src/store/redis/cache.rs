@@ -16,7 +16,7 @@ use crate::token::{Caller, TokenHash};
 /// [`RedisStoreOptions::with_cache`](super::RedisStoreOptions::with_cache)).
 ///
 /// ```
-/// use std::time::{Duration, Instant};
+/// use std::time::Duration;
 /// use tower_bearer::store::CacheOptions;
 ///
 /// let cache = CacheOptions::default()

@@ -15,8 +15,8 @@ const SHARDS: usize = 16;
 const SWEEP_PAUSE: Duration = Duration::from_millis(100);
 
 /// A map from token hashes to values that live until a deadline, holding at most about
-/// `max_entries` (each of the 16 shards a sixteenth). Reads take a shared lock and hash
-/// nothing (the key is already a digest, see [`TokenHashState`]).
+/// `max_entries` (each of the 16 shards a sixteenth, rounded up). Reads take a shared lock
+/// and run no hash function over the key (it is already a digest, see [`TokenHashState`]).
 ///
 /// When a shard is full, an insert first drops its expired entries (at most once per
 /// 100 ms), and is refused if none expired: what is kept is never evicted for what comes,
@@ -47,8 +47,7 @@ impl<V> ExpiringHashes<V> {
     }
 
     fn shard(&self, hash: &TokenHash) -> &RwLock<Shard<V>> {
-        // The hash is uniformly random, so its last byte spreads entries evenly (the map
-        // hashes its first bytes).
+        // The hash is uniformly random, so its last byte spreads entries evenly.
         &self.shards[usize::from(hash.as_bytes()[31]) % SHARDS]
     }
 
@@ -81,12 +80,13 @@ impl<V> ExpiringHashes<V> {
             if shard.next_sweep.is_some_and(|next| now < next) {
                 return false;
             }
+            // At most one sweep (a pass over the shard under its lock) per pause, whether it
+            // frees room or not.
             shard.map.retain(|_, (_, deadline)| *deadline > now);
+            shard.next_sweep = now.checked_add(SWEEP_PAUSE);
             if shard.map.len() >= self.max_per_shard {
-                shard.next_sweep = now.checked_add(SWEEP_PAUSE);
                 return false;
             }
-            shard.next_sweep = None;
         }
         shard.map.insert(hash, (value, deadline));
         true
@@ -168,7 +168,8 @@ mod tests {
         let first_kept = (0..10_000).find(|n| table.get_with(&hash(*n), now, |_| ()).is_some());
         assert_eq!(first_kept, Some(0));
 
-        // Once they expire, new entries are kept again.
+        // Once they expire (and the pause after the last sweep is over), new entries are
+        // kept again.
         let later = soon + SWEEP_PAUSE;
         assert!(table.insert(hash(20_000), 20_000, later + Duration::from_secs(1), later));
         assert_eq!(table.len(later), 1);

@@ -105,8 +105,8 @@ pub struct RedisStore {
     cache: Option<Arc<LocalCache>>,
     recent_uses: Arc<RecentUses>,
     /// `<prefix>token:`, the start of the keys of earlier versions (see
-    /// [`RedisStoreOptions::with_legacy_keys`]); `None` when they are not read.
-    legacy_prefix: Option<Arc<str>>,
+    /// [`RedisStoreOptions::with_legacy_keys`]).
+    legacy_prefix: Arc<str>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -445,11 +445,18 @@ impl RedisStore {
     }
 
     /// Where earlier versions kept the record: the prefix, `token:` and the hex hash. Read
-    /// (when the key above holds nothing) and deleted, so tokens issued before an upgrade
-    /// resolve until they expire or are revoked; never written. `None` when
-    /// [`RedisStoreOptions::with_legacy_keys`] is off.
-    fn legacy_token_key(&self, hash: &TokenHash) -> Option<String> {
-        legacy_token_key(self.legacy_prefix.as_deref(), hash)
+    /// (when the key above holds nothing, unless [`RedisStoreOptions::with_legacy_keys`] is
+    /// off) and always deleted with it, so tokens issued before an upgrade resolve until they
+    /// expire or are revoked, and a revocation never leaves one behind; never written.
+    fn legacy_token_key(&self, hash: &TokenHash) -> String {
+        legacy_token_key(&self.legacy_prefix, hash)
+    }
+
+    /// [`RedisStore::legacy_token_key`] when old keys are read.
+    fn legacy_key_to_read(&self, hash: &TokenHash) -> Option<String> {
+        self.options
+            .legacy_keys
+            .then(|| self.legacy_token_key(hash))
     }
 
     /// The subject's index: a sorted set of the raw hashes of its tokens, scored by their
@@ -556,24 +563,21 @@ impl RedisStore {
     }
 }
 
-/// `call`, boxed as a store's future, timed in the [metrics](crate::telemetry::metrics) as a
-/// call of `operation` from now.
-/// `<prefix>token:` when the keys of earlier versions are read.
-fn legacy_prefix(options: &RedisStoreOptions) -> Option<Arc<str>> {
-    options
-        .legacy_keys
-        .then(|| format!("{}token:", options.prefix).into())
+/// `<prefix>token:`, the start of the keys of earlier versions.
+fn legacy_prefix(options: &RedisStoreOptions) -> Arc<str> {
+    format!("{}token:", options.prefix).into()
 }
 
 /// The key of earlier versions (`<prefix>token:<hex hash>`) under `legacy_prefix`.
-fn legacy_token_key(legacy_prefix: Option<&str>, hash: &TokenHash) -> Option<String> {
-    let legacy_prefix = legacy_prefix?;
+fn legacy_token_key(legacy_prefix: &str, hash: &TokenHash) -> String {
     let mut key = String::with_capacity(legacy_prefix.len() + 64);
     key.push_str(legacy_prefix);
     hash.push_hex(&mut key);
-    Some(key)
+    key
 }
 
+/// `call`, boxed as a store's future, timed in the [metrics](crate::telemetry::metrics) as a
+/// call of `operation` from now.
 fn timed<T: 'static>(
     operation: Operation,
     call: impl Future<Output = Result<T, StoreError>> + Send + 'static,

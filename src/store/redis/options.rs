@@ -100,11 +100,13 @@ impl RedisStoreOptions {
 
     /// Whether records are also looked for under the keys versions before 0.2 wrote
     /// (`<prefix>token:<hex hash>`; default on): a token issued before an upgrade keeps
-    /// resolving, and is revoked, until it expires. The old key is read only when the new
-    /// one holds nothing, so it costs a valid token nothing, but an unknown token a second
-    /// `GET` (and on a cluster, the node of its old key's slot must be up to answer it).
-    /// Turn it off once no token issued before the upgrade is live (customer and admin
-    /// tokens: after their lifetime; integration tokens: once re-created).
+    /// resolving until it expires. The old key is read only when the new one holds nothing:
+    /// a valid token pays nothing; an unknown one pays nothing on one Redis either (the
+    /// use-recording script it runs reads both keys in its one call), and on a cluster a
+    /// second call, to the node of the old key's slot, which must be up to answer it. Turn it
+    /// off once no token issued before the upgrade is live (customer and admin tokens: after
+    /// their lifetime; integration tokens: once re-created). Revocations delete the old key
+    /// whatever this says, so none is left behind to come back if it is turned on again.
     ///
     /// ```
     /// use tower_bearer::store::RedisStoreOptions;

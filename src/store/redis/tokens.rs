@@ -47,7 +47,7 @@ impl RedisStore {
         hashes: impl Iterator<Item = &TokenHash>,
     ) -> Result<Vec<Option<Vec<u8>>>, StoreError> {
         let keys: Vec<(Vec<u8>, Option<String>)> = hashes
-            .map(|hash| (self.token_key(hash), self.legacy_token_key(hash)))
+            .map(|hash| (self.token_key(hash), self.legacy_key_to_read(hash)))
             .collect();
         let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
@@ -142,9 +142,9 @@ impl RedisStore {
                         .arg(key)
                         .query_async(&mut connection)
                         .await?;
-                    let Some(legacy) = legacy.filter(|_| deleted == 0) else {
+                    if deleted > 0 {
                         return Ok(deleted);
-                    };
+                    }
                     redis::cmd("DEL")
                         .arg(legacy)
                         .query_async::<u64>(&mut connection)
@@ -164,7 +164,7 @@ impl RedisStore {
                 // One DEL of both keys (the old one, see `legacy_token_key`): one count each.
                 pipe.cmd("DEL")
                     .arg(self.token_key(hash))
-                    .arg(self.legacy_token_key(hash).as_slice());
+                    .arg(self.legacy_token_key(hash));
             }
             pipe.add_command(publish).ignore();
             if let Some(wait) = &wait {
@@ -364,7 +364,13 @@ impl TokenStore for RedisStore {
         let connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.token_key(&hash);
-        let legacy_prefix = self.legacy_prefix.clone();
+        // The old key is read after the new one (see `with_legacy_keys`); on one Redis the
+        // use-recording script reads both in its one call.
+        let legacy_prefix = self
+            .options
+            .legacy_keys
+            .then(|| Arc::clone(&self.legacy_prefix));
+        let both_in_script = !connection.is_cluster();
         let cache = self.cache.clone();
         let recent_uses = Arc::clone(&self.recent_uses);
         let epoch = cache.as_ref().map_or(0, |cache| cache.epoch());
@@ -374,12 +380,22 @@ impl TokenStore for RedisStore {
             async move {
                 // The wall clock is read only when a use is due (it is recorded).
                 let utc = due.then(Utc::now);
-                let read = |key: Vec<u8>, mut connection: RedisConnection| async move {
+                // With a use due on one Redis, the script is handed the old key too and reads
+                // it itself: an unknown token costs one call, not two.
+                let in_script = match (&legacy_prefix, utc) {
+                    (Some(prefix), Some(_)) if both_in_script => {
+                        Some(legacy_token_key(prefix, &hash))
+                    }
+                    _ => None,
+                };
+                let read = |key: Vec<u8>, also: Option<String>, mut connection: RedisConnection| async move {
                     if let Some(utc) = utc {
                         let fill = |command: &mut redis::Cmd| {
+                            command.arg(1 + usize::from(also.is_some())).arg(&key);
+                            if let Some(also) = &also {
+                                command.arg(also);
+                            }
                             command
-                                .arg(1)
-                                .arg(&key)
                                 .arg(utc.timestamp_millis())
                                 .arg(millis(record_use_every));
                         };
@@ -391,14 +407,19 @@ impl TokenStore for RedisStore {
                             .await
                     }
                 };
-                // A record written before keys were raw bytes is read under its old key,
-                // within the same bound.
+                // Otherwise a record written before keys were raw bytes is read under its old
+                // key after the new one, within the same bound.
                 let bytes: Option<Vec<u8>> = bounded(timeout, async {
-                    match read(key, connection.clone()).await? {
+                    let looked_at_both = in_script.is_some();
+                    match read(key, in_script, connection.clone()).await? {
                         Some(bytes) => Ok(Some(bytes)),
-                        // Built only now: most resolves never need it.
-                        None => match legacy_token_key(legacy_prefix.as_deref(), &hash) {
-                            Some(legacy_key) => read(legacy_key.into_bytes(), connection).await,
+                        None if looked_at_both => Ok(None),
+                        None => match legacy_prefix.as_deref() {
+                            // Built only now: most resolves never need it.
+                            Some(prefix) => {
+                                let legacy_key = legacy_token_key(prefix, &hash);
+                                read(legacy_key.into_bytes(), None, connection).await
+                            }
                             None => Ok(None),
                         },
                     }
@@ -451,11 +472,8 @@ impl TokenStore for RedisStore {
                             // (another slot) need not be up to revoke it.
                             return Ok((bytes, None));
                         }
-                        let Some(legacy) = &legacy else {
-                            return Ok((None, None));
-                        };
                         let legacy_bytes = redis::cmd("GETDEL")
-                            .arg(legacy)
+                            .arg(&legacy)
                             .query_async(&mut connection)
                             .await?;
                         Ok::<_, redis::RedisError>((bytes, legacy_bytes))
@@ -466,10 +484,7 @@ impl TokenStore for RedisStore {
                 bytes.or(legacy_bytes)
             } else {
                 let mut pipe = redis::pipe();
-                // With old keys off, the second GETDEL is of the new key again: it holds
-                // nothing by then, and the answers keep one shape.
-                let second = legacy.map_or_else(|| key.clone(), String::into_bytes);
-                pipe.cmd("GETDEL").arg(&key).cmd("GETDEL").arg(&second);
+                pipe.cmd("GETDEL").arg(&key).cmd("GETDEL").arg(&legacy);
                 pipe.add_command(publish).ignore();
                 match store.wait_for_replicas() {
                     Some(wait) => {

@@ -2,13 +2,20 @@
 -- and, with an idle timeout "d", the key lives until now + d (never past the absolute
 -- expiry "e"). One call on the one key, so a resolve stays one round trip.
 --
--- KEYS[1]: the record. ARGV[1]: now (Unix ms). ARGV[2]: the longest a use goes unrecorded
--- (ms); a quarter of the idle timeout when that is shorter.
+-- KEYS[1]: the record. KEYS[2], when given: where versions before 0.2 kept it, read (and
+-- recorded in) when KEYS[1] holds nothing; only on one Redis, where both are on one node.
+-- ARGV[1]: now (Unix ms). ARGV[2]: the longest a use goes unrecorded (ms); a quarter of the
+-- idle timeout when that is shorter.
 --
 -- The codec writes "l", "d", "e" (each only when set) and "i" (issue) first, in that
 -- order: they are read with patterns anchored at the start, before any field a client
 -- could have chosen.
-local record = redis.call('GET', KEYS[1])
+local key = KEYS[1]
+local record = redis.call('GET', key)
+if not record and KEYS[2] then
+  key = KEYS[2]
+  record = redis.call('GET', key)
+end
 if not record then
   return false
 end
@@ -56,8 +63,8 @@ if idle then
   if expires and expires < deadline then
     deadline = expires
   end
-  redis.call('SET', KEYS[1], recorded, 'PXAT', string.format('%d', deadline))
+  redis.call('SET', key, recorded, 'PXAT', string.format('%d', deadline))
 else
-  redis.call('SET', KEYS[1], recorded, 'KEEPTTL')
+  redis.call('SET', key, recorded, 'KEEPTTL')
 end
 return recorded
