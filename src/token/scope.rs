@@ -237,7 +237,9 @@ mod tests {
         assert_eq!(serde_json::from_str::<Scopes>(&json).unwrap(), scopes);
         assert!(serde_json::from_str::<Scopes>(r#"["a b"]"#).is_err());
         assert!(Scopes::parse("").unwrap().is_empty());
+        assert!(!scopes.is_empty());
         assert_eq!(Scopes::default().to_string(), "");
+        assert_eq!(format!("{scopes:?}"), r#"{"a", "b"}"#);
     }
 
     #[test]
