@@ -49,11 +49,11 @@ impl Token {
         let mut pool = [0u8; 64];
         while token.len() < TOKEN_LEN {
             random_fill(&mut pool)?;
-            for byte in pool.into_iter().filter(|byte| *byte < UNBIASED_LIMIT) {
+            for symbol in pool.into_iter().filter_map(symbol_of) {
                 if token.len() == TOKEN_LEN {
                     break;
                 }
-                token.push(char::from(ALPHABET[usize::from(byte % 36)]));
+                token.push(symbol);
             }
         }
         Ok(Self(token))
@@ -247,9 +247,32 @@ impl serde::Serialize for TokenId {
     }
 }
 
+/// The token symbol a random byte stands for, or `None` for the bytes past the largest
+/// multiple of 36 (rejected, so every symbol is equally likely).
+fn symbol_of(byte: u8) -> Option<char> {
+    (byte < UNBIASED_LIMIT).then(|| char::from(ALPHABET[usize::from(byte % 36)]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_symbol_stands_for_seven_bytes_and_the_last_four_bytes_are_redrawn() {
+        let mut counts = [0u32; 36];
+        for byte in 0..=u8::MAX {
+            match symbol_of(byte) {
+                Some(symbol) => {
+                    let index = ALPHABET.iter().position(|c| char::from(*c) == symbol);
+                    counts[index.unwrap()] += 1;
+                }
+                None => assert!(byte >= 252, "byte {byte} is redrawn"),
+            }
+        }
+        assert_eq!(counts, [7; 36]);
+        assert_eq!(symbol_of(251), Some('z'));
+        assert_eq!(symbol_of(252), None);
+    }
 
     #[test]
     fn generated_tokens_have_magentos_shape_and_differ() {
