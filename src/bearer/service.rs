@@ -81,10 +81,10 @@ where
                         config.hand_over(&mut request, caller);
                         ResponseFuture::calling(inner.call(request))
                     }
-                    Err(error) => {
-                        let grpc = config.responder.refuses_as_grpc(request.headers());
-                        ResponseFuture::refused(config.responder.respond_as(&error, grpc))
-                    }
+                    // Counted by `admit`, so not through `refuse`.
+                    Err(error) => ResponseFuture::refused(
+                        config.responder.respond_to(&error, request.headers()),
+                    ),
                 },
                 Resolving::Pending(hash, lookup) => {
                     ResponseFuture::resolving(hash, lookup, inner, request, config.clone())

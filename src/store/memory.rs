@@ -68,12 +68,10 @@ impl Held {
 
     /// [`Caller::use_is_due`], on the monotonic clock.
     fn use_is_due(&self, now: Instant, every: Duration) -> bool {
-        if every == Duration::MAX {
-            return false;
-        }
-        let step = self.caller.use_recording_step(every);
-        self.last_use
-            .is_none_or(|last| now.saturating_duration_since(last) >= step)
+        let since_last_use = self
+            .last_use
+            .map(|last| now.saturating_duration_since(last));
+        self.caller.use_is_due_after(since_last_use, every)
     }
 }
 

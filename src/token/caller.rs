@@ -276,12 +276,23 @@ impl Caller {
     /// assert!(!caller.use_is_due(now + TimeDelta::days(1), RECORD_NO_USE));
     /// ```
     pub fn use_is_due(&self, now: DateTime<Utc>, every: Duration) -> bool {
-        if every == Duration::MAX {
-            return false;
-        }
-        let step = TimeDelta::from_std(self.use_recording_step(every)).unwrap_or(TimeDelta::MAX);
-        self.last_used_at
-            .is_none_or(|last| now.signed_duration_since(last) >= step)
+        let since_last_use = self.last_used_at.map(|last| {
+            now.signed_duration_since(last)
+                .to_std()
+                .unwrap_or(Duration::ZERO)
+        });
+        self.use_is_due_after(since_last_use, every)
+    }
+
+    /// [`Caller::use_is_due`] given how long ago the last use was recorded (`None`: never),
+    /// measured on whichever clock the store keeps.
+    pub(crate) fn use_is_due_after(
+        &self,
+        since_last_use: Option<Duration>,
+        every: Duration,
+    ) -> bool {
+        every != Duration::MAX
+            && since_last_use.is_none_or(|elapsed| elapsed >= self.use_recording_step(every))
     }
 }
 

@@ -308,6 +308,39 @@ impl RedisStore {
     }
 }
 
+/// One read of a resolve: the use-recording script when a use is due (at `utc`), else a
+/// plain `GET`.
+#[derive(Clone, Copy)]
+struct ResolveRead {
+    utc: Option<chrono::DateTime<Utc>>,
+    record_use_every: Duration,
+}
+
+impl ResolveRead {
+    /// Reads `key`; the script also reads `also` (the old key, same node) when `key` holds
+    /// nothing.
+    async fn run(
+        self,
+        connection: &mut RedisConnection,
+        key: &[u8],
+        also: Option<&str>,
+    ) -> redis::RedisResult<Option<Vec<u8>>> {
+        let Some(utc) = self.utc else {
+            return redis::cmd("GET").arg(key).query_async(connection).await;
+        };
+        let fill = |command: &mut redis::Cmd| {
+            command.arg(1 + usize::from(also.is_some())).arg(key);
+            if let Some(also) = also {
+                command.arg(also);
+            }
+            command
+                .arg(utc.timestamp_millis())
+                .arg(millis(self.record_use_every));
+        };
+        RESOLVE.run(connection, fill).await
+    }
+}
+
 impl TokenStore for RedisStore {
     fn insert(
         &self,
@@ -361,7 +394,7 @@ impl TokenStore for RedisStore {
             // Held, but Redis is asked all the same.
             metrics::cache_lookup(CacheLookup::Miss);
         }
-        let connection = self.connection.clone();
+        let mut connection = self.connection.clone();
         let timeout = self.options.timeout;
         let key = self.token_key(&hash);
         // The old key is read after the new one (see `with_legacy_keys`); on one Redis the
@@ -388,37 +421,25 @@ impl TokenStore for RedisStore {
                     }
                     _ => None,
                 };
-                let read = |key: Vec<u8>, also: Option<String>, mut connection: RedisConnection| async move {
-                    if let Some(utc) = utc {
-                        let fill = |command: &mut redis::Cmd| {
-                            command.arg(1 + usize::from(also.is_some())).arg(&key);
-                            if let Some(also) = &also {
-                                command.arg(also);
-                            }
-                            command
-                                .arg(utc.timestamp_millis())
-                                .arg(millis(record_use_every));
-                        };
-                        RESOLVE.run(&mut connection, fill).await
-                    } else {
-                        redis::cmd("GET")
-                            .arg(key)
-                            .query_async(&mut connection)
-                            .await
-                    }
-                };
                 // Otherwise a record written before keys were raw bytes is read under its old
                 // key after the new one, within the same bound.
                 let bytes: Option<Vec<u8>> = bounded(timeout, async {
                     let looked_at_both = in_script.is_some();
-                    match read(key, in_script, connection.clone()).await? {
+                    let read = ResolveRead {
+                        utc,
+                        record_use_every,
+                    };
+                    match read
+                        .run(&mut connection, &key, in_script.as_deref())
+                        .await?
+                    {
                         Some(bytes) => Ok(Some(bytes)),
                         None if looked_at_both => Ok(None),
+                        // Built only now: most resolves never need it.
                         None => match legacy_prefix.as_deref() {
-                            // Built only now: most resolves never need it.
                             Some(prefix) => {
                                 let legacy_key = legacy_token_key(prefix, &hash);
-                                read(legacy_key.into_bytes(), None, connection).await
+                                read.run(&mut connection, legacy_key.as_bytes(), None).await
                             }
                             None => Ok(None),
                         },
