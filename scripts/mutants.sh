@@ -12,7 +12,9 @@
 #
 # MUTANTS_ARGS passes options to cargo mutants, e.g. MUTANTS_ARGS=--in-place in a worktree
 # of its own, to build in place with a warm target directory instead of a fresh copy.
-# MUTANT_TIMEOUT (seconds, default 300) bounds each mutant's tests.
+# MUTANT_TIMEOUT (seconds, default 300) bounds each mutant's tests. Only the targets that hold
+# the tests of the filters below are built (the library's unit tests and `tests/it`, not the
+# examples), without debug info: each mutant is a rebuild, and linking is most of it.
 #
 # Prints, per file, caught / missed / timeout / unviable; the missed mutants are listed in
 # target/mutants/<file>/mutants.out/missed.txt.
@@ -78,8 +80,9 @@ for file in "${files[@]}"; do
     else
         rm -rf "$out"
         mkdir -p "$out"
-        cargo mutants ${MUTANTS_ARGS:-} --file "$file" --test-tool nextest --all-features \
-            --timeout "$timeout" --output "$out" --no-shuffle \
+        CARGO_PROFILE_DEV_DEBUG=0 cargo mutants ${MUTANTS_ARGS:-} --file "$file" \
+            --test-tool nextest --all-features --timeout "$timeout" --output "$out" \
+            --no-shuffle --cargo-test-arg=--lib --cargo-test-arg=--test=it \
             -- -E "$(tests_for "$file")" >"$out/run.log" 2>&1
     fi
     count() { wc -l <"$out/mutants.out/$1.txt" 2>/dev/null | tr -d ' ' || echo 0; }
