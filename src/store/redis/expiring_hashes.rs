@@ -175,6 +175,64 @@ mod tests {
         assert_eq!(table.len(later), 1);
     }
 
+    /// A full shard sweeps at most once per pause: entries that expire within the pause
+    /// after a sweep stay until the pause is over, so a flood of inserts into a full table
+    /// costs one pass over a shard per 100 ms, not one per insert.
+    #[test]
+    fn a_full_table_sweeps_at_most_once_per_pause() {
+        let table = ExpiringHashes::new(16);
+        let now = Instant::now();
+        let soon = now + SWEEP_PAUSE / 2;
+        // Fill every shard (one entry each), then one refused insert per shard sweeps it.
+        let mut n = 0;
+        while table.len(now) < 16 {
+            table.insert(hash(n), n, soon, now);
+            n += 1;
+        }
+        let newcomers: Vec<usize> = (100_000..100_400).collect();
+        assert!(
+            newcomers
+                .iter()
+                .all(|m| !table.insert(hash(*m), *m, soon + SWEEP_PAUSE * 10, now)),
+            "a full table took a new entry"
+        );
+
+        // The entries have expired, but the pause after the sweep is not over.
+        assert_eq!(table.len(soon), 0);
+        assert!(
+            newcomers
+                .iter()
+                .all(|m| !table.insert(hash(*m), *m, soon + SWEEP_PAUSE * 10, soon)),
+            "a full shard swept again within the pause"
+        );
+        // Once it is, the expired entries are swept and new ones kept.
+        let after = now + SWEEP_PAUSE;
+        assert!(table.insert(hash(100_000), 1, after + SWEEP_PAUSE, after));
+    }
+
+    /// At its deadline an entry is gone for every purpose: reads, the count, and the sweep
+    /// that makes room in a full table.
+    #[test]
+    fn an_entry_is_gone_at_its_deadline_for_reads_counts_and_sweeps() {
+        let table = ExpiringHashes::new(16);
+        let now = Instant::now();
+        let deadline = now + SWEEP_PAUSE;
+        let mut n = 0;
+        while table.len(now) < 16 {
+            table.insert(hash(n), n, deadline, now);
+            n += 1;
+        }
+        // Full: every shard refuses a newcomer, and has swept once, at `now`.
+        assert!((100_000..100_400).all(|m| !table.insert(hash(m), m, deadline, now)));
+
+        assert_eq!(table.get_with(&hash(0), deadline, |_| ()), None);
+        assert_eq!(table.len(deadline), 0);
+        assert!(
+            table.insert(hash(100_000), 1, deadline + SWEEP_PAUSE, deadline),
+            "the sweep at the entries' deadline kept them"
+        );
+    }
+
     #[test]
     fn clear_drops_everything() {
         let table = ExpiringHashes::new(100);
