@@ -313,6 +313,56 @@ mod tests {
         assert!(!Token::has_issued_shape(&"a".repeat(33)));
     }
 
+    /// The secret never reaches a log line through `Debug` or `Display`.
+    #[test]
+    fn a_token_prints_redacted_in_debug_and_display() {
+        let token = Token::generate().unwrap();
+        assert_eq!(format!("{token:?}"), "Token(<redacted>)");
+        assert_eq!(format!("{token:#?}"), "Token(<redacted>)");
+        assert_eq!(token.to_string(), "<redacted>");
+        assert_eq!(format!("{:?}", Some(&token)), "Some(Token(<redacted>))");
+    }
+
+    /// Stores keep the raw 32 bytes of a hash (Redis keys `bearer:t:<32 bytes>`).
+    #[test]
+    fn a_hash_round_trips_through_its_raw_bytes_and_nothing_else_is_one() {
+        let hash = TokenHash::of("some token");
+        assert_eq!(TokenHash::from_bytes(hash.as_bytes()), Some(hash));
+        assert_eq!(TokenHash::from_bytes(&hash.as_bytes()[..31]), None);
+        assert_eq!(TokenHash::from_bytes(&[0; 33]), None);
+        assert_eq!(TokenHash::from_bytes(&[]), None);
+    }
+
+    /// Subjects and usernames enter store keys as the hex SHA-256 of their text, so two
+    /// names never share a key and none can steer a cluster slot.
+    #[cfg(any(feature = "redis", feature = "sign-in"))]
+    #[test]
+    fn a_name_enters_a_key_as_the_hex_sha256_of_its_text() {
+        assert_eq!(
+            sha256_hex("abc"),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+        );
+        assert_ne!(sha256_hex("{ada}"), sha256_hex("{grace}"));
+    }
+
+    /// A token id is what the session routes take to revoke one token, and what logs show.
+    #[test]
+    fn a_token_id_parses_back_from_its_text_and_prints_as_itself() {
+        let id = TokenHash::of("abc").id();
+        assert_eq!(TokenId::parse("ba7816bf8f01"), Some(id));
+        assert_eq!(TokenId::parse(id.as_str()), Some(id));
+        assert_eq!(TokenId::parse("BA7816BF8F01"), None);
+        assert_eq!(TokenId::parse("ba7816bf8f0"), None);
+        assert_eq!(TokenId::parse("ba7816bf8f01a"), None);
+        assert_eq!(TokenId::parse("ba7816bf8f0g"), None);
+        assert_eq!(id.to_string(), "ba7816bf8f01");
+        assert_eq!(format!("{id:?}"), "TokenId(ba7816bf8f01)");
+        assert_eq!(
+            serde_json::to_string(&id).ok().as_deref(),
+            Some("\"ba7816bf8f01\"")
+        );
+    }
+
     #[test]
     fn debug_of_hash_shows_only_the_short_id() {
         let hash = TokenHash::of("abc");

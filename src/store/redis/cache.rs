@@ -467,6 +467,55 @@ mod tests {
         assert_eq!(cache.get(&hash), None, "the revoked token was cached again");
     }
 
+    fn client(port: u16) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap_or_else(|error| {
+            panic!("a literal URL is valid: {error}");
+        })
+    }
+
+    fn ports_picked(nodes: &mut FeedNodes, attempts: usize) -> Vec<Option<String>> {
+        (0..attempts)
+            .map(|attempt| {
+                nodes
+                    .pick(attempt)
+                    .map(|node| node.get_connection_info().addr().to_string())
+            })
+            .collect()
+    }
+
+    /// The feed tries its nodes in turn, the preferred one (the primary the sentinels name)
+    /// first whenever there is one, and gives up only when it has no node at all.
+    #[test]
+    fn the_feed_tries_the_preferred_node_first_then_the_fixed_ones_in_turn() {
+        let at = |port: u16| Some(format!("127.0.0.1:{port}"));
+        let mut fixed = FeedNodes::fixed(vec![client(7001), client(7002)]);
+        assert_eq!(
+            ports_picked(&mut fixed, 5),
+            [at(7001), at(7002), at(7001), at(7002), at(7001)]
+        );
+
+        let (primary, watched) = tokio::sync::watch::channel(Some(client(7000)));
+        let mut followed = FeedNodes {
+            fixed: vec![client(7001), client(7002)],
+            preferred: Some(watched),
+        };
+        assert_eq!(
+            ports_picked(&mut followed, 4),
+            [at(7000), at(7001), at(7002), at(7000)]
+        );
+        // No primary named (yet): the fixed nodes only.
+        primary.send_replace(None);
+        assert_eq!(
+            ports_picked(&mut followed, 3),
+            [at(7001), at(7002), at(7001)]
+        );
+
+        assert_eq!(
+            ports_picked(&mut FeedNodes::fixed(Vec::new()), 2),
+            [None, None]
+        );
+    }
+
     #[test]
     fn nothing_is_served_or_cached_while_the_feed_is_down() {
         let cache = live_cache();
