@@ -63,7 +63,7 @@ fi
 tests_for() {
     case "$1" in
         src/bearer/*) echo 'kind(lib) | test(/^layer::|^scopes::|^graphql_scopes::/)' ;;
-        src/registry/*) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^sessions::|^events::|^scopes::/)' ;;
+        src/registry/*) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^sessions::|^events::|^scopes::|^token_format::|^introspection::/)' ;;
         src/store/memory.rs) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^memory_store::/)' ;;
         src/store/redis/*) echo 'kind(lib) | test(/^conformance::redis|^session_conformance::redis|^redis_store::|^cache::|^redis_idle::|^replication::/)' ;;
         src/sign_in/*) echo 'kind(lib) | test(/^routes::|^two_factor::|^events::/)' ;;

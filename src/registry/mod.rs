@@ -787,6 +787,41 @@ mod tests {
         }
     }
 
+    /// What a registry was built with is what it reports, and its `Debug` shows the
+    /// settings, never the store's contents.
+    #[tokio::test]
+    async fn a_registry_reports_its_settings_and_debug_shows_only_them() {
+        let lifetimes = Lifetimes::default()
+            .with_customer(std::time::Duration::from_secs(900))
+            .expect("15 minutes is a valid lifetime");
+        let rules = SessionRules::default()
+            .with_idle_timeout(TokenKind::Customer, std::time::Duration::from_secs(600))
+            .expect("10 minutes is a valid idle timeout");
+        let registry = TokenRegistry::memory()
+            .with_lifetimes(lifetimes)
+            .with_session_rules(rules.clone());
+        assert_eq!(registry.lifetimes(), &lifetimes);
+        assert_eq!(registry.session_rules(), &rules);
+        assert!(registry.sign_in_store().is_some());
+        assert!(
+            TokenRegistry::tokens_only(MemoryStore::new())
+                .sign_in_store()
+                .is_none()
+        );
+
+        let issued = registry.issue(TokenKind::Customer, "ada").await;
+        let issued = issued.expect("the memory store issues");
+        let shown = format!("{registry:?}");
+        assert!(
+            shown.starts_with("TokenRegistry { lifetimes: ") && shown.ends_with(", .. }"),
+            "{shown}"
+        );
+        assert!(shown.contains(&format!("{lifetimes:?}")), "{shown}");
+        assert!(shown.contains(&format!("{rules:?}")), "{shown}");
+        assert!(!shown.contains("ada"), "{shown}");
+        assert!(!shown.contains(issued.token.expose()), "{shown}");
+    }
+
     #[test]
     fn a_record_the_store_returns_past_its_expiry_is_refused() {
         let expired = caller_expiring_at(Utc::now() - TimeDelta::milliseconds(1));
