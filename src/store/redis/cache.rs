@@ -467,6 +467,22 @@ mod tests {
         assert_eq!(cache.get(&hash), None, "the revoked token was cached again");
     }
 
+    #[test]
+    fn cache_options_default_to_5_seconds_and_100_000_entries_and_report_what_was_set() {
+        let default = CacheOptions::default();
+        assert_eq!(
+            (default.ttl(), default.max_entries()),
+            (Duration::from_secs(5), 100_000)
+        );
+        let set = default
+            .with_ttl(Duration::from_millis(1500))
+            .with_max_entries(7);
+        assert_eq!(
+            (set.ttl(), set.max_entries()),
+            (Duration::from_millis(1500), 7)
+        );
+    }
+
     fn client(port: u16) -> redis::Client {
         redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap_or_else(|error| {
             panic!("a literal URL is valid: {error}");
