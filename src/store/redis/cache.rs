@@ -271,7 +271,7 @@ pub(crate) async fn follow_revocations(
     cache: Weak<LocalCache>,
     ping_every: Duration,
 ) {
-    let mut backoff = Duration::from_millis(50);
+    let mut backoff = FIRST_BACKOFF;
     let mut attempt = 0usize;
     loop {
         let Some(node) = nodes.pick(attempt) else {
@@ -286,7 +286,7 @@ pub(crate) async fn follow_revocations(
             Ok((sink, stream)) => {
                 live.resume();
                 drop(live);
-                backoff = Duration::from_millis(50);
+                backoff = FIRST_BACKOFF;
                 moved = consume(sink, stream, &cache, ping_every, nodes.preferred.as_mut()).await;
             }
             Err(error) => {
@@ -305,8 +305,21 @@ pub(crate) async fn follow_revocations(
         }
         attempt = attempt.wrapping_add(1);
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(2));
+        backoff = next_backoff(backoff);
     }
+}
+
+/// The pause before the first resubscription after a failure.
+const FIRST_BACKOFF: Duration = Duration::from_millis(50);
+
+/// The longest pause between resubscriptions: how late, at worst, the cache is back in use
+/// after Redis is.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+
+/// The pause after `backoff` failed: doubled up to [`MAX_BACKOFF`], so a Redis that is down
+/// gets fewer and fewer subscription attempts from every instance.
+fn next_backoff(backoff: Duration) -> Duration {
+    backoff.saturating_mul(2).min(MAX_BACKOFF)
 }
 
 async fn subscribe(
@@ -481,6 +494,17 @@ mod tests {
             (set.ttl(), set.max_entries()),
             (Duration::from_millis(1500), 7)
         );
+    }
+
+    #[test]
+    fn resubscriptions_back_off_by_doubling_up_to_two_seconds() {
+        let pauses: Vec<u128> =
+            std::iter::successors(Some(FIRST_BACKOFF), |pause| Some(next_backoff(*pause)))
+                .take(8)
+                .map(|pause| pause.as_millis())
+                .collect();
+        assert_eq!(pauses, [50, 100, 200, 400, 800, 1600, 2000, 2000]);
+        assert_eq!(next_backoff(Duration::MAX), MAX_BACKOFF);
     }
 
     fn client(port: u16) -> redis::Client {
