@@ -822,6 +822,31 @@ mod tests {
         assert!(!shown.contains(issued.token.expose()), "{shown}");
     }
 
+    /// Setting a kind's format replaces that kind's only, and Magento's format is the
+    /// absence of a setting.
+    #[test]
+    fn a_format_set_for_a_kind_replaces_that_kinds_and_leaves_the_others() {
+        let shop = TokenFormat::prefixed("shop").expect("a valid prefix");
+        let store = TokenFormat::prefixed("store").expect("a valid prefix");
+        let registry = TokenRegistry::memory()
+            .with_format(TokenKind::Admin, shop)
+            .with_format(TokenKind::Admin, store.clone());
+        assert_eq!(registry.format(TokenKind::Admin), &store);
+        assert_eq!(registry.format(TokenKind::Customer), &TokenFormat::Magento);
+        assert_eq!(
+            registry.format(TokenKind::Integration),
+            &TokenFormat::integration()
+        );
+
+        let registry = registry.with_format(TokenKind::Admin, TokenFormat::Magento);
+        assert_eq!(registry.format(TokenKind::Admin), &TokenFormat::Magento);
+        assert_eq!(
+            registry.formats.len(),
+            1,
+            "only the integration format is set"
+        );
+    }
+
     #[test]
     fn a_record_the_store_returns_past_its_expiry_is_refused() {
         let expired = caller_expiring_at(Utc::now() - TimeDelta::milliseconds(1));
