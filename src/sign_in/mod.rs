@@ -601,7 +601,6 @@ fn counted(
     signed_in
 }
 
-/// Seconds since the Unix epoch; `None` for a clock set before it (then no code matches).
 /// The first `max` bytes of `text` at most, cut at a character boundary.
 fn truncated(text: &str, max: usize) -> &str {
     let mut end = max.min(text.len());
@@ -611,9 +610,49 @@ fn truncated(text: &str, max: usize) -> &str {
     &text[..end]
 }
 
+/// Seconds since the Unix epoch; `None` for a clock set before it (then no code matches).
 fn unix_now() -> Option<u64> {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .ok()
         .map(|elapsed| elapsed.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_truncated_name_is_cut_at_a_character_boundary() {
+        assert_eq!(truncated("ada", 255), "ada");
+        assert_eq!(truncated("ada@example.com", 3), "ada");
+        // 'é' is two bytes: a cut inside it falls back to before it.
+        assert_eq!(truncated("adé", 3), "ad");
+        assert_eq!(truncated("adé", 4), "adé");
+        assert_eq!(truncated("", 0), "");
+    }
+
+    /// A name of `MAX_USERNAME_LEN` bytes is an attempt like any other (counted toward the
+    /// lockout); one byte more is refused before anything is counted.
+    #[tokio::test]
+    async fn a_username_of_the_longest_length_is_counted_and_one_longer_is_not() {
+        let sign_in = SignIn::new(TokenRegistry::memory(), MemoryDirectory::new());
+        let longest = "a".repeat(MAX_USERNAME_LEN);
+        let too_long = "a".repeat(MAX_USERNAME_LEN + 1);
+        for name in [&longest, &too_long] {
+            let refused = sign_in.sign_in(TokenKind::Customer, name, "guess").await;
+            assert!(matches!(refused, Err(SignInError::InvalidCredentials)));
+        }
+        let counted = |name: String| {
+            let sign_in = sign_in.clone();
+            async move {
+                sign_in
+                    .failed_attempts(TokenKind::Customer, &name)
+                    .await
+                    .ok()
+            }
+        };
+        assert_eq!(counted(longest).await, Some(1));
+        assert_eq!(counted(too_long).await, Some(0));
+    }
 }
