@@ -66,7 +66,7 @@ tests_for() {
         src/registry/*) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^sessions::|^events::|^scopes::|^token_format::|^introspection::/)' ;;
         src/store/memory.rs) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^memory_store::/)' ;;
         src/store/redis/*) echo 'kind(lib) | test(/^conformance::redis|^session_conformance::redis|^redis_store::|^cache::|^redis_idle::|^replication::/)' ;;
-        src/sign_in/*) echo 'kind(lib) | test(/^routes::|^two_factor::|^events::/)' ;;
+        src/sign_in/*) echo 'kind(lib) | test(/^routes::|^two_factor::|^events::|^client_details::/)' ;;
         *) echo 'kind(lib) | test(/^layer::|^token_format::|^conformance::memory/)' ;;
     esac
 }

@@ -622,6 +622,27 @@ fn unix_now() -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// What a sign-in service was built with is what it reports, and its `Debug` shows
+    /// its settings, never an account's password.
+    #[test]
+    fn a_sign_in_reports_its_lockout_and_debug_shows_no_password() {
+        let policy = LockoutPolicy::new(3, Duration::from_secs(900)).expect("a valid policy");
+        let directory = MemoryDirectory::new();
+        directory
+            .add_customer("ada@example.com", "s3cret-pw", RemoteAssistance::Denied)
+            .expect("a valid account");
+        let sign_in = SignIn::new(TokenRegistry::memory(), directory).with_lockout(policy);
+        assert_eq!(sign_in.lockout(), &policy);
+
+        let shown = format!("{sign_in:?}");
+        assert!(
+            shown.starts_with("SignIn { registry: TokenRegistry {"),
+            "{shown}"
+        );
+        assert!(shown.contains(&format!("lockout: {policy:?}")), "{shown}");
+        assert!(!shown.contains("s3cret-pw"), "{shown}");
+    }
+
     #[test]
     fn a_truncated_name_is_cut_at_a_character_boundary() {
         assert_eq!(truncated("ada", 255), "ada");
