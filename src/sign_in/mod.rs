@@ -578,15 +578,23 @@ impl SignIn {
 }
 
 /// Counts how a sign-in for a token of `kind` ended in the [metrics](crate::telemetry::metrics).
-/// Its refusals with [`SignInError::InvalidCredentials`], which answer alike whatever the
-/// cause (a wrong password, a lockout, a wrong code), were counted where they were decided.
 fn counted(
     kind: TokenKind,
     signed_in: Result<IssuedToken, SignInError>,
 ) -> Result<IssuedToken, SignInError> {
-    let outcome = match &signed_in {
+    if let Some(outcome) = outcome_of(&signed_in) {
+        metrics::sign_in(kind, outcome);
+    }
+    signed_in
+}
+
+/// The outcome a sign-in is counted as; `None` for its refusals with
+/// [`SignInError::InvalidCredentials`], which answer alike whatever the cause (a wrong
+/// password, a lockout, a wrong code) and were counted where they were decided.
+fn outcome_of(signed_in: &Result<IssuedToken, SignInError>) -> Option<SignInOutcome> {
+    Some(match signed_in {
         Ok(_) => SignInOutcome::Succeeded,
-        Err(SignInError::InvalidCredentials) => return signed_in,
+        Err(SignInError::InvalidCredentials) => return None,
         Err(SignInError::TwoFactorRequired) => SignInOutcome::SecondFactorRequired,
         Err(SignInError::Busy) => SignInOutcome::Busy,
         Err(SignInError::Directory(DirectoryError(error)))
@@ -596,9 +604,7 @@ fn counted(
         }
         Err(SignInError::Store(StoreError::LimitReached { .. })) => SignInOutcome::LimitReached,
         Err(SignInError::Store(_) | SignInError::Directory(_)) => SignInOutcome::Unavailable,
-    };
-    metrics::sign_in(kind, outcome);
-    signed_in
+    })
 }
 
 /// The first `max` bytes of `text` at most, cut at a character boundary.
@@ -641,6 +647,29 @@ mod tests {
         );
         assert!(shown.contains(&format!("lockout: {policy:?}")), "{shown}");
         assert!(!shown.contains("s3cret-pw"), "{shown}");
+    }
+
+    /// A password check refused because the hashing threads are saturated counts as
+    /// `busy`, not as the directory being down: the two call for different alerts.
+    #[test]
+    fn a_saturated_password_check_counts_as_busy_and_a_failed_directory_as_unavailable() {
+        let outcome = |error: SignInError| outcome_of(&Err(error));
+        let busy_check = DirectoryError::from(PasswordError::Busy);
+        assert_eq!(
+            outcome(SignInError::Directory(busy_check)),
+            Some(SignInOutcome::Busy)
+        );
+        let down = DirectoryError("connection refused".into());
+        assert_eq!(
+            outcome(SignInError::Directory(down)),
+            Some(SignInOutcome::Unavailable)
+        );
+        assert_eq!(outcome(SignInError::Busy), Some(SignInOutcome::Busy));
+        assert_eq!(
+            outcome(SignInError::Store(StoreError::Backend("down".into()))),
+            Some(SignInOutcome::Unavailable)
+        );
+        assert_eq!(outcome(SignInError::InvalidCredentials), None);
     }
 
     #[test]
