@@ -672,6 +672,26 @@ mod tests {
         assert_eq!(outcome(SignInError::InvalidCredentials), None);
     }
 
+    /// Using the code of a step claims it and the two steps before it (the codes a clock
+    /// one step behind would still accept), and nothing older or newer.
+    #[tokio::test]
+    async fn a_used_code_claims_its_step_and_the_two_before_it() {
+        let sign_in = SignIn::new(TokenRegistry::memory(), MemoryDirectory::new());
+        assert_eq!(sign_in.claim_totp_step("Root", 100).await.ok(), Some(true));
+        assert_eq!(sign_in.claim_totp_step("root", 100).await.ok(), Some(false));
+
+        let store = sign_in.guards().expect("the memory store keeps claims");
+        let subject_key = sha256_hex("root");
+        let mut free = Vec::new();
+        for step in 96..=101 {
+            let key = format!("totp:{subject_key}:{step}");
+            if store.claim_once(key, TOTP_CLAIM_TTL).await.ok() == Some(true) {
+                free.push(step);
+            }
+        }
+        assert_eq!(free, [96, 97, 101]);
+    }
+
     #[test]
     fn a_truncated_name_is_cut_at_a_character_boundary() {
         assert_eq!(truncated("ada", 255), "ada");
