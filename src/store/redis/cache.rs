@@ -508,12 +508,10 @@ mod tests {
     }
 
     fn client(port: u16) -> redis::Client {
-        redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap_or_else(|error| {
-            panic!("a literal URL is valid: {error}");
-        })
+        redis::Client::open(format!("redis://127.0.0.1:{port}/")).expect("a literal URL is valid")
     }
 
-    fn ports_picked(nodes: &mut FeedNodes, attempts: usize) -> Vec<Option<String>> {
+    fn addresses_picked(nodes: &mut FeedNodes, attempts: usize) -> Vec<Option<String>> {
         (0..attempts)
             .map(|attempt| {
                 nodes
@@ -530,7 +528,7 @@ mod tests {
         let at = |port: u16| Some(format!("127.0.0.1:{port}"));
         let mut fixed = FeedNodes::fixed(vec![client(7001), client(7002)]);
         assert_eq!(
-            ports_picked(&mut fixed, 5),
+            addresses_picked(&mut fixed, 5),
             [at(7001), at(7002), at(7001), at(7002), at(7001)]
         );
 
@@ -540,18 +538,18 @@ mod tests {
             preferred: Some(watched),
         };
         assert_eq!(
-            ports_picked(&mut followed, 4),
+            addresses_picked(&mut followed, 4),
             [at(7000), at(7001), at(7002), at(7000)]
         );
         // No primary named (yet): the fixed nodes only.
         primary.send_replace(None);
         assert_eq!(
-            ports_picked(&mut followed, 3),
+            addresses_picked(&mut followed, 3),
             [at(7001), at(7002), at(7001)]
         );
 
         assert_eq!(
-            ports_picked(&mut FeedNodes::fixed(Vec::new()), 2),
+            addresses_picked(&mut FeedNodes::fixed(Vec::new()), 2),
             [None, None]
         );
     }

@@ -175,34 +175,40 @@ mod tests {
         assert_eq!(table.len(later), 1);
     }
 
+    /// New hashes enough to reach every one of the 16 shards.
+    fn newcomers() -> std::ops::Range<usize> {
+        100_000..100_400
+    }
+
+    /// A table of 16 places, every shard full of entries that live until `deadline`, each
+    /// shard swept once at `now` (by a newcomer it refused).
+    fn full_and_swept(now: Instant, deadline: Instant) -> ExpiringHashes<usize> {
+        let table = ExpiringHashes::new(16);
+        let mut n = 0;
+        while table.len(now) < 16 {
+            table.insert(hash(n), n, deadline, now);
+            n += 1;
+        }
+        assert!(
+            newcomers().all(|m| !table.insert(hash(m), m, deadline, now)),
+            "a full table took a new entry"
+        );
+        table
+    }
+
     /// A full shard sweeps at most once per pause: entries that expire within the pause
     /// after a sweep stay until the pause is over, so a flood of inserts into a full table
     /// costs one pass over a shard per 100 ms, not one per insert.
     #[test]
     fn a_full_table_sweeps_at_most_once_per_pause() {
-        let table = ExpiringHashes::new(16);
         let now = Instant::now();
         let soon = now + SWEEP_PAUSE / 2;
-        // Fill every shard (one entry each), then one refused insert per shard sweeps it.
-        let mut n = 0;
-        while table.len(now) < 16 {
-            table.insert(hash(n), n, soon, now);
-            n += 1;
-        }
-        let newcomers: Vec<usize> = (100_000..100_400).collect();
-        assert!(
-            newcomers
-                .iter()
-                .all(|m| !table.insert(hash(*m), *m, soon + SWEEP_PAUSE * 10, now)),
-            "a full table took a new entry"
-        );
+        let table = full_and_swept(now, soon);
 
         // The entries have expired, but the pause after the sweep is not over.
         assert_eq!(table.len(soon), 0);
         assert!(
-            newcomers
-                .iter()
-                .all(|m| !table.insert(hash(*m), *m, soon + SWEEP_PAUSE * 10, soon)),
+            newcomers().all(|m| !table.insert(hash(m), m, soon + SWEEP_PAUSE * 10, soon)),
             "a full shard swept again within the pause"
         );
         // Once it is, the expired entries are swept and new ones kept.
@@ -214,16 +220,9 @@ mod tests {
     /// that makes room in a full table.
     #[test]
     fn an_entry_is_gone_at_its_deadline_for_reads_counts_and_sweeps() {
-        let table = ExpiringHashes::new(16);
         let now = Instant::now();
         let deadline = now + SWEEP_PAUSE;
-        let mut n = 0;
-        while table.len(now) < 16 {
-            table.insert(hash(n), n, deadline, now);
-            n += 1;
-        }
-        // Full: every shard refuses a newcomer, and has swept once, at `now`.
-        assert!((100_000..100_400).all(|m| !table.insert(hash(m), m, deadline, now)));
+        let table = full_and_swept(now, deadline);
 
         assert_eq!(table.get_with(&hash(0), deadline, |_| ()), None);
         assert_eq!(table.len(deadline), 0);
