@@ -82,7 +82,7 @@ for file in "${files[@]}"; do
         mkdir -p "$out"
         CARGO_PROFILE_DEV_DEBUG=0 cargo mutants ${MUTANTS_ARGS:-} --file "$file" \
             --test-tool nextest --all-features --timeout "$timeout" --output "$out" \
-            --no-shuffle --cargo-test-arg=--lib --cargo-test-arg=--test=it \
+            --no-shuffle --cargo-arg=--lib --cargo-arg=--test=it \
             -- -E "$(tests_for "$file")" >"$out/run.log" 2>&1
     fi
     count() { wc -l <"$out/mutants.out/$1.txt" 2>/dev/null | tr -d ' ' || echo 0; }
