@@ -552,15 +552,19 @@ mod tests {
 
     use super::*;
 
+    fn three_hashes() -> Vec<TokenHash> {
+        (0..3)
+            .map(|i| TokenHash::of(&format!("token {i}")))
+            .collect()
+    }
+
     /// A revoked token with an idle timeout (whose record's deadline is not its index
     /// entry's) leaves nothing behind in its subject's index.
     #[test]
     fn revoking_a_token_with_an_idle_timeout_unlists_it() {
         let store = MemoryStore::new();
         let now = Utc::now();
-        let hashes: Vec<TokenHash> = (0..3)
-            .map(|i| TokenHash::of(&format!("token {i}")))
-            .collect();
+        let hashes = three_hashes();
         for hash in &hashes {
             let caller = Caller::new(
                 TokenKind::Customer,
@@ -584,5 +588,88 @@ mod tests {
             .get(&(TokenKind::Customer, "ada".to_owned()), Instant::now())
             .map_or(0, SubjectIndex::len);
         assert_eq!(listed, 0, "revoked tokens are still listed");
+    }
+    /// Every read of an entry, and its removal, sees it live until its deadline and gone
+    /// from the deadline on.
+    #[test]
+    fn an_entry_is_gone_from_its_deadline_on() {
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(10);
+        let before = deadline - Duration::from_millis(1);
+        let filled = || {
+            let mut map: Expiring<&str, u32> = Expiring::default();
+            map.insert("key", 7, deadline, start);
+            map
+        };
+        let mut map = filled();
+        for (now, live) in [(start, true), (before, true), (deadline, false)] {
+            assert_eq!(map.get(&"key", now).is_some(), live, "get at {now:?}");
+            assert_eq!(map.get_mut(&"key", now).is_some(), live, "get_mut");
+            assert_eq!(
+                map.get_mut_with_deadline(&"key", now).is_some(),
+                live,
+                "get_mut_with_deadline"
+            );
+            assert_eq!(filled().take_live(&"key", now).is_some(), live, "take_live");
+            assert_eq!(filled().remove_live(&"key", now), live.then_some(7));
+        }
+        assert_eq!(map.get(&"key", deadline + Duration::from_secs(1)), None);
+    }
+
+    /// Expired entries are swept once the map has seen `MIN_WRITES_BETWEEN_SWEEPS` writes
+    /// (not before: sweeping is amortized over them), and those whose deadline is the
+    /// sweep's instant go with them.
+    #[test]
+    fn expired_entries_are_swept_every_256_writes_and_not_before() {
+        let start = Instant::now();
+        let expiry = start + Duration::from_secs(1);
+        let later = expiry + Duration::from_secs(1);
+        let live_until = later + Duration::from_secs(60);
+        let mut map: Expiring<usize, ()> = Expiring::default();
+        for key in 0..MIN_WRITES_BETWEEN_SWEEPS - 2 {
+            map.insert(key, (), expiry, start);
+        }
+        map.insert(usize::MAX, (), later, start);
+        assert_eq!(map.len(), MIN_WRITES_BETWEEN_SWEEPS - 1, "swept too early");
+        // The 256th write, when every entry but it has expired (one of them just now).
+        map.insert(usize::MAX - 1, (), live_until, later);
+        assert_eq!(map.len(), 1, "the expired entries were not swept");
+        assert!(map.get(&(usize::MAX - 1), later).is_some());
+    }
+
+    /// A token that lives until revoked is held for a century.
+    #[test]
+    fn a_token_without_expiry_is_held_for_a_century() {
+        let now = Instant::now();
+        assert_eq!(
+            never(now).duration_since(now),
+            Duration::from_secs(100 * 365 * 86_400)
+        );
+    }
+
+    /// A listing drops the index entries of tokens whose records are gone (idled out), so
+    /// they neither count towards the limit nor hold memory.
+    #[test]
+    fn a_listing_unlists_tokens_whose_records_are_gone() {
+        let store = MemoryStore::new();
+        let now = Utc::now();
+        let hashes = three_hashes();
+        for hash in &hashes {
+            let caller = Caller::new(TokenKind::Customer, "ada", *hash, now, None);
+            assert!(
+                store
+                    .insert_now(caller, None, SubjectLimit::default())
+                    .is_ok()
+            );
+        }
+        // As an idle timeout ends a record before its index entry.
+        write(store.shard(&hashes[0])).remove_live(&hashes[0], Instant::now());
+
+        let listed = store.list_now(TokenKind::Customer, "ada".to_owned());
+        assert_eq!(listed.len(), 2);
+        let indexed = lock(&store.shared.subjects)
+            .get(&(TokenKind::Customer, "ada".to_owned()), Instant::now())
+            .map_or(0, SubjectIndex::len);
+        assert_eq!(indexed, 2, "the gone token is still listed in the index");
     }
 }

@@ -88,6 +88,41 @@ async fn subject_index_expiry_only_ever_grows() {
     assert!(ttl > 3_500_000, "index TTL shrank to {ttl} ms");
 }
 
+/// A token that lives until revoked (an integration's) has a record without TTL, and its
+/// subject's index must outlive it (or revoke-all would miss it): a century, with the token
+/// scored above every real expiry, in order of issue.
+#[tokio::test]
+async fn a_token_without_expiry_is_indexed_for_a_century_above_every_expiry() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let mut inspect = redis.inspector().await;
+    let request = tower_bearer::registry::IssueRequest::new(TokenKind::Integration, "shop");
+    let issued = registry.issue_request(request).await.unwrap();
+    assert_eq!(issued.caller.expires_at, None);
+
+    let record_ttl: i64 = inspect
+        .pttl(redis.token_key(&issued.token.hash()))
+        .await
+        .unwrap();
+    assert_eq!(record_ttl, -1, "the record has no expiry");
+    let index = format!("{}index:integration:{}", redis.prefix, sha256_hex("shop"));
+    let index_ttl: i64 = inspect.pttl(&index).await.unwrap();
+    let century_ms: i64 = 100 * 365 * 24 * 3600 * 1000;
+    assert!(
+        (century_ms - 60_000..=century_ms).contains(&index_ttl),
+        "the index lives {index_ttl} ms, not a century"
+    );
+    let members: Vec<(Vec<u8>, i64)> = inspect.zrange_withscores(&index, 0, -1).await.unwrap();
+    assert_eq!(
+        members,
+        vec![(
+            issued.token.hash().as_bytes().to_vec(),
+            (1_i64 << 52) + issued.caller.issued_at.timestamp_millis()
+        )],
+        "scored 2^52 plus its issue instant (Unix ms)"
+    );
+}
+
 #[tokio::test]
 async fn the_subject_index_lists_only_live_tokens() {
     let redis = TestRedis::start();
