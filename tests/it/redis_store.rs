@@ -176,6 +176,33 @@ async fn expired_entries_stay_listed_for_the_clock_skew_so_no_instance_unlists_l
     );
 }
 
+/// An index may hold, besides its live tokens, entries of tokens that expired within the
+/// clock skew (they sort first), more than `MAX_TOKENS_PER_SUBJECT` of them: revoke-all reads
+/// past them to the live ones.
+#[tokio::test]
+async fn revoke_all_reaches_live_tokens_behind_a_full_limit_of_recently_expired_entries() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let mut inspect = redis.inspector().await;
+    let live = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    let index = format!("{}index:customer:{}", redis.prefix, sha256_hex("ada"));
+    let expired_at = live.caller.issued_at.timestamp_millis() - 30_000;
+    let expired: Vec<(i64, Vec<u8>)> = (0..tower_bearer::store::MAX_TOKENS_PER_SUBJECT + 10)
+        .map(|i| {
+            let hash = tower_bearer::token::TokenHash::of(&format!("expired {i}"));
+            (expired_at, hash.as_bytes().to_vec())
+        })
+        .collect();
+    let _: () = inspect.zadd_multiple(&index, &expired).await.unwrap();
+
+    let revoked = registry
+        .revoke_all(TokenKind::Customer, "ada")
+        .await
+        .unwrap();
+    assert_eq!(revoked, 1, "the one live token");
+    assert_eq!(registry.resolve(live.token.expose()).await.unwrap(), None);
+}
+
 #[tokio::test]
 async fn a_subject_index_written_by_0_1_is_revoked_in_chunks_and_deleted() {
     let redis = TestRedis::start();
