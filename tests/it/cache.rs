@@ -69,7 +69,10 @@ async fn a_cached_token_is_served_without_asking_redis() {
     // Redis no longer has it, and no revocation was announced: the cache still answers.
     delete_behind_the_caches_back(&redis, &issued.token).await;
     let cached = b.registry.resolve(issued.token.expose()).await.unwrap();
-    assert_eq!(cached, Some(issued.caller));
+    assert_eq!(cached, Some(issued.caller.clone()));
+    // A read that records no use (an introspection's) is answered by the cache too.
+    let inspected = b.registry.inspect(issued.token.expose()).await.unwrap();
+    assert_eq!(inspected, Some(issued.caller));
 }
 
 #[tokio::test]
