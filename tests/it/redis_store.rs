@@ -544,6 +544,12 @@ async fn records_under_the_old_hex_keys_resolve_list_and_revoke() {
     for token in &issued {
         let caller = registry.resolve(token.token.expose()).await.unwrap();
         assert!(caller.is_some_and(|caller| caller.last_used_at.is_some()));
+        // Again at once, with no use due: a plain read, of the old key after the new one.
+        let again = registry.resolve(token.token.expose()).await.unwrap();
+        assert!(
+            again.is_some(),
+            "the old key was not read without a use due"
+        );
     }
     assert_eq!(
         registry
@@ -585,6 +591,50 @@ async fn records_under_the_old_hex_keys_resolve_list_and_revoke() {
 
 /// With old keys off, a record under the old hex key is not read; a revocation still deletes
 /// it, so it cannot come back when they are read again.
+/// With the old keys read too (the default), a resolve of an unknown token costs Redis one
+/// call: the use-recording script looks under both keys itself.
+#[tokio::test]
+async fn an_unknown_token_costs_one_call_to_redis() {
+    let redis = TestRedis::start();
+    let registry = redis.registry().await;
+    let mut inspect = redis.inspector().await;
+    // A first resolve loads the script.
+    let known = registry.issue(TokenKind::Customer, "ada").await.unwrap();
+    assert!(
+        registry
+            .resolve(known.token.expose())
+            .await
+            .unwrap()
+            .is_some()
+    );
+    let _: () = redis::cmd("CONFIG")
+        .arg("RESETSTAT")
+        .query_async(&mut inspect)
+        .await
+        .unwrap();
+    let unknown = tower_bearer::token::Token::generate().unwrap();
+    assert_eq!(registry.resolve(unknown.expose()).await.unwrap(), None);
+
+    let stats: String = redis::cmd("INFO")
+        .arg("commandstats")
+        .query_async(&mut inspect)
+        .await
+        .unwrap();
+    let calls = |command: &str| {
+        stats
+            .lines()
+            .find_map(|line| line.strip_prefix(&format!("cmdstat_{command}:calls=")))
+            .and_then(|rest| rest.split(',').next())
+            .map_or(0, |calls| calls.parse::<u64>().unwrap())
+    };
+    // Redis counts the script's own reads as GETs.
+    assert_eq!(
+        (calls("evalsha"), calls("eval"), calls("get")),
+        (1, 0, 2),
+        "one script call, which read the two keys itself: {stats}"
+    );
+}
+
 #[tokio::test]
 async fn with_legacy_keys_off_the_old_hex_keys_are_not_read() {
     let redis = TestRedis::start();
