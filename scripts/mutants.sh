@@ -65,7 +65,9 @@ tests_for() {
         src/bearer/*) echo 'kind(lib) | test(/^layer::|^scopes::|^graphql_scopes::/)' ;;
         src/registry/*) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^sessions::|^events::|^scopes::|^token_format::|^introspection::/)' ;;
         src/store/memory.rs) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^memory_store::/)' ;;
-        src/store/redis/*) echo 'kind(lib) | test(/^conformance::redis|^session_conformance::redis|^redis_store::|^cache::|^redis_idle::|^replication::/)' ;;
+        # With the cluster's suites (its own code paths: one key per command) and the
+        # sockets closed by the revocation feed: about a minute more per mutant.
+        src/store/redis/*) echo 'kind(lib) | test(/^conformance::(redis|cluster)|^session_conformance::(redis|cluster)|^redis_store::|^cache::|^redis_idle::|^replication::|^cluster::|^graphql_ws::/)' ;;
         src/sign_in/*) echo 'kind(lib) | test(/^routes::|^two_factor::|^events::|^client_details::/)' ;;
         *) echo 'kind(lib) | test(/^layer::|^token_format::|^conformance::memory/)' ;;
     esac
