@@ -64,7 +64,7 @@ tests_for() {
     case "$1" in
         src/bearer/*) echo 'kind(lib) | test(/^layer::|^scopes::|^graphql_scopes::/)' ;;
         src/registry/*) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^sessions::|^events::|^scopes::|^token_format::|^introspection::/)' ;;
-        src/store/memory.rs) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^memory_store::/)' ;;
+        src/store/memory.rs) echo 'kind(lib) | test(/^conformance::memory|^session_conformance::memory|^memory_store::|^graphql_ws::/)' ;;
         # With the cluster's suites (its own code paths: one key per command) and the
         # sockets closed by the revocation feed: about a minute more per mutant.
         src/store/redis/*) echo 'kind(lib) | test(/^conformance::(redis|cluster)|^session_conformance::(redis|cluster)|^redis_store::|^cache::|^redis_idle::|^replication::|^cluster::|^graphql_ws::/)' ;;

@@ -581,14 +581,36 @@ mod tests {
             );
             assert!(stored.is_ok());
         }
-        for hash in &hashes {
+        let listed = || {
+            lock(&store.shared.subjects)
+                .get(&(TokenKind::Customer, "ada".to_owned()), Instant::now())
+                .map_or(0, SubjectIndex::len)
+        };
+        for (revoked, hash) in hashes.iter().enumerate() {
             assert!(store.remove_now(hash).is_some());
+            assert_eq!(listed(), 2 - revoked, "only the revoked token is unlisted");
         }
-        let listed = lock(&store.shared.subjects)
-            .get(&(TokenKind::Customer, "ada".to_owned()), Instant::now())
-            .map_or(0, SubjectIndex::len);
-        assert_eq!(listed, 0, "revoked tokens are still listed");
     }
+
+    /// The index of a subject drops the entries of expired tokens as it is written, however
+    /// far it is below the limit.
+    #[test]
+    fn a_subjects_index_drops_expired_entries_as_tokens_are_added() {
+        let start = Instant::now();
+        let hashes = three_hashes();
+        let mut index = SubjectIndex::default();
+        index.add(hashes[0], start + Duration::from_secs(1), start);
+        index.add(hashes[1], start + Duration::from_secs(2), start);
+        assert_eq!(index.len(), 2);
+        // At the first one's deadline: it goes, the second stays.
+        index.add(
+            hashes[2],
+            start + Duration::from_secs(60),
+            start + Duration::from_secs(1),
+        );
+        assert_eq!(index.hashes().copied().collect::<Vec<_>>(), hashes[1..]);
+    }
+
     /// Every read of an entry, and its removal, sees it live until its deadline and gone
     /// from the deadline on.
     #[test]
