@@ -589,8 +589,6 @@ async fn records_under_the_old_hex_keys_resolve_list_and_revoke() {
     assert!(left.is_empty(), "keys left: {left:?}");
 }
 
-/// With old keys off, a record under the old hex key is not read; a revocation still deletes
-/// it, so it cannot come back when they are read again.
 /// With the old keys read too (the default), a resolve of an unknown token costs Redis one
 /// call: the use-recording script looks under both keys itself.
 #[tokio::test]
@@ -635,6 +633,8 @@ async fn an_unknown_token_costs_one_call_to_redis() {
     );
 }
 
+/// With old keys off, a record under the old hex key is not read; a revocation still deletes
+/// it, so it cannot come back when they are read again.
 #[tokio::test]
 async fn with_legacy_keys_off_the_old_hex_keys_are_not_read() {
     let redis = TestRedis::start();
