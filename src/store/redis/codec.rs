@@ -54,7 +54,10 @@ impl Record {
     pub(crate) fn encode(caller: &Caller) -> Result<Vec<u8>, StoreError> {
         let record = Record {
             last_used_at: caller.last_used_at.map(|at| at.timestamp_millis()),
-            idle_timeout: caller.idle_timeout.map(super::millis),
+            // Exact, unlike a TTL's `millis` (which makes 0 a 1): what was read is written back.
+            idle_timeout: caller
+                .idle_timeout
+                .map(|idle| u64::try_from(idle.as_millis()).unwrap_or(u64::MAX)),
             kind: caller.kind,
             subject: caller.subject.clone(),
             issued_at: caller.issued_at.timestamp_millis(),
@@ -123,5 +126,23 @@ mod tests {
             "{text}"
         );
         assert_eq!(Record::decode(caller.token_hash, &bytes).ok(), Some(caller));
+    }
+
+    /// A record read from Redis is written back as it was, down to an idle timeout of 0
+    /// (which no issue writes, but a stored value may hold: found by the `stored_record`
+    /// fuzz target).
+    #[test]
+    fn a_decoded_record_encodes_back_to_itself_even_with_an_idle_timeout_of_0() {
+        for idle in ["0", "1", "60000", "18446744073709551615"] {
+            let stored = format!(r#"{{"d":{idle},"i":1700000000000,"k":"customer","s":"ada"}}"#);
+            let hash = TokenHash::of("t");
+            let decoded = Record::decode(hash, stored.as_bytes()).ok();
+            let encoded = decoded
+                .as_ref()
+                .and_then(|caller| Record::encode(caller).ok());
+            assert_eq!(encoded.as_deref(), Some(stored.as_bytes()), "idle {idle}");
+            let again = encoded.and_then(|bytes| Record::decode(hash, &bytes).ok());
+            assert_eq!(again, decoded);
+        }
     }
 }
