@@ -558,37 +558,51 @@ mod tests {
             .collect()
     }
 
+    /// Three tokens of the customer `ada`, built by `caller` from their hash, kept `ttl`.
+    fn three_of_ada(
+        store: &MemoryStore,
+        caller: impl Fn(TokenHash) -> Caller,
+        ttl: Option<Duration>,
+    ) -> Vec<TokenHash> {
+        let hashes = three_hashes();
+        for hash in &hashes {
+            let stored = store.insert_now(caller(*hash), ttl, SubjectLimit::default());
+            assert!(stored.is_ok());
+        }
+        hashes
+    }
+
+    /// How many entries `ada`'s index holds.
+    fn indexed_for_ada(store: &MemoryStore) -> usize {
+        lock(&store.shared.subjects)
+            .get(&(TokenKind::Customer, "ada".to_owned()), Instant::now())
+            .map_or(0, SubjectIndex::len)
+    }
+
     /// A revoked token with an idle timeout (whose record's deadline is not its index
     /// entry's) leaves nothing behind in its subject's index.
     #[test]
     fn revoking_a_token_with_an_idle_timeout_unlists_it() {
         let store = MemoryStore::new();
         let now = Utc::now();
-        let hashes = three_hashes();
-        for hash in &hashes {
-            let caller = Caller::new(
+        let idling = |hash| {
+            Caller::new(
                 TokenKind::Customer,
                 "ada",
-                *hash,
+                hash,
                 now,
                 Some(now + TimeDelta::hours(1)),
             )
-            .with_idle_timeout(Duration::from_secs(60));
-            let stored = store.insert_now(
-                caller,
-                Some(Duration::from_secs(3600)),
-                SubjectLimit::default(),
-            );
-            assert!(stored.is_ok());
-        }
-        let listed = || {
-            lock(&store.shared.subjects)
-                .get(&(TokenKind::Customer, "ada".to_owned()), Instant::now())
-                .map_or(0, SubjectIndex::len)
+            .with_idle_timeout(Duration::from_secs(60))
         };
+        let hashes = three_of_ada(&store, idling, Some(Duration::from_secs(3600)));
         for (revoked, hash) in hashes.iter().enumerate() {
             assert!(store.remove_now(hash).is_some());
-            assert_eq!(listed(), 2 - revoked, "only the revoked token is unlisted");
+            assert_eq!(
+                indexed_for_ada(&store),
+                2 - revoked,
+                "only the revoked token is unlisted"
+            );
         }
     }
 
@@ -675,23 +689,17 @@ mod tests {
     fn a_listing_unlists_tokens_whose_records_are_gone() {
         let store = MemoryStore::new();
         let now = Utc::now();
-        let hashes = three_hashes();
-        for hash in &hashes {
-            let caller = Caller::new(TokenKind::Customer, "ada", *hash, now, None);
-            assert!(
-                store
-                    .insert_now(caller, None, SubjectLimit::default())
-                    .is_ok()
-            );
-        }
+        let lasting = |hash| Caller::new(TokenKind::Customer, "ada", hash, now, None);
+        let hashes = three_of_ada(&store, lasting, None);
         // As an idle timeout ends a record before its index entry.
         write(store.shard(&hashes[0])).remove_live(&hashes[0], Instant::now());
 
         let listed = store.list_now(TokenKind::Customer, "ada".to_owned());
         assert_eq!(listed.len(), 2);
-        let indexed = lock(&store.shared.subjects)
-            .get(&(TokenKind::Customer, "ada".to_owned()), Instant::now())
-            .map_or(0, SubjectIndex::len);
-        assert_eq!(indexed, 2, "the gone token is still listed in the index");
+        assert_eq!(
+            indexed_for_ada(&store),
+            2,
+            "the gone token is still listed in the index"
+        );
     }
 }

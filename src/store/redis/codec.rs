@@ -54,10 +54,8 @@ impl Record {
     pub(crate) fn encode(caller: &Caller) -> Result<Vec<u8>, StoreError> {
         let record = Record {
             last_used_at: caller.last_used_at.map(|at| at.timestamp_millis()),
-            // Exact, unlike a TTL's `millis` (which makes 0 a 1): what was read is written back.
-            idle_timeout: caller
-                .idle_timeout
-                .map(|idle| u64::try_from(idle.as_millis()).unwrap_or(u64::MAX)),
+            // Exact, unlike an expiry's `millis` (0 made 1): what was read is written back.
+            idle_timeout: caller.idle_timeout.map(super::exact_millis),
             kind: caller.kind,
             subject: caller.subject.clone(),
             issued_at: caller.issued_at.timestamp_millis(),

@@ -616,7 +616,10 @@ fn timed_from<T: 'static>(
 
 /// Milliseconds for a Redis expiry: at least 1 (0 would be an error), saturating.
 fn millis(duration: Duration) -> u64 {
-    u64::try_from(duration.as_millis())
-        .unwrap_or(u64::MAX)
-        .max(1)
+    exact_millis(duration).max(1)
+}
+
+/// Milliseconds of a duration kept as data (a record's idle timeout), saturating.
+fn exact_millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
